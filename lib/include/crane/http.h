@@ -1,0 +1,47 @@
+// The plain request and response the library works on; the Apache glue
+// converts request_rec to Request and writes Response back.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace crane {
+
+// The client certificate as mod_ssl saw it; fetched only for protected repos.
+struct ClientCertificate {
+    std::string pem;     // SSL_CLIENT_CERT; empty: none presented
+    std::string verify;  // SSL_CLIENT_VERIFY: SUCCESS, NONE, FAILED:..., GENEROUS
+};
+
+struct Request {
+    std::string_view method;    // "GET", "HEAD", ...
+    std::string_view path;      // decoded path, e.g. "/v2/busybox/manifests/latest"
+    std::string_view query;     // raw query string without '?'
+    std::string_view accept;    // all Accept headers, comma-joined
+    std::string_view host;      // Host header (host[:port])
+    std::string_view base_url;  // scheme://host[:port], for relative metadata URLs
+    std::int64_t now = 0;       // unix seconds (CDN tokens, certificate dates)
+    std::function<ClientCertificate()> client_certificate;  // may be empty
+};
+
+struct Header {
+    std::string_view name;  // static names only
+    std::string value;
+};
+
+struct Response {
+    int status = 200;
+    std::string content_type;  // empty: none
+    std::string body;
+    std::vector<Header> headers;
+    // Serve-content mode: the file to send instead of body (status 200).
+    std::string file_path;
+    bool digest_header = false;  // add Docker-Content-Digest of the file (manifests)
+
+    const std::string* header(std::string_view name) const;
+};
+
+}  // namespace crane

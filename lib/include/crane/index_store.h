@@ -1,0 +1,86 @@
+// Holds the current Index of one data_dir for one process and reloads it:
+// a stat walk finds added, removed and changed *.json files; only changed
+// files are parsed again; a file that fails keeps its last good content;
+// the new index is swapped in atomically so readers never wait or see a
+// half-built index.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crane/index.h"
+#include "crane/log.h"
+
+namespace crane {
+
+// What stat says about one file; any change means "parse again".
+struct FileStamp {
+    std::uint64_t dev = 0, ino = 0;
+    std::int64_t size = 0, mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const FileStamp& o) const {
+        return dev == o.dev && ino == o.ino && size == o.size && mtime_ns == o.mtime_ns &&
+               ctime_ns == o.ctime_ns;
+    }
+    bool operator!=(const FileStamp& o) const { return !(*this == o); }
+};
+
+// Every *.json regular file under dir, recursively, following symlinks
+// (directory loops are cut), sorted by path.
+std::vector<std::pair<std::string, FileStamp>> scan_metadata_files(const std::string& dir,
+                                                                   std::vector<std::string>* problems);
+
+struct ReloadStats {
+    std::size_t files = 0, parsed = 0, failed = 0, v1_repos = 0, v2_repos = 0;
+};
+
+class IndexStore {
+public:
+    IndexStore(std::string data_dir, std::int64_t poll_interval_seconds, LogSink log);
+    ~IndexStore();
+    IndexStore(const IndexStore&) = delete;
+    IndexStore& operator=(const IndexStore&) = delete;
+
+    // The index a request uses from start to end. Never blocks on a reload.
+    std::shared_ptr<const Index> current() const;
+
+    // Scans now and rebuilds if anything changed. Only one scan runs at a
+    // time; a concurrent caller returns false at once. True when swapped.
+    bool reload(ReloadStats* stats = nullptr);
+
+    // A background thread that calls reload() every poll interval. Start it
+    // in the process that serves (after fork), stop it before exit.
+    void start_watcher();
+    void stop_watcher();
+
+    const std::string& data_dir() const { return data_dir_; }
+    std::int64_t poll_interval() const { return interval_; }
+
+private:
+    struct Cached {
+        FileStamp stamp;
+        std::shared_ptr<const V1Repo> v1;  // last good content
+        std::shared_ptr<const V2Repo> v2;
+        bool failed_now = false;
+    };
+
+    std::string data_dir_;
+    std::int64_t interval_;
+    LogSink log_;
+    std::shared_ptr<const Index> current_;  // accessed with std::atomic_load/store
+    std::mutex reload_mutex_;
+    std::map<std::string, Cached> cache_;  // guarded by reload_mutex_
+    bool loaded_once_ = false;             // guarded by reload_mutex_
+
+    std::mutex watch_mutex_;
+    std::condition_variable watch_cv_;
+    bool stop_ = false;
+    std::thread watcher_;
+};
+
+}  // namespace crane

@@ -1,0 +1,63 @@
+// One repository's metadata file (versions 1-4, as Pulp publishes them),
+// parsed into the immutable record the index serves from.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace crane {
+
+// Fields common to v1 and v2 repositories.
+struct RepoCommon {
+    std::string id;          // repo-registry-id: the name clients use
+    std::string repository;  // Pulp's repo name (serve-content paths); defaults to id
+    std::string url;         // base URL of the published files
+    std::string url_path;    // path part of url
+    bool is_protected = false;
+    int version = 0;
+    std::string source_path;  // the metadata file it came from
+};
+
+struct V1Repo : RepoCommon {
+    std::vector<std::string> image_ids;                      // file order
+    std::vector<std::pair<std::string, std::string>> tags;   // sorted by tag
+    std::string images_json;  // the "images" list as Crane sent it
+    std::string tags_json;    // the "tags" object as Crane sent it
+    const std::string* find_tag(std::string_view tag) const;
+};
+
+struct Amd64Tag {
+    std::string tag;
+    std::string digest;
+    int schema_version;  // 1 or 2
+};
+
+struct V2Repo : RepoCommon {
+    // version 2 repos have no schema2 data at all (manifests/REF stays as is)
+    bool has_schema2_fields = false;
+    std::vector<std::string> schema2_data;        // sorted
+    std::vector<std::string> manifest_list_data;  // sorted
+    std::vector<Amd64Tag> manifest_list_amd64_tags;  // sorted by tag
+    bool in_schema2(std::string_view ref) const;
+    bool in_manifest_list(std::string_view ref) const;
+    const Amd64Tag* find_amd64(std::string_view ref) const;
+};
+
+// The outcome of reading one file: exactly one of v1 / v2 is set, or error.
+struct MetadataResult {
+    std::shared_ptr<const V1Repo> v1;
+    std::shared_ptr<const V2Repo> v2;
+    std::string error;
+    bool ok() const { return v1 || v2; }
+};
+
+MetadataResult parse_metadata(std::string_view json_text, const std::string& source_path);
+
+// The path component of a URL ("https://h/a/b?q" -> "/a/b"; relative URLs as is).
+std::string url_path_of_url(std::string_view url);
+
+}  // namespace crane

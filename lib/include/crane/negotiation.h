@@ -1,0 +1,38 @@
+// Manifest negotiation (SPEC section 5): which stored manifest a client
+// gets for manifests/REF, from its Accept headers and the repo's metadata.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crane/metadata.h"
+
+namespace crane {
+
+inline constexpr std::string_view kMediaManifestList =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+inline constexpr std::string_view kMediaManifestV2 = "application/vnd.docker.distribution.manifest.v2+json";
+inline constexpr std::string_view kMediaJson = "application/json";
+inline constexpr std::string_view kMediaOctetStream = "application/octet-stream";
+
+// The media types of an Accept header value: comma-split, parameters after
+// ';' dropped, trimmed, empty items skipped.
+class AcceptSet {
+public:
+    explicit AcceptSet(std::string_view header);
+    bool contains(std::string_view media_type) const;
+    const std::vector<std::string_view>& types() const { return types_; }
+
+private:
+    std::vector<std::string_view> types_;
+};
+
+struct ManifestChoice {
+    std::string path;             // relative to the repo url, e.g. "manifests/2/latest"
+    std::string_view media_type;  // for serving the file
+};
+
+ManifestChoice negotiate_manifest(const V2Repo& repo, std::string_view ref, const AcceptSet& accept);
+
+}  // namespace crane

@@ -1,0 +1,223 @@
+// Scanning, incremental reload and the atomic swap (see index_store.h).
+#include "crane/index_store.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace crane {
+
+namespace {
+
+constexpr std::size_t kMaxMetadataBytes = 256u << 20;  // a metadata file larger than this is refused
+
+FileStamp stamp_of(const struct stat& st) {
+    FileStamp s;
+    s.dev = static_cast<std::uint64_t>(st.st_dev);
+    s.ino = static_cast<std::uint64_t>(st.st_ino);
+    s.size = static_cast<std::int64_t>(st.st_size);
+    s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    s.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+    return s;
+}
+
+bool ends_with_json(const std::string& name) {
+    return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0;
+}
+
+void walk(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& seen_dirs,
+          std::vector<std::pair<std::string, FileStamp>>& out, std::vector<std::string>* problems,
+          int depth) {
+    if (depth > 64) {
+        if (problems) problems->push_back(dir + ": nested too deep; not searched");
+        return;
+    }
+    DIR* d = opendir(dir.c_str());
+    if (!d) {
+        if (problems) problems->push_back(dir + ": cannot open directory");
+        return;
+    }
+    std::vector<std::string> names;
+    while (struct dirent* e = readdir(d)) {
+        std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        names.push_back(std::move(name));
+    }
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+        std::string path = dir.back() == '/' ? dir + name : dir + "/" + name;
+        struct stat st;
+        if (stat(path.c_str(), &st) != 0) continue;  // dangling symlink or raced removal
+        if (S_ISDIR(st.st_mode)) {
+            if (seen_dirs.insert({st.st_dev, st.st_ino}).second) {
+                walk(path, seen_dirs, out, problems, depth + 1);
+            }
+        } else if (S_ISREG(st.st_mode) && ends_with_json(name)) {
+            out.emplace_back(std::move(path), stamp_of(st));
+        }
+    }
+}
+
+bool read_file(const std::string& path, std::string& out, std::string& error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        error = "cannot be opened";
+        return false;
+    }
+    in.seekg(0, std::ios::end);
+    auto size = in.tellg();
+    if (size < 0 || static_cast<std::size_t>(size) > kMaxMetadataBytes) {
+        error = "larger than 256 MiB";
+        return false;
+    }
+    in.seekg(0);
+    out.resize(static_cast<std::size_t>(size));
+    in.read(out.data(), size);
+    if (!in && !in.eof()) {
+        error = "read error";
+        return false;
+    }
+    out.resize(static_cast<std::size_t>(in.gcount()));
+    return true;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, FileStamp>> scan_metadata_files(const std::string& dir,
+                                                                   std::vector<std::string>* problems) {
+    std::vector<std::pair<std::string, FileStamp>> out;
+    std::set<std::pair<dev_t, ino_t>> seen;
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        if (problems) problems->push_back(dir + ": data_dir does not exist or is not a directory");
+        return out;
+    }
+    seen.insert({st.st_dev, st.st_ino});
+    walk(dir, seen, out, problems, 0);
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    return out;
+}
+
+IndexStore::IndexStore(std::string data_dir, std::int64_t poll_interval_seconds, LogSink log)
+    : data_dir_(std::move(data_dir)),
+      interval_(poll_interval_seconds > 0 ? poll_interval_seconds : 60),
+      log_(log ? std::move(log) : LogSink(null_log_sink)),
+      current_(Index::build({}, nullptr)) {}
+
+IndexStore::~IndexStore() { stop_watcher(); }
+
+std::shared_ptr<const Index> IndexStore::current() const { return std::atomic_load(&current_); }
+
+bool IndexStore::reload(ReloadStats* stats) {
+    std::unique_lock<std::mutex> lock(reload_mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+
+    std::vector<std::string> problems;
+    auto files = scan_metadata_files(data_dir_, &problems);
+    bool changed = !loaded_once_ || files.size() != cache_.size();
+    if (!changed) {
+        auto it = cache_.begin();
+        for (const auto& [path, stamp] : files) {
+            if (it->first != path || it->second.stamp != stamp) {
+                changed = true;
+                break;
+            }
+            ++it;
+        }
+    }
+    if (!changed) return false;
+    for (const auto& p : problems) log_(LogLevel::Error, "metadata: " + p);
+
+    ReloadStats st;
+    st.files = files.size();
+    std::map<std::string, Cached> next;
+    for (const auto& [path, stamp] : files) {
+        auto old = cache_.find(path);
+        if (old != cache_.end() && old->second.stamp == stamp) {
+            next.emplace(path, std::move(old->second));
+            continue;
+        }
+        Cached entry;
+        entry.stamp = stamp;
+        ++st.parsed;
+        std::string text, error;
+        MetadataResult parsed;
+        if (read_file(path, text, error)) {
+            parsed = parse_metadata(text, path);
+            error = parsed.error;
+        }
+        if (parsed.ok()) {
+            entry.v1 = parsed.v1;
+            entry.v2 = parsed.v2;
+        } else {
+            ++st.failed;
+            entry.failed_now = true;
+            if (old != cache_.end() && (old->second.v1 || old->second.v2)) {
+                entry.v1 = old->second.v1;
+                entry.v2 = old->second.v2;
+                log_(LogLevel::Error, "metadata file " + path + " skipped: " + error +
+                                          "; keeping its last good content");
+            } else {
+                log_(LogLevel::Error, "metadata file " + path + " skipped: " + error);
+            }
+        }
+        next.emplace(path, std::move(entry));
+    }
+    cache_ = std::move(next);
+    loaded_once_ = true;
+
+    Index::Records records;
+    for (const auto& [path, entry] : cache_) {
+        if (entry.v1) records.v1.push_back(entry.v1);
+        if (entry.v2) records.v2.push_back(entry.v2);
+    }
+    std::vector<std::string> warnings;
+    auto index = Index::build(std::move(records), &warnings);
+    for (const auto& w : warnings) log_(LogLevel::Warn, "metadata: " + w);
+    st.v1_repos = index->v1_sorted().size();
+    st.v2_repos = index->v2_sorted().size();
+    std::atomic_store(&current_, std::move(index));
+    log_(LogLevel::Info, "metadata loaded from " + data_dir_ + ": " + std::to_string(st.files) +
+                             " files (" + std::to_string(st.parsed) + " parsed, " +
+                             std::to_string(st.failed) + " failed), " + std::to_string(st.v1_repos) +
+                             " v1 and " + std::to_string(st.v2_repos) + " v2 repositories");
+    if (stats) *stats = st;
+    return true;
+}
+
+void IndexStore::start_watcher() {
+    std::lock_guard<std::mutex> g(watch_mutex_);
+    if (watcher_.joinable()) return;
+    stop_ = false;
+    watcher_ = std::thread([this] {
+        std::unique_lock<std::mutex> lock(watch_mutex_);
+        while (!stop_) {
+            if (watch_cv_.wait_for(lock, std::chrono::seconds(interval_), [this] { return stop_; })) break;
+            lock.unlock();
+            try {
+                reload();
+            } catch (const std::exception& e) {
+                log_(LogLevel::Error, std::string("metadata reload failed: ") + e.what());
+            }
+            lock.lock();
+        }
+    });
+}
+
+void IndexStore::stop_watcher() {
+    {
+        std::lock_guard<std::mutex> g(watch_mutex_);
+        stop_ = true;
+    }
+    watch_cv_.notify_all();
+    if (watcher_.joinable()) watcher_.join();
+}
+
+}  // namespace crane

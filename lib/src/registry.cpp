@@ -1,0 +1,453 @@
+// Routing and the endpoint handlers (SPEC sections 4, 5, 7, 8, 9).
+#include "crane/registry.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "admin_page.h"
+#include "crane/cdn.h"
+#include "crane/content_path.h"
+#include "crane/entitlement_cache.h"
+#include "crane/entitlement_certificate.h"
+#include "crane/json_writer.h"
+#include "crane/negotiation.h"
+#include "crane/v2_path.h"
+
+namespace crane {
+
+namespace {
+
+constexpr std::string_view kV1Prefix = "/v1/";
+constexpr std::string_view kV2Prefix = "/v2/";
+constexpr std::string_view kAdminPrefix = "/crane/repositories";
+constexpr std::string_view kHtmlType = "text/html; charset=utf-8";
+
+const char* reason(int status) {
+    switch (status) {
+        case 400: return "Bad Request";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 500: return "Internal Server Error";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        default: return "Error";
+    }
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool ends_with(std::string_view s, std::string_view p) {
+    return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
+}
+
+bool is_read(std::string_view method) { return method == "GET" || method == "HEAD"; }
+
+// Percent-encodes what would change a URL's meaning when a path segment
+// is appended to a redirect base URL (the segment came from the request).
+void append_path_segment(std::string& out, std::string_view seg) {
+    static const char* hex = "0123456789ABCDEF";
+    for (unsigned char c : seg) {
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == '@' ||
+            c == '+' || c == '=' || c == ',' || c == '!' || c == '$' || c == '*' || c == '/') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+}
+
+// Percent-encodes a query parameter value (everything but unreserved).
+void append_query_value(std::string& out, std::string_view value) {
+    static const char* hex = "0123456789ABCDEF";
+    for (unsigned char c : value) {
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out += ' ';
+        } else if (s[i] == '%' && i + 2 < s.size() + 0 && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+                   std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+            out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+// The first value of a query parameter; nullopt when absent.
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+    while (!query.empty()) {
+        auto amp = query.find('&');
+        std::string_view item = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        auto eq = item.find('=');
+        if (percent_decode(item.substr(0, eq)) == name) {
+            return eq == std::string_view::npos ? std::string() : percent_decode(item.substr(eq + 1));
+        }
+    }
+    return std::nullopt;
+}
+
+void v1_headers(Response& r) {
+    r.headers.push_back({"X-Docker-Registry-Version", "0.6.6"});
+    r.headers.push_back({"X-Docker-Registry-Config", "common"});
+}
+
+Response v1_json(int status, std::string body) {
+    Response r;
+    r.status = status;
+    r.content_type = std::string(kMediaJson);
+    r.body = std::move(body);
+    v1_headers(r);
+    return r;
+}
+
+Response redirect(std::string location) {
+    Response r;
+    r.status = 302;
+    r.headers.push_back({"Location", std::move(location)});
+    return r;
+}
+
+CdnSettings cdn_settings(const Config& c) {
+    CdnSettings s;
+    s.url_match = c.url_match;
+    s.url_replace = c.url_replace;
+    s.secret = decode_hex_secret(c.url_auth_secret).value_or(std::string());
+    s.ttl = c.url_auth_ttl;
+    s.param = c.url_auth_param;
+    s.algorithm = parse_hmac_algorithm(c.url_auth_algo).value_or(HmacAlgorithm::Sha256);
+    return s;
+}
+
+}  // namespace
+
+const std::string* Response::header(std::string_view name) const {
+    for (const auto& h : headers) {
+        if (h.name == name) return &h.value;
+    }
+    return nullptr;
+}
+
+Response v1_error(int status, std::string_view message) {
+    Response r;
+    r.status = status;
+    r.content_type = std::string(kHtmlType);
+    r.body = message.empty() ? reason(status) : std::string(message);
+    v1_headers(r);
+    return r;
+}
+
+Response v2_error(int status, std::string_view message) {
+    Response r;
+    r.status = status;
+    r.content_type = std::string(kMediaJson);
+    json::Writer w;
+    w.begin_object().key("errors").begin_array().begin_object();
+    w.key("code").string(std::to_string(status));
+    w.key("message").string(message.empty() ? reason(status) : message);
+    w.end_object().end_array().end_object();
+    r.body = w.take();
+    return r;
+}
+
+// Per-request view of the client: the certificate is fetched from mod_ssl
+// and parsed (or found in the cache) at most once, and only when a
+// protected repository is asked for.
+class Registry::Client {
+public:
+    Client(const Request& req, const Registry& reg) : req_(req), reg_(reg) {}
+
+    bool entitled(std::string_view url_path) {
+        if (!fetched_) {
+            fetched_ = true;
+            fetch();
+        }
+        return cert_ && cert_->entitles(url_path);
+    }
+
+private:
+    void fetch() {
+        if (!req_.client_certificate || !reg_.certificates_) return;
+        ClientCertificate cc = req_.client_certificate();
+        if (cc.pem.empty()) return;
+        if (!reg_.options_.accept_unverified_certificates && cc.verify != "SUCCESS") {
+            reg_.log_(LogLevel::Debug, "client certificate not verified by mod_ssl (" + cc.verify +
+                                           "); it entitles nothing");
+            return;
+        }
+        auto cert = reg_.certificates_->get(cc.pem);
+        if (!cert) {
+            reg_.log_(LogLevel::Debug, "client certificate could not be parsed; it entitles nothing");
+            return;
+        }
+        if (!cert->valid_at(req_.now)) {
+            reg_.log_(LogLevel::Debug, "client certificate " + cert->sha256_fingerprint() +
+                                           " is outside its validity dates; it entitles nothing");
+            return;
+        }
+        cert_ = std::move(cert);
+    }
+
+    const Request& req_;
+    const Registry& reg_;
+    bool fetched_ = false;
+    std::shared_ptr<const EntitlementCertificate> cert_;
+};
+
+Registry::Registry(Config config, std::shared_ptr<IndexStore> store, RegistryOptions options, LogSink log)
+    : config_(std::move(config)),
+      store_(std::move(store)),
+      options_(options),
+      log_(log ? std::move(log) : LogSink(null_log_sink)),
+      certificates_(std::make_shared<EntitlementCache>(256)),
+      cdn_(cdn_settings(config_)) {}
+
+Registry::~Registry() = default;
+
+bool Registry::readable(const RepoCommon& repo, Client& client) const {
+    return !repo.is_protected || client.entitled(repo.url_path);
+}
+
+std::string Registry::absolute_url(const Request& req, std::string_view url) const {
+    if (url.find("://") != std::string_view::npos) return std::string(url);
+    std::string out(req.base_url);
+    if (!starts_with(url, "/")) out += '/';
+    out += url;
+    return out;
+}
+
+Response Registry::handle(const Request& req) const {
+    auto index = store_->current();
+    Client client(req, *this);
+    if (starts_with(req.path, kV2Prefix) || req.path == "/v2") {
+        std::string_view rest = req.path.size() > kV2Prefix.size() ? req.path.substr(kV2Prefix.size()) : "";
+        Response r = v2(req, rest, *index, client);
+        r.headers.push_back({"Docker-Distribution-API-Version", "registry/2.0"});
+        return r;
+    }
+    if (starts_with(req.path, kV1Prefix)) return v1(req, req.path.substr(kV1Prefix.size()), *index, client);
+    if (starts_with(req.path, kAdminPrefix)) return admin(req, req.path.substr(kAdminPrefix.size()), *index);
+    return v1_error(404, "");
+}
+
+Response Registry::v1(const Request& req, std::string_view rest, const Index& index, Client& client) const {
+    if (rest == "_ping") {
+        if (!is_read(req.method)) return v1_error(405, "");
+        Response r = v1_json(200, "true");
+        r.headers.push_back({"X-Docker-Registry-Standalone", "True"});
+        return r;
+    }
+    if (rest == "users" || rest == "users/") {
+        Response r;
+        if (req.method == "POST") {
+            r = v1_json(201, "\"User Created\"");
+            r.content_type = std::string(kHtmlType);  // as Crane sent it
+        } else if (is_read(req.method)) {
+            r = v1_json(200, "\"OK\"");
+        } else {
+            return v1_error(405, "");
+        }
+        r.headers.push_back({"X-Docker-Registry-Standalone", "True"});
+        return r;
+    }
+    if (rest == "search") {
+        if (!is_read(req.method)) return v1_error(405, "");
+        return search(req, index, client);
+    }
+    if (starts_with(rest, "images/")) {
+        std::string_view tail = rest.substr(7);
+        auto slash = tail.find('/');
+        if (slash == std::string_view::npos) return v1_error(404, "");
+        std::string_view image = tail.substr(0, slash), file = tail.substr(slash + 1);
+        if (image.empty() || (file != "ancestry" && file != "json" && file != "layer")) return v1_error(404, "");
+        if (!is_read(req.method)) return v1_error(405, "");
+        const auto* holders = index.repos_with_image(image);
+        if (!holders) return v1_error(404, "");
+        for (const V1Repo* repo : *holders) {
+            if (!readable(*repo, client)) continue;
+            if (config_.serve_content) {
+                Response r;
+                auto path = content_file_path(config_.content_dir_v1, repo->repository,
+                                              std::string(image) + "/" + std::string(file));
+                if (!path) return v1_error(404, "");
+                r.file_path = std::move(*path);
+                r.content_type = std::string(kMediaOctetStream);
+                r.headers.push_back({"Cache-Control", "public, max-age=31536000, immutable"});
+                v1_headers(r);
+                return r;
+            }
+            std::string location = absolute_url(req, repo->url);
+            if (!ends_with(location, "/")) location += '/';
+            append_path_segment(location, image);
+            location += '/';
+            location += file;
+            Response r = redirect(std::move(location));
+            v1_headers(r);
+            return r;
+        }
+        return v1_error(404, "");
+    }
+    if (starts_with(rest, "repositories/")) {
+        std::string_view tail = rest.substr(13);
+        std::string_view repo_id, tag;
+        enum { Images, Tags, Tag } what;
+        if (ends_with(tail, "/images")) {
+            what = Images;
+            repo_id = tail.substr(0, tail.size() - 7);
+        } else if (ends_with(tail, "/tags")) {
+            what = Tags;
+            repo_id = tail.substr(0, tail.size() - 5);
+        } else {
+            auto at = tail.rfind("/tags/");
+            if (at == std::string_view::npos) return v1_error(404, "");
+            what = Tag;
+            repo_id = tail.substr(0, at);
+            tag = tail.substr(at + 6);
+            if (tag.empty() || tag.find('/') != std::string_view::npos) return v1_error(404, "");
+        }
+        if (repo_id.empty() || std::count(repo_id.begin(), repo_id.end(), '/') > 1) return v1_error(404, "");
+        if (!is_read(req.method)) return v1_error(405, "");
+        if (starts_with(repo_id, "library/")) repo_id.remove_prefix(8);
+        const V1Repo* repo = index.find_v1(repo_id);
+        if (!repo || !readable(*repo, client)) return v1_error(404, "");
+        if (what == Images) {
+            Response r = v1_json(200, repo->images_json);
+            r.headers.push_back({"X-Docker-Endpoints", config_.endpoint.empty() ? std::string(req.host)
+                                                                               : config_.endpoint});
+            return r;
+        }
+        if (what == Tags) return v1_json(200, repo->tags_json);
+        const std::string* image = repo->find_tag(tag);
+        if (!image) return v1_error(404, "");
+        return v1_json(200, json::quoted(*image));
+    }
+    return v1_error(404, "");
+}
+
+Response Registry::v2(const Request& req, std::string_view rest, const Index& index, Client& client) const {
+    if (!is_read(req.method)) {
+        Response r = v2_error(405, "");
+        r.headers.push_back({"Allow", "GET, HEAD"});
+        return r;
+    }
+    if (rest.empty()) {
+        Response r;
+        r.content_type = std::string(kMediaJson);
+        r.body = "{}";
+        return r;
+    }
+    if (rest == "_catalog") return catalog(req, index, client);
+    auto split = split_v2_path(rest);
+    if (!split) return v2_error(404, "");
+    const V2Repo* repo = index.find_v2(split->name);
+    if (!repo || !readable(*repo, client)) return v2_error(404, "");
+
+    std::string path;
+    std::string_view media_type = kMediaJson;
+    if (split->kind == V2Kind::Manifests) {
+        if (split->rest.find('/') != std::string_view::npos) return v2_error(404, "");
+        auto choice = negotiate_manifest(*repo, split->rest, AcceptSet(req.accept));
+        path = std::move(choice.path);
+        media_type = choice.media_type;
+    } else {
+        path = std::string(split->path);
+        if (split->kind == V2Kind::Blobs) media_type = kMediaOctetStream;
+    }
+
+    if (config_.serve_content) {
+        auto file = content_file_path(config_.content_dir_v2, repo->repository, path);
+        if (!file) return v2_error(404, "");
+        Response r;
+        r.file_path = std::move(*file);
+        r.content_type = std::string(media_type);
+        r.digest_header = split->kind == V2Kind::Manifests;
+        r.headers.push_back({"Cache-Control", content_cache_control(path, config_.data_dir_polling_interval,
+                                                                    repo->is_protected)});
+        return r;
+    }
+    std::string location = absolute_url(req, repo->url);
+    if (!ends_with(location, "/")) location += '/';
+    append_path_segment(location, path);
+    if (cdn_.rewrites() || cdn_.signs()) location = cdn_apply(location, cdn_, req.now);
+    return redirect(std::move(location));
+}
+
+Response Registry::catalog(const Request& req, const Index& index, Client& client) const {
+    std::optional<std::size_t> limit;
+    if (auto n = query_param(req.query, "n")) {
+        auto parsed = parse_int(*n);
+        if (!parsed || *parsed < 0) return v2_error(400, "");
+        limit = static_cast<std::size_t>(*parsed);
+    }
+    std::string last = query_param(req.query, "last").value_or(std::string());
+    const auto& all = index.v2_sorted();
+    auto it = last.empty() ? all.begin()
+                           : std::upper_bound(all.begin(), all.end(), last,
+                                              [](const std::string& l, const V2Repo* r) { return l < r->id; });
+    json::Writer w;
+    w.begin_object().key("repositories").begin_array();
+    std::size_t count = 0;
+    std::string last_sent;
+    bool more = false;
+    for (; it != all.end(); ++it) {
+        if (!readable(**it, client)) continue;
+        if (limit && count == *limit) {
+            more = true;
+            break;
+        }
+        w.string((*it)->id);
+        last_sent = (*it)->id;
+        ++count;
+    }
+    w.end_array().end_object();
+    Response r;
+    r.content_type = std::string(kMediaJson);
+    r.body = w.take();
+    if (more && count > 0) {
+        std::string link = "</v2/_catalog?last=";
+        append_query_value(link, last_sent);
+        link += "&n=" + std::to_string(*limit) + ">; rel=\"next\"";
+        r.headers.push_back({"Link", std::move(link)});
+    }
+    return r;
+}
+
+Response Registry::search(const Request& req, const Index&, Client&) const {
+    auto q = query_param(req.query, "q");
+    if (!q || q->empty()) return v1_error(400, "parameter \"q\" is required");
+    return v1_error(404, "");
+}
+
+Response Registry::admin(const Request& req, std::string_view rest, const Index& index) const {
+    bool v1 = rest.empty() || rest == "/" || rest == "/v1" || rest == "/v1/";
+    bool v2 = rest == "/v2" || rest == "/v2/";
+    if (!v1 && !v2) return v1_error(404, "");
+    if (!is_read(req.method)) return v1_error(405, "");
+    AcceptSet accept(req.accept);
+    Response r;
+    if (accept.contains(kMediaJson) && !accept.contains("text/html")) {
+        r.content_type = std::string(kMediaJson);
+        r.body = v1 ? admin_v1_json(index) : admin_v2_json(index);
+    } else {
+        r.content_type = std::string(kHtmlType);
+        r.body = v1 ? admin_v1_html(index) : admin_v2_html(index);
+    }
+    return r;
+}
+
+}  // namespace crane

@@ -1,0 +1,31 @@
+// Private pieces of the search backends (search*.cpp): parsers that say why a
+// body was refused, and the libcurl GET. Not part of the public API.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crane/search.h"
+
+namespace crane::search_detail {
+
+// As the public parsers; on nullopt, `error` says why (for the log line).
+std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, std::string& error);
+std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body,
+                                                         std::string& error);
+
+struct HttpGetResult {
+    int gateway_status = 0;  // 0: a response arrived; else 502 / 503 / 504
+    long http_code = 0;      // the final response's status (after redirects)
+    std::string body;
+    std::string reason;  // why gateway_status != 0
+};
+
+HttpGetResult http_get(const std::string& url, const HttpClientOptions& options);
+
+// url with any user:password@ replaced by "***@", for logs.
+std::string redact_url(std::string_view url);
+
+}  // namespace crane::search_detail

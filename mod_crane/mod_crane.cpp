@@ -1,0 +1,386 @@
+// mod_crane: the Apache glue. Directives become a crane::Config per
+// server, post_config builds one crane::Registry per server (the index is
+// loaded in the parent so children share it), child_init starts the reload
+// watchers, and the handler translates request_rec <-> crane::Request /
+// crane::Response. Every decision lives in libcrane.
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apache_includes.h"
+#include "crane/config.h"
+#include "crane/file_digest_cache.h"
+#include "crane/index_store.h"
+#include "crane/registry.h"
+
+namespace {
+
+constexpr int kUnset = -1;
+
+// Per-server configuration: what the directives said. The effective
+// crane::Config is computed in post_config from these frozen inputs.
+struct ServerConf {
+    std::shared_ptr<const crane::IniFile> ini;  // CraneConfig at this level
+    std::map<const crane::ConfigKey*, std::string> overrides;  // native directives
+    int accept_unverified = kUnset;  // CraneAcceptUnverifiedCertificates
+    std::shared_ptr<crane::Registry> registry;  // set in post_config
+};
+
+template <typename T>
+T* pool_new(apr_pool_t* p) {
+    T* obj = new T();
+    apr_pool_cleanup_register(
+        p, obj, [](void* o) -> apr_status_t { delete static_cast<T*>(o); return APR_SUCCESS; },
+        apr_pool_cleanup_null);
+    return obj;
+}
+
+ServerConf* server_conf(server_rec* s) {
+    return static_cast<ServerConf*>(ap_get_module_config(s->module_config, &crane_module));
+}
+
+// The INI file used by servers without CraneConfig: CRANE_CONFIG_PATH,
+// else /etc/crane.conf when it exists, else none (defaults). Read in
+// check_config so a bad file fails `httpd -t`.
+std::shared_ptr<const crane::IniFile> g_fallback_ini;
+
+// Per-process state of one configuration generation.
+struct Generation {
+    std::map<std::pair<std::string, std::int64_t>, std::shared_ptr<crane::IndexStore>> stores;
+    crane::FileDigestCache digests{4096};
+};
+Generation* g_generation = nullptr;
+
+APR_OPTIONAL_FN_TYPE(ssl_var_lookup)* g_ssl_var_lookup = nullptr;
+
+int apache_level(crane::LogLevel level) {
+    switch (level) {
+        case crane::LogLevel::Debug: return APLOG_DEBUG;
+        case crane::LogLevel::Info: return APLOG_INFO;
+        case crane::LogLevel::Warn: return APLOG_WARNING;
+        default: return APLOG_ERR;
+    }
+}
+
+crane::LogSink server_log_sink(server_rec* s) {
+    return [s](crane::LogLevel level, std::string_view msg) {
+        ap_log_error(APLOG_MARK, apache_level(level), 0, s, "%.*s", static_cast<int>(msg.size()), msg.data());
+    };
+}
+
+// ---- directives ----
+
+void* create_server_conf(apr_pool_t* p, server_rec*) { return pool_new<ServerConf>(p); }
+
+// A level with its own CraneConfig starts from that file; otherwise it
+// inherits the enclosing level's file and directives. Directives given at
+// this level override either.
+void* merge_server_conf(apr_pool_t* p, void* base_v, void* add_v) {
+    auto* base = static_cast<ServerConf*>(base_v);
+    auto* add = static_cast<ServerConf*>(add_v);
+    auto* conf = pool_new<ServerConf>(p);
+    if (add->ini) {
+        conf->ini = add->ini;
+    } else {
+        conf->ini = base->ini;
+        conf->overrides = base->overrides;
+    }
+    for (const auto& [key, value] : add->overrides) conf->overrides[key] = value;
+    conf->accept_unverified = add->accept_unverified != kUnset ? add->accept_unverified : base->accept_unverified;
+    return conf;
+}
+
+const char* set_crane_config(cmd_parms* cmd, void*, const char* arg) {
+    auto* conf = server_conf(cmd->server);
+    const char* path = ap_server_root_relative(cmd->temp_pool, arg);
+    if (!path) return apr_psprintf(cmd->pool, "CraneConfig: invalid path '%s'", arg);
+    crane::IniResult r = crane::read_ini_file(path);
+    if (!r.file) return apr_psprintf(cmd->pool, "CraneConfig: %s", r.error.c_str());
+    for (const auto& w : r.file->warnings) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, "CraneConfig: %s", w.c_str());
+    }
+    conf->ini = std::make_shared<const crane::IniFile>(std::move(*r.file));
+    return nullptr;
+}
+
+const char* set_config_key(cmd_parms* cmd, void*, const char* arg) {
+    const auto* key = static_cast<const crane::ConfigKey*>(cmd->info);
+    crane::Config scratch;
+    if (auto err = crane::set_config_value(scratch, *key, arg)) {
+        return apr_psprintf(cmd->pool, "%s: %s", key->directive, err->c_str());
+    }
+    server_conf(cmd->server)->overrides[key] = arg;
+    return nullptr;
+}
+
+const char* set_accept_unverified(cmd_parms* cmd, void*, int flag) {
+    server_conf(cmd->server)->accept_unverified = flag ? 1 : 0;
+    return nullptr;
+}
+
+// httpd's C++ view of a directive function is `const char* (*)()`; going
+// through void(*)() is the cast GCC accepts without -Wcast-function-type.
+template <typename Fn>
+cmd_func directive_fn(Fn* fn) {
+    return reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(fn));
+}
+
+// The directive table, generated from crane::config_keys() so that every
+// INI key has its directive and nothing is listed twice.
+const command_rec* directive_table() {
+    static std::vector<command_rec> table = [] {
+        std::vector<command_rec> t;
+        t.push_back({"CraneConfig", directive_fn(set_crane_config), nullptr, RSRC_CONF, TAKE1,
+                     "Path of a crane.conf INI file (Crane's format)"});
+        for (const auto& key : crane::config_keys()) {
+            t.push_back({key.directive, directive_fn(set_config_key),
+                         const_cast<crane::ConfigKey*>(&key), RSRC_CONF, TAKE1, key.help});
+        }
+        t.push_back({"CraneAcceptUnverifiedCertificates", directive_fn(set_accept_unverified),
+                     nullptr, RSRC_CONF, FLAG,
+                     "On: a client certificate mod_ssl did not verify may still entitle (default Off)"});
+        t.push_back({nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr});
+        return t;
+    }();
+    return table.data();
+}
+
+// ---- lifecycle ----
+
+std::optional<std::string> load_fallback_ini() {
+    g_fallback_ini.reset();
+    const char* env = std::getenv("CRANE_CONFIG_PATH");
+    std::string path;
+    if (env && *env) {
+        path = env;
+    } else {
+        struct stat st;
+        if (stat("/etc/crane.conf", &st) != 0) return std::nullopt;
+        path = "/etc/crane.conf";
+    }
+    crane::IniResult r = crane::read_ini_file(path);
+    if (!r.file) return r.error;
+    g_fallback_ini = std::make_shared<const crane::IniFile>(std::move(*r.file));
+    return std::nullopt;
+}
+
+bool any_server_needs_fallback(server_rec* s) {
+    for (; s; s = s->next) {
+        if (!server_conf(s)->ini) return true;
+    }
+    return false;
+}
+
+int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
+    if (!any_server_needs_fallback(s)) return OK;
+    if (auto err = load_fallback_ini()) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_crane: %s (from CRANE_CONFIG_PATH or /etc/crane.conf)",
+                     err->c_str());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+bool env_true(const char* name) {
+    const char* v = std::getenv(name);
+    auto b = v ? crane::parse_bool(v) : std::nullopt;
+    return b && *b;
+}
+
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_server) {
+    // the first pass only checks the configuration; load data for real once
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+    try {
+        g_generation = pool_new<Generation>(pconf);
+        apr_pool_cleanup_register(
+            pconf, nullptr, [](void*) -> apr_status_t { g_generation = nullptr; return APR_SUCCESS; },
+            apr_pool_cleanup_null);
+        g_ssl_var_lookup = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
+        for (server_rec* s = main_server; s; s = s->next) {
+            ServerConf* conf = server_conf(s);
+            crane::Config config;
+            if (conf->ini) crane::apply_ini(config, *conf->ini);
+            else if (g_fallback_ini) crane::apply_ini(config, *g_fallback_ini);
+            for (const auto& [key, value] : conf->overrides) crane::set_config_value(config, *key, value);
+            if (env_true("CRANE_DEBUG")) config.debug = true;
+            if (auto err = crane::validate_config(config)) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_crane: %s", err->c_str());
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            if (config.debug) ap_set_module_loglevel(pconf, &s->log, crane_module.module_index, APLOG_DEBUG);
+
+            auto& store = g_generation->stores[{config.data_dir, config.data_dir_polling_interval}];
+            if (!store) {
+                store = std::make_shared<crane::IndexStore>(config.data_dir, config.data_dir_polling_interval,
+                                                            server_log_sink(main_server));
+                store->reload();
+            }
+            crane::RegistryOptions options;
+            options.accept_unverified_certificates = conf->accept_unverified == 1;
+            conf->registry = std::make_shared<crane::Registry>(std::move(config), store, options,
+                                                               server_log_sink(s));
+        }
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, "mod_crane: startup failed: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+void child_init(apr_pool_t* pchild, server_rec* s) {
+    if (!g_generation) return;
+    try {
+        for (auto& [key, store] : g_generation->stores) store->start_watcher();
+        apr_pool_cleanup_register(
+            pchild, nullptr,
+            [](void*) -> apr_status_t {
+                if (g_generation) {
+                    for (auto& [key, store] : g_generation->stores) store->stop_watcher();
+                }
+                return APR_SUCCESS;
+            },
+            apr_pool_cleanup_null);
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_crane: cannot start the metadata watcher: %s", e.what());
+    }
+}
+
+// ---- the handler ----
+
+crane::ClientCertificate client_certificate(request_rec* r) {
+    crane::ClientCertificate cc;
+    if (!g_ssl_var_lookup) return cc;
+    char name_cert[] = "SSL_CLIENT_CERT";
+    char name_verify[] = "SSL_CLIENT_VERIFY";
+    if (const char* pem = g_ssl_var_lookup(r->pool, r->server, r->connection, r, name_cert)) cc.pem = pem;
+    if (const char* v = g_ssl_var_lookup(r->pool, r->server, r->connection, r, name_verify)) cc.verify = v;
+    return cc;
+}
+
+void set_headers(request_rec* r, const crane::Response& resp) {
+    for (const auto& h : resp.headers) {
+        apr_table_setn(r->headers_out, apr_pstrmemdup(r->pool, h.name.data(), h.name.size()),
+                       apr_pstrmemdup(r->pool, h.value.data(), h.value.size()));
+    }
+    if (!resp.content_type.empty()) {
+        ap_set_content_type(r, apr_pstrmemdup(r->pool, resp.content_type.data(), resp.content_type.size()));
+    }
+}
+
+int send_body(request_rec* r, const crane::Response& resp) {
+    r->status = resp.status;
+    set_headers(r, resp);
+    ap_set_content_length(r, static_cast<apr_off_t>(resp.body.size()));
+    if (!resp.body.empty() && !r->header_only) {
+        ap_rwrite(resp.body.data(), static_cast<int>(resp.body.size()), r);
+    }
+    return OK;
+}
+
+// Serve-content mode: the file goes out through httpd's own machinery
+// (file bucket -> sendfile, byterange filter, ETag, conditional GET).
+int send_file(request_rec* r, const crane::Response& resp) {
+    bool v2 = std::strncmp(r->uri, "/v2/", 4) == 0;
+    auto not_found = [&] {
+        crane::Response nf = v2 ? crane::v2_error(404, "") : crane::v1_error(404, "");
+        for (const auto& h : resp.headers) {
+            if (h.name != "Cache-Control") nf.headers.push_back(h);
+        }
+        return send_body(r, nf);
+    };
+    apr_finfo_t finfo;
+    if (apr_stat(&finfo, resp.file_path.c_str(), APR_FINFO_NORM, r->pool) != APR_SUCCESS ||
+        finfo.filetype != APR_REG) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "mod_crane: content file %s not found", resp.file_path.c_str());
+        return not_found();
+    }
+    apr_file_t* fd = nullptr;
+    if (apr_file_open(&fd, resp.file_path.c_str(), APR_READ | APR_BINARY | APR_SENDFILE_ENABLED, 0, r->pool) !=
+        APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_crane: cannot open content file %s", resp.file_path.c_str());
+        return not_found();
+    }
+    r->filename = apr_pstrdup(r->pool, resp.file_path.c_str());
+    r->finfo = finfo;
+    set_headers(r, resp);
+    if (resp.digest_header && g_generation) {
+        if (auto digest = g_generation->digests.sha256_digest(resp.file_path)) {
+            apr_table_setn(r->headers_out, "Docker-Content-Digest", apr_pstrdup(r->pool, digest->c_str()));
+        }
+    }
+    apr_table_setn(r->headers_out, "Accept-Ranges", "bytes");
+    ap_update_mtime(r, finfo.mtime);
+    ap_set_last_modified(r);
+    ap_set_etag(r);
+    int cond = ap_meets_conditions(r);
+    if (cond != OK) return cond;
+    ap_set_content_length(r, finfo.size);
+    if (r->header_only) return OK;
+    apr_bucket_brigade* bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_brigade_insert_file(bb, fd, 0, finfo.size, r->pool);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    apr_status_t rv = ap_pass_brigade(r->output_filters, bb);
+    if (rv != APR_SUCCESS && !r->connection->aborted) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "mod_crane: sending %s failed", resp.file_path.c_str());
+    }
+    return OK;
+}
+
+int crane_handler(request_rec* r) {
+    if (!r->handler || std::strcmp(r->handler, "crane") != 0) return DECLINED;
+    try {
+        ServerConf* conf = server_conf(r->server);
+        if (!conf->registry) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_crane: not initialised for this server");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        crane::Request req;
+        req.method = r->method;
+        req.path = r->uri ? r->uri : "";
+        req.query = r->args ? r->args : "";
+        const char* accept = apr_table_get(r->headers_in, "Accept");
+        req.accept = accept ? accept : "";
+        const char* host = apr_table_get(r->headers_in, "Host");
+        req.host = host ? host : (r->hostname ? r->hostname : "");
+        req.base_url = ap_construct_url(r->pool, "", r);
+        req.now = apr_time_sec(r->request_time);
+        req.client_certificate = [r] { return client_certificate(r); };
+        crane::Response resp = conf->registry->handle(req);
+        if (!resp.file_path.empty()) return send_file(r, resp);
+        return send_body(r, resp);
+    } catch (const std::exception& e) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_crane: internal error: %s", e.what());
+    } catch (...) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_crane: internal error");
+    }
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+void register_hooks(apr_pool_t*) {
+    ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_handler(crane_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+}
+
+}  // namespace
+
+extern "C" {
+__attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA crane_module = {
+    STANDARD20_MODULE_STUFF,
+    nullptr,             // create per-dir config
+    nullptr,             // merge per-dir config
+    create_server_conf,  // create per-server config
+    merge_server_conf,   // merge per-server config
+    directive_table(),   // directives
+    register_hooks,
+#if defined(AP_MODULE_FLAG_NONE)
+    AP_MODULE_FLAG_ALWAYS_MERGE,
+#endif
+};
+}
