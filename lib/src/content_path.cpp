@@ -6,8 +6,8 @@ namespace crane {
 
 namespace {
 
-constexpr std::size_t kMaxSegment = 255;   // NAME_MAX
-constexpr std::size_t kMaxPath = 4095;     // PATH_MAX (4096) minus the NUL
+constexpr std::size_t kMaxSegment = 255;  // NAME_MAX
+constexpr std::size_t kMaxPath = 4095;    // PATH_MAX (4096) minus the NUL
 constexpr std::string_view kDigestPrefix = "sha256:";
 constexpr std::size_t kDigestHexLength = 64;
 

@@ -16,6 +16,9 @@ namespace crane {
 namespace {
 
 constexpr std::size_t kMaxMetadataBytes = 256u << 20;  // a metadata file larger than this is refused
+// file systems stamp mtime at clock-tick granularity; writes closer than
+// this to a scan are not trusted to show up as a stamp change
+constexpr std::int64_t kRacyWindowNs = 2'000'000'000;
 
 FileStamp stamp_of(const struct stat& st) {
     FileStamp s;
@@ -119,9 +122,21 @@ bool IndexStore::reload(ReloadStats* stats) {
     std::unique_lock<std::mutex> lock(reload_mutex_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
 
+    const std::int64_t scan_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
     std::vector<std::string> problems;
     auto files = scan_metadata_files(data_dir_, &problems);
-    bool changed = !loaded_once_ || files.size() != cache_.size();
+    // a racy entry whose bytes changed is re-parsed even with an equal stamp
+    std::set<std::string> stale;
+    for (auto& [path, entry] : cache_) {
+        if (!entry.racy) continue;
+        std::string text, error;
+        if (!read_file(path, text, error) || std::hash<std::string>()(text) != entry.content_hash) {
+            stale.insert(path);
+        }
+    }
+    bool changed = !loaded_once_ || files.size() != cache_.size() || !stale.empty();
     if (!changed) {
         auto it = cache_.begin();
         for (const auto& [path, stamp] : files) {
@@ -132,7 +147,13 @@ bool IndexStore::reload(ReloadStats* stats) {
             ++it;
         }
     }
-    if (!changed) return false;
+    if (!changed) {
+        // racy entries stay racy until their mtime is safely in the past
+        for (auto& [path, entry] : cache_) {
+            if (entry.racy && entry.stamp.mtime_ns < scan_ns - kRacyWindowNs) entry.racy = false;
+        }
+        return false;
+    }
     for (const auto& p : problems) log_(LogLevel::Error, "metadata: " + p);
 
     ReloadStats st;
@@ -140,16 +161,18 @@ bool IndexStore::reload(ReloadStats* stats) {
     std::map<std::string, Cached> next;
     for (const auto& [path, stamp] : files) {
         auto old = cache_.find(path);
-        if (old != cache_.end() && old->second.stamp == stamp) {
+        if (old != cache_.end() && old->second.stamp == stamp && !stale.count(path)) {
             next.emplace(path, std::move(old->second));
             continue;
         }
         Cached entry;
         entry.stamp = stamp;
+        entry.racy = stamp.mtime_ns >= scan_ns - kRacyWindowNs;
         ++st.parsed;
         std::string text, error;
         MetadataResult parsed;
         if (read_file(path, text, error)) {
+            entry.content_hash = std::hash<std::string>()(text);
             parsed = parse_metadata(text, path);
             error = parsed.error;
         }

@@ -78,9 +78,12 @@ SearchBackendKind choose_search_backend(std::string_view gsa_url, std::string_vi
 
 const char* search_backend_name(SearchBackendKind kind) {
     switch (kind) {
-        case SearchBackendKind::Gsa: return "gsa";
-        case SearchBackendKind::Solr: return "solr";
-        case SearchBackendKind::None: break;
+        case SearchBackendKind::Gsa:
+            return "gsa";
+        case SearchBackendKind::Solr:
+            return "solr";
+        case SearchBackendKind::None:
+            break;
     }
     return "none";
 }

@@ -17,7 +17,7 @@ namespace {
 struct GsaParse {
     XML_Parser parser = nullptr;
     std::vector<SearchResult> results;
-    int depth = 0;       // of the element being parsed; the root is 1
+    int depth = 0;        // of the element being parsed; the root is 1
     bool in_res = false;  // inside /ROOT/RES
     bool in_r = false;    // inside /ROOT/RES/R
     std::optional<std::string> name;

@@ -49,7 +49,6 @@ struct CurlDeleter {
 
 bool is_connect_failure(CURLcode rc) {
     switch (rc) {
-        case CURLE_UNSUPPORTED_PROTOCOL:
         case CURLE_URL_MALFORMAT:
         case CURLE_COULDNT_RESOLVE_PROXY:
         case CURLE_COULDNT_RESOLVE_HOST:
@@ -73,6 +72,21 @@ bool is_connect_failure(CURLcode rc) {
     }
 }
 
+// curl says CURLE_UNSUPPORTED_PROTOCOL both for such a URL and for an
+// HTTP/0.9 reply, so the scheme is checked before any request.
+bool is_http_url(std::string_view url) {
+    auto starts_with_nocase = [&](std::string_view prefix) {
+        if (url.size() < prefix.size()) return false;
+        for (std::size_t i = 0; i < prefix.size(); ++i) {
+            char c = url[i];
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+            if (c != prefix[i]) return false;
+        }
+        return true;
+    };
+    return starts_with_nocase("http://") || starts_with_nocase("https://");
+}
+
 }  // namespace
 
 std::string redact_url(std::string_view url) {
@@ -92,6 +106,11 @@ std::string redact_url(std::string_view url) {
 HttpGetResult http_get(const std::string& url, const HttpClientOptions& options) {
     search_global_init();
     HttpGetResult result;
+    if (!is_http_url(url)) {
+        result.gateway_status = 503;
+        result.reason = "cannot connect: not an http or https URL";
+        return result;
+    }
     std::unique_ptr<CURL, CurlDeleter> handle(curl_easy_init());
     if (!handle) {
         result.gateway_status = 503;
@@ -122,11 +141,11 @@ HttpGetResult http_get(const std::string& url, const HttpClientOptions& options)
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L);
     if (!options.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options.ca_file.c_str());
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-                     static_cast<curl_off_t>(options.max_body_bytes));
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_body_bytes));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "mod_crane");
+    if (!options.use_env_proxy) curl_easy_setopt(h, CURLOPT_PROXY, "");  // "" = no proxy at all
 
     const CURLcode rc = curl_easy_perform(h);
     auto reason = [&](std::string_view what) {

@@ -13,8 +13,7 @@ namespace crane::search_detail {
 
 // As the public parsers; on nullopt, `error` says why (for the log line).
 std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, std::string& error);
-std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body,
-                                                         std::string& error);
+std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body, std::string& error);
 
 struct HttpGetResult {
     int gateway_status = 0;  // 0: a response arrived; else 502 / 503 / 504

@@ -77,7 +77,11 @@ std::optional<std::string> description_of(const Value& doc) {
 // Decodes the UTF-8 sequence starting at s[i]; returns its length (0 if invalid).
 std::size_t decode_utf8(std::string_view s, std::size_t i, std::uint32_t& cp) {
     auto b0 = static_cast<unsigned char>(s[i]);
-    std::size_t len = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xE ? 3 : (b0 >> 3) == 0x1E ? 4 : 0;
+    std::size_t len = b0 < 0x80           ? 1
+                      : (b0 >> 5) == 0x6  ? 2
+                      : (b0 >> 4) == 0xE  ? 3
+                      : (b0 >> 3) == 0x1E ? 4
+                                          : 0;
     if (len == 0 || i + len > s.size()) return 0;
     cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1Fu) : len == 3 ? (b0 & 0x0Fu) : (b0 & 0x07u);
     for (std::size_t k = 1; k < len; ++k) {
@@ -90,9 +94,9 @@ std::size_t decode_utf8(std::string_view s, std::size_t i, std::uint32_t& cp) {
 
 // Python 2.7 unicode.isspace()
 bool is_python_space(std::uint32_t cp) {
-    return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 ||
-           cp == 0xA0 || cp == 0x1680 || cp == 0x180E || (cp >= 0x2000 && cp <= 0x200A) ||
-           cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
+           cp == 0x1680 || cp == 0x180E || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
+           cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 std::string_view python_strip(std::string_view s) {
@@ -131,8 +135,8 @@ std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body,
         return std::nullopt;
     }
     rapidjson::Document json;
-    json.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-        body.data(), body.size());
+    json.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(body.data(),
+                                                                                       body.size());
     if (json.HasParseError()) {
         error = std::string("JSON error: ") + rapidjson::GetParseError_En(json.GetParseError()) +
                 " at offset " + std::to_string(json.GetErrorOffset());

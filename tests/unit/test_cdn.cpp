@@ -1,9 +1,9 @@
 // Unit tests for CDN URL rewriting and token signing (crane/cdn.h). Expected
 // HMACs come from the openssl command line tool, not from our own code.
-#include <catch2/catch.hpp>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -92,16 +92,15 @@ TEST_CASE("a hex secret decodes to its raw bytes, either letter case", "[cdn]") 
 }
 
 TEST_CASE("a secret that is empty, odd-length or not hex is refused", "[cdn]") {
-    for (const char* hex : {"", "a", "abc", "abc12", "zz", "abcg", "0x12", "ab cd", " abc",
-                            "ab-c", "\xc3\xa9\xc3\xa9"}) {
+    for (const char* hex : {"", "a", "abc", "abc12", "zz", "abcg", "0x12", "ab cd", " abc", "ab-c",
+                            "\xc3\xa9\xc3\xa9"}) {
         INFO("secret: '" << hex << "'");
         CHECK_FALSE(crane::decode_hex_secret(hex).has_value());
     }
     CHECK_FALSE(crane::decode_hex_secret(std::string("ab\0c", 4)).has_value());
 }
 
-TEST_CASE("the token is exp=EXP~hmac=HMAC(secret, exp=EXP~url=PATH) for every algorithm",
-          "[cdn]") {
+TEST_CASE("the token is exp=EXP~hmac=HMAC(secret, exp=EXP~url=PATH) for every algorithm", "[cdn]") {
     const struct {
         const char* secret;
         const char* path;
@@ -184,7 +183,8 @@ TEST_CASE("signing a url that already has a query uses & and signs the path only
 TEST_CASE("signing puts the token before a fragment", "[cdn]") {
     CdnSettings s = signing("abc123");
     const std::string token = crane::cdn_token("/a/b", s, 310);
-    CHECK(crane::cdn_sign("https://h/a/b#frag", s, 10) == "https://h/a/b?_auth_=" + token + "#frag");
+    CHECK(crane::cdn_sign("https://h/a/b#frag", s, 10) ==
+          "https://h/a/b?_auth_=" + token + "#frag");
     CHECK(crane::cdn_sign("https://h/a/b?x#f?g", s, 10) ==
           "https://h/a/b?x&_auth_=" + token + "#f?g");
 }
@@ -204,8 +204,7 @@ TEST_CASE("an expiry beyond int64 saturates instead of overflowing", "[cdn]") {
           std::string::npos);
 }
 
-TEST_CASE("rewriting replaces every occurrence of url_match when both values are set",
-          "[cdn]") {
+TEST_CASE("rewriting replaces every occurrence of url_match when both values are set", "[cdn]") {
     CdnSettings s;
     s.url_match = "cdn.redhat.com";
     s.url_replace = "cdn.fedora.com";

@@ -64,8 +64,7 @@ TEST_CASE("content paths refuse . and .. segments anywhere", "[content_path]") {
     }
 }
 
-TEST_CASE("content paths refuse NUL, backslash, percent and control characters",
-          "[content_path]") {
+TEST_CASE("content paths refuse NUL, backslash, percent and control characters", "[content_path]") {
     CHECK_FALSE(content_file_path("/c", "zoo", std::string("a\0b", 3)));
     CHECK_FALSE(content_file_path("/c", std::string("zoo\0", 4), "a"));
     CHECK_FALSE(content_file_path("/c", "zoo", "a\\..\\b"));
@@ -109,8 +108,7 @@ TEST_CASE("digest-addressed files are cached for a year as immutable", "[content
     CHECK(content_cache_control(kDigest, 60) == "public, max-age=31536000, immutable");
 }
 
-TEST_CASE("tag-addressed and other files are cached for the polling interval",
-          "[content_path]") {
+TEST_CASE("tag-addressed and other files are cached for the polling interval", "[content_path]") {
     CHECK(content_cache_control("manifests/2/latest", 60) == "public, max-age=60");
     CHECK(content_cache_control("manifests/1/latest", 5) == "public, max-age=5");
     CHECK(content_cache_control("tags/list", 60) == "public, max-age=60");

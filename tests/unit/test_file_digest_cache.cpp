@@ -1,12 +1,12 @@
 // Unit tests for the per-file-version sha256 cache (crane/file_digest_cache.h).
 // Expected digests come from the sha256sum tool.
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -23,7 +23,7 @@ namespace {
 
 // A fresh temporary directory, removed with its files at scope exit.
 class TempDir {
-public:
+  public:
     TempDir() {
         char name[] = "/tmp/crane_digest_XXXXXX";
         REQUIRE(::mkdtemp(name) != nullptr);
@@ -34,7 +34,7 @@ public:
     TempDir& operator=(const TempDir&) = delete;
     std::string file(const std::string& name) const { return path_ + "/" + name; }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -185,7 +185,10 @@ TEST_CASE("missing, unreadable and non-regular files have no digest", "[digest_c
     CHECK_FALSE(cache.sha256_digest(dir.file("fifo")));  // and does not block
     REQUIRE(::symlink("missing", dir.file("dangling").c_str()) == 0);
     CHECK_FALSE(cache.sha256_digest(dir.file("dangling")));
-    if (::geteuid() != 0) {  // root reads anything
+    // A regular file whose read fails (EIO at offset 0).
+    CHECK_FALSE(cache.sha256_digest("/proc/self/mem"));
+    // Root reads anything, so only an unprivileged run can test permissions.
+    if (::geteuid() != 0) {
         write_file(dir.file("secret"), "x");
         REQUIRE(::chmod(dir.file("secret").c_str(), 0) == 0);
         CHECK_FALSE(cache.sha256_digest(dir.file("secret")));

@@ -82,19 +82,17 @@ struct Reply {
     int delay_ms = 0;  // wait before sending (cut short when the server stops)
 };
 
-std::string http_reply(int status, const std::string& body,
-                       const std::string& extra_headers = "") {
+std::string http_reply(int status, const std::string& body, const std::string& extra_headers = "") {
     return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: text/plain\r\n" +
            "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n" +
            extra_headers + "\r\n" + body;
 }
 
 class TestServer {
-public:
+  public:
     using Responder = std::function<Reply(const std::string& request_head)>;
 
-    explicit TestServer(Responder responder, int backlog = 16)
-        : responder_(std::move(responder)) {
+    explicit TestServer(Responder responder, int backlog = 16) : responder_(std::move(responder)) {
         REQUIRE(::pipe(stop_pipe_) == 0);
         listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         REQUIRE(listen_fd_ >= 0);
@@ -131,7 +129,7 @@ public:
         return request_lines_;
     }
 
-private:
+  private:
     // true when fd is readable; false on stop or timeout
     bool wait_readable(int fd, int timeout_ms) {
         pollfd fds[2] = {{fd, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
@@ -162,8 +160,8 @@ private:
                 stopped = ::poll(&stop_fd, 1, reply.delay_ms) > 0;
             }
             for (std::size_t sent = 0; !stopped && sent < reply.raw.size();) {
-                ssize_t n = ::send(fd, reply.raw.data() + sent, reply.raw.size() - sent,
-                                   MSG_NOSIGNAL);
+                ssize_t n =
+                    ::send(fd, reply.raw.data() + sent, reply.raw.size() - sent, MSG_NOSIGNAL);
                 if (n <= 0) break;
                 sent += static_cast<std::size_t>(n);
             }
@@ -185,6 +183,7 @@ private:
 crane::HttpClientOptions fast_options() {
     crane::HttpClientOptions o;
     o.timeout_ms = 1000;
+    o.use_env_proxy = false;  // only ever talk to 127.0.0.1 directly
     return o;
 }
 
@@ -225,8 +224,8 @@ TEST_CASE("GSA: partial and odd results", "[search][gsa]") {
         CHECK(rendered(results) == rendered({result("second", "d2", false, false, 0, true)}));
     }
     SECTION("an MT without V or N is ignored") {
-        auto results = parse_gsa_ok(gsa_body(
-            R"(<R><MT N="portal_name" V="kept"/><MT N="portal_name"/><MT V="x"/></R>)"));
+        auto results = parse_gsa_ok(
+            gsa_body(R"(<R><MT N="portal_name" V="kept"/><MT N="portal_name"/><MT V="x"/></R>)"));
         CHECK(rendered(results) == rendered({result("kept", "", false, false, 0, true)}));
     }
     SECTION("only RES/R directly under the root, and MT directly under R, count") {
@@ -249,8 +248,8 @@ TEST_CASE("GSA: partial and odd results", "[search][gsa]") {
         CHECK(parse_gsa_ok("<GSP><TM>0.1</TM></GSP>").empty());
     }
     SECTION("character references and non-ASCII text come out as UTF-8") {
-        auto results =
-            parse_gsa_ok(gsa_body(R"(<R><MT N="portal_name" V="caf&#233;"/><MT N="portal_short_description" V="&lt;b&gt; ✓"/></R>)"));
+        auto results = parse_gsa_ok(gsa_body(
+            R"(<R><MT N="portal_name" V="caf&#233;"/><MT N="portal_short_description" V="&lt;b&gt; ✓"/></R>)"));
         CHECK(rendered(results) ==
               rendered({result("caf\xC3\xA9", "<b> \xE2\x9C\x93", false, false, 0, true)}));
     }
@@ -267,9 +266,9 @@ TEST_CASE("GSA: bodies that are not well-formed XML are unparsable", "[search][g
     const char* bad[] = {
         "this is not xml",
         "",
-        "<GSP><RES><R><MT N=\"portal_name\" V=\"x\"/></R></RES>",   // truncated
-        "<GSP></GSP><GSP></GSP>",                                   // two roots
-        "<GSP><RES></R></RES></GSP>",                               // mismatched tag
+        "<GSP><RES><R><MT N=\"portal_name\" V=\"x\"/></R></RES>",               // truncated
+        "<GSP></GSP><GSP></GSP>",                                               // two roots
+        "<GSP><RES></R></RES></GSP>",                                           // mismatched tag
         "<GSP><RES><R><MT N=\"portal_name\" V=\"\xC3\x28\"/></R></RES></GSP>",  // bad UTF-8
         "<GSP><RES><R><MT N=\"portal_name\" V=\"&undefined;\"/></R></RES></GSP>",
         "<GSP><u:RES/></GSP>",  // unbound prefix
@@ -285,9 +284,10 @@ TEST_CASE("GSA: entity declarations are refused, so nothing is expanded or fetch
     CHECK_FALSE(crane::parse_gsa_xml(fixture("gsa_billion_laughs.xml")).has_value());
     CHECK_FALSE(crane::parse_gsa_xml(fixture("gsa_external_entity.xml")).has_value());
     CHECK_FALSE(crane::parse_gsa_xml(fixture("gsa_parameter_entity.xml")).has_value());
-    CHECK_FALSE(crane::parse_gsa_xml(
-                    R"(<!DOCTYPE GSP [<!ENTITY n "x">]><GSP><RES><R><MT N="portal_name" V="a"/></R></RES></GSP>)")
-                    .has_value());
+    CHECK_FALSE(
+        crane::parse_gsa_xml(
+            R"(<!DOCTYPE GSP [<!ENTITY n "x">]><GSP><RES><R><MT N="portal_name" V="a"/></R></RES></GSP>)")
+            .has_value());
 }
 
 TEST_CASE("GSA: deep nesting and size limits", "[search][gsa]") {
@@ -295,7 +295,8 @@ TEST_CASE("GSA: deep nesting and size limits", "[search][gsa]") {
         std::string deep;
         for (int i = 0; i < 100000; ++i) deep += "<d>";
         for (int i = 0; i < 100000; ++i) deep += "</d>";
-        auto results = parse_gsa_ok(gsa_body("<R>" + deep + R"(<MT N="portal_name" V="deep"/></R>)"));
+        auto results =
+            parse_gsa_ok(gsa_body("<R>" + deep + R"(<MT N="portal_name" V="deep"/></R>)"));
         CHECK(rendered(results) == rendered({result("deep", "", false, false, 0, true)}));
     }
     SECTION("unbalanced deep nesting is unparsable") {
@@ -352,12 +353,13 @@ TEST_CASE("Solr: CertifiedSoftware yields one result per pull command", "[search
             CHECK_FALSE(r.should_filter);
             CHECK(r.star_count == 1);
         }
-        CHECK(names == std::vector<std::string>{"a/b", "c/d", "e/f", "x  y", "g/h", "",
-                                                "docker pull z"});
+        CHECK(names ==
+              std::vector<std::string>{"a/b", "c/d", "e/f", "x  y", "g/h", "", "docker pull z"});
     }
     SECTION("without c_pull_command there is no result, whatever allTitle says") {
-        CHECK(parse_solr_ok(solr_body(R"([{"documentKind": "CertifiedSoftware", "allTitle": "t"}])"))
-                  .empty());
+        CHECK(
+            parse_solr_ok(solr_body(R"([{"documentKind": "CertifiedSoftware", "allTitle": "t"}])"))
+                .empty());
     }
     SECTION("a single string counts as one command; non-string entries are skipped") {
         auto results = parse_solr_ok(solr_body(
@@ -371,11 +373,11 @@ TEST_CASE("Solr: CertifiedSoftware yields one result per pull command", "[search
 }
 
 TEST_CASE("Solr: should_filter follows documentKind", "[search][solr]") {
-    auto results = parse_solr_ok(solr_body(
-        R"([{"allTitle": "a", "documentKind": "ImageRepository"},)"
-        R"({"allTitle": "b", "documentKind": "imagerepository"},)"
-        R"({"allTitle": "c", "documentKind": ["ImageRepository"]},)"
-        R"({"allTitle": "d"}])"));
+    auto results =
+        parse_solr_ok(solr_body(R"([{"allTitle": "a", "documentKind": "ImageRepository"},)"
+                                R"({"allTitle": "b", "documentKind": "imagerepository"},)"
+                                R"({"allTitle": "c", "documentKind": ["ImageRepository"]},)"
+                                R"({"allTitle": "d"}])"));
     REQUIRE(results.size() == 4);
     CHECK(results[0].should_filter);
     CHECK_FALSE(results[1].should_filter);
@@ -420,8 +422,8 @@ TEST_CASE("Solr: star_count is clamped to int64 and truncated", "[search][solr]"
     CHECK(stars("-9223372036854775808") == kMin);
     CHECK(stars("1e-300") == 0);
     // beyond the double range RapidJSON refuses the number, so the whole body
-    CHECK_FALSE(crane::parse_solr_json(solr_body(R"([{"allTitle": "a", "ir_stars": 1e400}])"))
-                    .has_value());
+    CHECK_FALSE(
+        crane::parse_solr_json(solr_body(R"([{"allTitle": "a", "ir_stars": 1e400}])")).has_value());
 }
 
 TEST_CASE("Solr: duplicate keys take the last value, as json.loads", "[search][solr]") {
@@ -446,8 +448,12 @@ TEST_CASE("Solr: bodies without response.docs[] or not JSON are unparsable", "[s
         R"({"response": {"docs": "x"}})",
         R"({"response": {"docs": []}} trailing)",
         R"({"response": {"docs": [{"allTitle": NaN}]}})",
-        R"({"response": {"docs": [{"allTitle": "a)" "\xC3\x28" R"("}]}})",  // invalid UTF-8
-        R"({"response": {"docs": [{"allTitle": "a)" "\xED\xA0\x80" R"("}]}})",  // surrogate
+        R"({"response": {"docs": [{"allTitle": "a)"
+        "\xC3\x28"
+        R"("}]}})",  // invalid UTF-8
+        R"({"response": {"docs": [{"allTitle": "a)"
+        "\xED\xA0\x80"
+        R"("}]}})",  // surrogate
         std::string(R"({"response": {"docs": [{"allTitle": "a)") + '\0' + R"("}]}})",
         R"({"response": {"docs": [)",
     };
@@ -470,8 +476,7 @@ TEST_CASE("Solr: deep nesting cannot overflow the stack", "[search][solr]") {
         for (int i = 0; i < kDepth / 10; ++i) deep += R"({"a":)";
         deep += "1";
         deep += std::string(kDepth / 10, '}');
-        auto results =
-            parse_solr_ok(solr_body(R"([{"allTitle": "y", "extra": )" + deep + "}]"));
+        auto results = parse_solr_ok(solr_body(R"([{"allTitle": "y", "extra": )" + deep + "}]"));
         REQUIRE(results.size() == 1);
         CHECK(results[0].name == "y");
     }
@@ -553,7 +558,8 @@ TEST_CASE("gsa_request_url adds q to the URL's own parameters", "[search][url]")
 }
 
 TEST_CASE("choose_search_backend: GSA wins, then Solr, else none", "[search]") {
-    CHECK(crane::choose_search_backend("http://g", "http://s/{0}") == crane::SearchBackendKind::Gsa);
+    CHECK(crane::choose_search_backend("http://g", "http://s/{0}") ==
+          crane::SearchBackendKind::Gsa);
     CHECK(crane::choose_search_backend("", "http://s/{0}") == crane::SearchBackendKind::Solr);
     CHECK(crane::choose_search_backend("", "") == crane::SearchBackendKind::None);
     CHECK(std::string(crane::search_backend_name(crane::SearchBackendKind::Solr)) == "solr");
@@ -568,11 +574,12 @@ TEST_CASE("render_search_response is Crane's json.dumps(sort_keys=True) byte for
               R"({"num_results": 0, "query": "rhel", "results": []})");
     }
     SECTION("one GSA-style result") {
-        CHECK(crane::render_search_response(
-                  "rhel", {result("rhel", "Red Hat Enterprise Linux", false, false, 0, true)}) ==
-              R"({"num_results": 1, "query": "rhel", "results": [{"description": "Red Hat Enterprise Linux", )"
-              R"("is_official": false, "is_trusted": false, "name": "rhel", "should_filter": true, )"
-              R"("star_count": 0}]})");
+        CHECK(
+            crane::render_search_response(
+                "rhel", {result("rhel", "Red Hat Enterprise Linux", false, false, 0, true)}) ==
+            R"({"num_results": 1, "query": "rhel", "results": [{"description": "Red Hat Enterprise Linux", )"
+            R"("is_official": false, "is_trusted": false, "name": "rhel", "should_filter": true, )"
+            R"("star_count": 0}]})");
     }
     SECTION("two results, a null description, escapes and non-ASCII") {
         CHECK(crane::render_search_response(
@@ -592,9 +599,9 @@ TEST_CASE("render_search_response is Crane's json.dumps(sort_keys=True) byte for
 TEST_CASE("run_search: Solr answer is fetched, quoted and parsed", "[search][http]") {
     const std::string body = fixture("solr_docs.json");
     TestServer server([&](const std::string&) { return Reply{http_reply(200, body)}; });
-    auto outcome = crane::run_search(crane::SearchBackendKind::Solr,
-                                     server.url("/solr/select?q={0}&wt=json"), "hi mom",
-                                     fast_options());
+    auto outcome =
+        crane::run_search(crane::SearchBackendKind::Solr, server.url("/solr/select?q={0}&wt=json"),
+                          "hi mom", fast_options());
     INFO(outcome.error);
     REQUIRE(outcome.http_status == 200);
     CHECK(outcome.error.empty());
@@ -670,8 +677,7 @@ TEST_CASE("run_search: nothing listening is 503", "[search][http]") {
     CHECK(outcome.error.find("cannot connect") != std::string::npos);
 }
 
-TEST_CASE("run_search: a connect that times out is 503, as urllib2's URLError",
-          "[search][http]") {
+TEST_CASE("run_search: a connect that times out is 503, as urllib2's URLError", "[search][http]") {
     // backlog 0 and nobody accepting: after one queued connection the
     // kernel drops further SYNs, so the next connect never completes
     TestServer full(nullptr, 0);
@@ -695,10 +701,11 @@ TEST_CASE("run_search: a connect that times out is 503, as urllib2's URLError",
 TEST_CASE("run_search: a reply that is not HTTP is 502", "[search][http]") {
     TestServer server(
         [](const std::string&) { return Reply{"this is not an HTTP reply\r\n\r\n"}; });
-    auto outcome = crane::run_search(crane::SearchBackendKind::Gsa, server.url("/"), "x",
-                                     fast_options());
+    auto outcome =
+        crane::run_search(crane::SearchBackendKind::Gsa, server.url("/"), "x", fast_options());
     INFO(outcome.error);
     CHECK(outcome.http_status == 502);
+    CHECK(outcome.error.find("bad reply") != std::string::npos);
 }
 
 TEST_CASE("run_search: an unparsable 200 body is 502", "[search][http]") {
@@ -717,8 +724,8 @@ TEST_CASE("run_search: a body over max_body_bytes is 502", "[search][http]") {
         TestServer server([&](const std::string&) { return Reply{http_reply(200, big)}; });
         auto options = fast_options();
         options.max_body_bytes = 1000;
-        auto outcome = crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"),
-                                         "x", options);
+        auto outcome =
+            crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"), "x", options);
         INFO(outcome.error);
         CHECK(outcome.http_status == 502);
         CHECK(outcome.error.find("larger than 1000 bytes") != std::string::npos);
@@ -729,16 +736,15 @@ TEST_CASE("run_search: a body over max_body_bytes is 502", "[search][http]") {
         });
         auto options = fast_options();
         options.max_body_bytes = 1000;
-        auto outcome = crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"),
-                                         "x", options);
+        auto outcome =
+            crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"), "x", options);
         INFO(outcome.error);
         CHECK(outcome.http_status == 502);
         CHECK(outcome.error.find("larger than 1000 bytes") != std::string::npos);
     }
 }
 
-TEST_CASE("run_search: credentials in the backend URL stay out of the log line",
-          "[search][http]") {
+TEST_CASE("run_search: credentials in the backend URL stay out of the log line", "[search][http]") {
     TestServer server([](const std::string&) { return Reply{http_reply(500, "")}; });
     std::string url = "http://user:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/s?q={0}";
     auto outcome = crane::run_search(crane::SearchBackendKind::Solr, url, "x", fast_options());
@@ -748,8 +754,8 @@ TEST_CASE("run_search: credentials in the backend URL stay out of the log line",
 }
 
 TEST_CASE("run_search: other schemes are refused without a request (503)", "[search][http]") {
-    auto outcome = crane::run_search(crane::SearchBackendKind::Solr, "file:///etc/passwd?{0}",
-                                     "x", fast_options());
+    auto outcome = crane::run_search(crane::SearchBackendKind::Solr, "file:///etc/passwd?{0}", "x",
+                                     fast_options());
     CHECK(outcome.http_status == 503);
 }
 
@@ -757,4 +763,25 @@ TEST_CASE("run_search: no backend is 404", "[search][http]") {
     auto outcome = crane::run_search(crane::SearchBackendKind::None, "", "x", fast_options());
     CHECK(outcome.http_status == 404);
     CHECK(outcome.results.empty());
+}
+
+TEST_CASE("run_search: environment proxies are used only when asked", "[search][http]") {
+    std::string closed_proxy;
+    {
+        TestServer closed(nullptr);
+        closed_proxy = closed.url("");
+    }
+    const std::string body = fixture("solr_docs.json");
+    TestServer server([&](const std::string&) { return Reply{http_reply(200, body)}; });
+    ::setenv("http_proxy", closed_proxy.c_str(), 1);
+    auto direct = crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"), "x",
+                                    fast_options());
+    auto options = fast_options();
+    options.use_env_proxy = true;
+    auto proxied =
+        crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"), "x", options);
+    ::unsetenv("http_proxy");
+    INFO(direct.error << " / " << proxied.error);
+    CHECK(direct.http_status == 200);
+    CHECK(proxied.http_status == 503);
 }

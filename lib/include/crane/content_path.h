@@ -52,7 +52,6 @@ std::optional<std::string> content_file_path(std::string_view content_dir,
 // cache (a TLS-terminating proxy) never hands an entitled client's file to an
 // unentitled one.
 std::string content_cache_control(std::string_view relative_path,
-                                  std::int64_t poll_interval_seconds,
-                                  bool protected_repo = false);
+                                  std::int64_t poll_interval_seconds, bool protected_repo = false);
 
 }  // namespace crane

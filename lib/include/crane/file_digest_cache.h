@@ -16,7 +16,7 @@
 namespace crane {
 
 class FileDigestCache {
-public:
+  public:
     // capacity: the most files remembered; the least recently used entry is
     // dropped beyond it. 0 disables caching (every call hashes).
     //
@@ -39,9 +39,11 @@ public:
     // (st_dev, st_ino, st_size, st_mtim, st_ctim): replacing the file by
     // rename, rewriting it in place (even at the same size and with mtime set
     // back, which ctime still catches), or repointing a symlink all cause a
-    // fresh hash (see also racy_window). The lock covers only the map, never the hashing; two threads
-    // missing on the same file at once both hash it. A file that changes while
-    // being hashed gets the digest of what was read, which is not cached.
+    // fresh hash (see also racy_window).
+    //
+    // The lock covers only the map, never the hashing: two threads missing on
+    // the same file at once both hash it. A file that changes while being
+    // hashed gets the digest of what was read, which is not cached.
     std::optional<std::string> sha256_digest(const std::string& path);
 
     std::size_t size() const;
@@ -62,7 +64,7 @@ public:
         }
     };
 
-private:
+  private:
     struct Entry {
         std::string path;
         Version version;

@@ -67,6 +67,11 @@ private:
         std::shared_ptr<const V1Repo> v1;  // last good content
         std::shared_ptr<const V2Repo> v2;
         bool failed_now = false;
+        // Written so recently that a same-size rewrite within the file
+        // system's timestamp granularity would keep the stamp: such files
+        // are compared by content on the next scan too.
+        bool racy = false;
+        std::size_t content_hash = 0;
     };
 
     std::string data_dir_;

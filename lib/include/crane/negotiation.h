@@ -17,7 +17,8 @@ inline constexpr std::string_view kMediaJson = "application/json";
 inline constexpr std::string_view kMediaOctetStream = "application/octet-stream";
 
 // The media types of an Accept header value: comma-split, parameters after
-// ';' dropped, trimmed, empty items skipped.
+// ';' dropped, trimmed, empty items skipped. Holds views into the header,
+// which must outlive it.
 class AcceptSet {
 public:
     explicit AcceptSet(std::string_view header);

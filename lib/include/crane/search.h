@@ -81,6 +81,8 @@ struct HttpClientOptions {
     bool verify_tls = true;
     std::string ca_file;  // empty = the system store
     std::size_t max_body_bytes = kMaxSearchBodyBytes;
+    // honour http_proxy / https_proxy / no_proxy from the environment, as urllib2 did
+    bool use_env_proxy = true;
 };
 
 // Initialises libcurl once per process (curl_global_init). Call it from
