@@ -213,6 +213,18 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_se
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
             if (config.debug) ap_set_module_loglevel(pconf, &s->log, crane_module.module_index, APLOG_DEBUG);
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                         "mod_crane: effective configuration for %s:%u: %s data_dir=%s "
+                         "data_dir_polling_interval=%" APR_INT64_T_FMT " endpoint=%s serve_content=%s cdn_rewrite=%s "
+                         "cdn_token=%s search=%s",
+                         s->server_hostname ? s->server_hostname : "*", s->port,
+                         conf->ini ? conf->ini->path.c_str() : (g_fallback_ini ? g_fallback_ini->path.c_str() : "(no INI file)"),
+                         config.data_dir.c_str(), static_cast<apr_int64_t>(config.data_dir_polling_interval),
+                         config.endpoint.empty() ? "(request Host)" : config.endpoint.c_str(),
+                         config.serve_content ? "on" : "off",
+                         (!config.url_match.empty() && !config.url_replace.empty()) ? "on" : "off",
+                         config.url_auth_secret.empty() ? "off" : config.url_auth_algo.c_str(),
+                         !config.gsa_url.empty() ? "gsa" : !config.solr_url.empty() ? "solr" : "none");
 
             auto& store = g_generation->stores[{config.data_dir, config.data_dir_polling_interval}];
             if (!store) {

@@ -33,6 +33,7 @@
 #include <ctime>
 #include <limits>
 #include <new>
+#include <set>
 #include <utility>
 
 namespace crane {
@@ -432,8 +433,8 @@ bool EntitlementPathTree::entitles(std::string_view url_path) const noexcept {
 }
 
 std::vector<std::string> EntitlementPathTree::paths(std::size_t max_paths) const {
-    std::vector<std::string> out;
-    if (max_paths == 0) return out;
+    std::set<std::string> out;
+    if (max_paths == 0) return {};
     struct Frame {
         std::uint32_t node;
         std::uint32_t next_edge;
@@ -458,7 +459,7 @@ std::vector<std::string> EntitlementPathTree::paths(std::size_t max_paths) const
             std::string p;
             for (std::string_view s : trail) (p += '/') += s;
             (p += '/') += word(edge.word);
-            out.push_back(std::move(p));
+            out.insert(std::move(p));
             continue;
         }
         if (on_trail[child] || stack.size() >= kMaxListedDepth) continue;  // cycle / too deep
@@ -466,9 +467,7 @@ std::vector<std::string> EntitlementPathTree::paths(std::size_t max_paths) const
         trail.push_back(word(edge.word));
         stack.push_back({child, node_edges_begin_[child]});
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
+    return std::vector<std::string>(out.begin(), out.end());
 }
 
 // ---- EntitlementCertificate ----

@@ -98,7 +98,7 @@ class Httpd:
     {dir}, {port}, {data} are substituted."""
 
     def __init__(self, data_src=None, crane_ini=None, conf="", mpm=None, location="/",
-                 extra_modules=(), expect_log=(), env=None, tls=None):
+                 extra_modules=(), expect_log=(), env=None, tls=None, loglevel="info crane:debug"):
         self.dir = tempfile.mkdtemp(prefix="crane-it-")
         os.chmod(self.dir, 0o755)
         self.port = free_port()
@@ -136,7 +136,7 @@ ServerName 127.0.0.1
 Listen 127.0.0.1:{port}
 PidFile {dir}/httpd.pid
 ErrorLog {dir}/error.log
-LogLevel info crane:debug
+LogLevel {loglevel}
 LogFormat "%h %l %u %t \\"%r\\" %>s %b" common
 LoadModule mpm_{mpm}_module {moddir}/mod_mpm_{mpm}.so
 {load}
@@ -159,7 +159,7 @@ MaxRequestWorkers {workers}
            user=user, ini_line=ini_line, location=location,
            workers=10 if self.mpm == "prefork" else 50,
            mpm_conf="ThreadsPerChild 25\nMinSpareThreads 25\nMaxSpareThreads 50" if self.mpm != "prefork" else "MinSpareServers 1\nMaxSpareServers 4",
-           tls=tls or "",
+           tls=tls or "", loglevel=loglevel,
            conf=conf.replace("{dir}", self.dir).replace("{port}", str(self.port)).replace("{data}", self.data))
         # log_config is compiled into Debian's apache2; do not load it twice
         if self._compiled_in("mod_log_config.c"):
@@ -169,6 +169,16 @@ MaxRequestWorkers {workers}
             f.write(text)
 
     _compiled = None
+
+    def use_fallback_config(self, crane_config_path):
+        """Drops the generated Crane directives so the server falls back to
+        CRANE_CONFIG_PATH (set to crane_config_path)."""
+        with open(self.conf_path) as f:
+            text = f.read()
+        text = text.replace("CraneDataDir %s\nCranePollInterval 1" % self.data, "")
+        with open(self.conf_path, "w") as f:
+            f.write(text)
+        self.extra_env["CRANE_CONFIG_PATH"] = crane_config_path
 
     @classmethod
     def _compiled_in(cls, name):

@@ -34,7 +34,8 @@ public:
     bool entitles(std::string_view url_path) const noexcept;
 
     // The content paths spelled out ("/a/$b/c"), sorted; at most max_paths,
-    // cycles and very deep paths skipped. For diagnostics and tests.
+    // walks around a cycle and very deep paths skipped, bounded work. For
+    // diagnostics and tests.
     std::vector<std::string> paths(std::size_t max_paths = 1000) const;
 
     std::size_t node_count() const { return node_edges_begin_.size() - 1; }

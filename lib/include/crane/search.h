@@ -98,6 +98,8 @@ void search_global_init();
 //   HTTP status other than 200, a reply that is not HTTP, a body over
 //   max_body_bytes, an unparsable body      -> 502
 // kind None answers 404 with no request made (Crane's default backend).
+// q is the decoded value of the request's q parameter (as Flask's
+// request.args gave it); it is re-encoded here for the backend.
 SearchOutcome run_search(SearchBackendKind kind, const std::string& url, std::string_view q,
                          const HttpClientOptions& options);
 

@@ -1,0 +1,106 @@
+"""Reloading metadata in a running httpd: additions, removals, in-place
+edits, broken files keeping their last good content, and -k graceful."""
+
+import json
+import os
+import time
+import unittest
+
+from harness import Httpd, TEST_DATA
+
+METADATA = os.path.join(TEST_DATA, "metadata")
+
+
+def v2_metadata(repo_id, url):
+    return json.dumps({"version": 2, "repo-registry-id": repo_id, "url": url})
+
+
+class Reload(unittest.TestCase):
+    def setUp(self):
+        self.h = Httpd(data_src=METADATA,
+                       expect_log=[r"metadata file .*broken\.json skipped: not valid JSON.*keeping its last good content"])
+        self.addCleanup(self.h.cleanup)
+        self.h.start()
+
+    def tearDown(self):
+        self.assertEqual(self.h.stop(), [])
+
+    def write(self, name, text, atomic=True):
+        path = os.path.join(self.h.data, name)
+        if atomic:
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.chmod(tmp, 0o644)
+            os.rename(tmp, path)
+        else:
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o644)
+
+    def wait_for(self, path, status, location=None, timeout=15, consecutive=8):
+        """Polls until `consecutive` answers in a row match (every child of a
+        prefork server must have reloaded, each on its own)."""
+        deadline = time.time() + timeout
+        streak = 0
+        last = None
+        while time.time() < deadline:
+            last = self.h.curl(path)
+            if last.status == status and (location is None or last.header("Location") == location):
+                streak += 1
+                if streak >= consecutive:
+                    return last
+            else:
+                streak = 0
+            time.sleep(0.1)
+        self.fail("%s did not become %s %s: last %r" % (path, status, location, last))
+
+    def test_added_file_is_served_after_the_poll_interval(self):
+        self.assertEqual(self.h.curl("/v2/newrepo/tags/list").status, 404)
+        self.write("new.json", v2_metadata("newrepo", "http://cdn.example.com/new/"))
+        self.wait_for("/v2/newrepo/tags/list", 302, "http://cdn.example.com/new/tags/list")
+
+    def test_added_file_in_a_new_subdirectory_is_served(self):
+        os.makedirs(os.path.join(self.h.data, "a", "b"))
+        os.chmod(os.path.join(self.h.data, "a"), 0o755)
+        os.chmod(os.path.join(self.h.data, "a", "b"), 0o755)
+        self.write("a/b/deep.json", v2_metadata("deep", "http://cdn.example.com/deep/"))
+        self.wait_for("/v2/deep/tags/list", 302, "http://cdn.example.com/deep/tags/list")
+
+    def test_removed_file_stops_being_served(self):
+        self.wait_for("/v2/zoo/tags/list", 302)
+        os.remove(os.path.join(self.h.data, "zoo_v4.json"))
+        self.wait_for("/v2/zoo/tags/list", 404)
+
+    def test_in_place_edit_of_the_same_size_is_picked_up(self):
+        self.write("v2_plain.json", v2_metadata("v2repo", "http://cdn.example.com/AAAA/"), atomic=False)
+        self.wait_for("/v2/v2repo/tags/list", 302, "http://cdn.example.com/AAAA/tags/list")
+        self.write("v2_plain.json", v2_metadata("v2repo", "http://cdn.example.com/BBBB/"), atomic=False)
+        self.wait_for("/v2/v2repo/tags/list", 302, "http://cdn.example.com/BBBB/tags/list")
+
+    def test_broken_file_keeps_its_last_good_content_until_fixed(self):
+        self.write("broken.json", v2_metadata("fragile", "http://cdn.example.com/good/"))
+        self.wait_for("/v2/fragile/tags/list", 302, "http://cdn.example.com/good/tags/list")
+        self.write("broken.json", '{"version": 2, "repo-registry-id": "fragile", "url": ')
+        deadline = time.time() + 10
+        while "broken.json skipped" not in self.h.log() and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertIn("keeping its last good content", self.h.log())
+        self.wait_for("/v2/fragile/tags/list", 302, "http://cdn.example.com/good/tags/list")
+        self.write("broken.json", v2_metadata("fragile", "http://cdn.example.com/fixed/"))
+        self.wait_for("/v2/fragile/tags/list", 302, "http://cdn.example.com/fixed/tags/list")
+
+    def test_graceful_restart_keeps_serving_and_reloads_everything(self):
+        self.write("g.json", v2_metadata("graceful", "http://cdn.example.com/g/"))
+        self.h.graceful()
+        # the new generation loaded the file at startup, before any poll
+        r = self.h.curl("/v2/graceful/tags/list")
+        self.assertEqual(r.status, 302)
+        self.assertEqual(r.header("Location"), "http://cdn.example.com/g/tags/list")
+        self.assertEqual(self.h.curl("/v2/zoo/tags/list").status, 302)
+        self.h.graceful()
+        self.assertEqual(self.h.curl("/v2/").status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
