@@ -17,6 +17,7 @@
 #include "crane/file_digest_cache.h"
 #include "crane/index_store.h"
 #include "crane/registry.h"
+#include "crane/search.h"
 
 namespace {
 
@@ -28,6 +29,8 @@ struct ServerConf {
     std::shared_ptr<const crane::IniFile> ini;  // CraneConfig at this level
     std::map<const crane::ConfigKey*, std::string> overrides;  // native directives
     int accept_unverified = kUnset;  // CraneAcceptUnverifiedCertificates
+    int search_verify_tls = kUnset;  // CraneSearchVerifyTLS
+    const char* search_ca_file = nullptr;  // CraneSearchCAFile
     std::shared_ptr<crane::Registry> registry;  // set in post_config
 };
 
@@ -92,6 +95,8 @@ void* merge_server_conf(apr_pool_t* p, void* base_v, void* add_v) {
     }
     for (const auto& [key, value] : add->overrides) conf->overrides[key] = value;
     conf->accept_unverified = add->accept_unverified != kUnset ? add->accept_unverified : base->accept_unverified;
+    conf->search_verify_tls = add->search_verify_tls != kUnset ? add->search_verify_tls : base->search_verify_tls;
+    conf->search_ca_file = add->search_ca_file ? add->search_ca_file : base->search_ca_file;
     return conf;
 }
 
@@ -123,6 +128,21 @@ const char* set_accept_unverified(cmd_parms* cmd, void*, int flag) {
     return nullptr;
 }
 
+const char* set_search_verify_tls(cmd_parms* cmd, void*, int flag) {
+    server_conf(cmd->server)->search_verify_tls = flag ? 1 : 0;
+    return nullptr;
+}
+
+const char* set_search_ca_file(cmd_parms* cmd, void*, const char* arg) {
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    apr_finfo_t finfo;
+    if (!path || apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS || finfo.filetype != APR_REG) {
+        return apr_psprintf(cmd->pool, "CraneSearchCAFile: '%s' is not a readable file", arg);
+    }
+    server_conf(cmd->server)->search_ca_file = path;
+    return nullptr;
+}
+
 // httpd's C++ view of a directive function is `const char* (*)()`; going
 // through void(*)() is the cast GCC accepts without -Wcast-function-type.
 template <typename Fn>
@@ -144,6 +164,10 @@ const command_rec* directive_table() {
         t.push_back({"CraneAcceptUnverifiedCertificates", directive_fn(set_accept_unverified),
                      nullptr, RSRC_CONF, FLAG,
                      "On: a client certificate mod_ssl did not verify may still entitle (default Off)"});
+        t.push_back({"CraneSearchVerifyTLS", directive_fn(set_search_verify_tls), nullptr, RSRC_CONF, FLAG,
+                     "Off: do not verify the search backend's TLS certificate (default On)"});
+        t.push_back({"CraneSearchCAFile", directive_fn(set_search_ca_file), nullptr, RSRC_CONF, TAKE1,
+                     "PEM file of CAs that sign the search backend's certificate"});
         t.push_back({nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr});
         return t;
     }();
@@ -201,6 +225,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_se
             pconf, nullptr, [](void*) -> apr_status_t { g_generation = nullptr; return APR_SUCCESS; },
             apr_pool_cleanup_null);
         g_ssl_var_lookup = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
+        crane::search_global_init();  // process-wide libcurl setup; creates no handle
         for (server_rec* s = main_server; s; s = s->next) {
             ServerConf* conf = server_conf(s);
             crane::Config config;
@@ -234,6 +259,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_se
             }
             crane::RegistryOptions options;
             options.accept_unverified_certificates = conf->accept_unverified == 1;
+            options.search_verify_tls = conf->search_verify_tls != 0;
+            if (conf->search_ca_file) options.search_ca_file = conf->search_ca_file;
             conf->registry = std::make_shared<crane::Registry>(std::move(config), store, options,
                                                                server_log_sink(s));
         }

@@ -33,7 +33,8 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCache::get(std::string_
         ++stats_.misses;
     }
 
-    std::shared_ptr<const EntitlementCertificate> cert = EntitlementCertificate::from_der(*der, error);
+    std::shared_ptr<const EntitlementCertificate> cert =
+        EntitlementCertificate::from_der(*der, error);
     if (!cert || capacity_ == 0) return cert;
 
     try {

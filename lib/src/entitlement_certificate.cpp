@@ -87,7 +87,7 @@ bool is_variable(std::string_view segment) { return !segment.empty() && segment[
 // Restores OpenSSL's thread-local error queue on scope exit, so failures while
 // parsing a client's certificate never leak into mod_ssl's own error checks.
 class OpenSslErrorMark {
-public:
+  public:
     OpenSslErrorMark() { ERR_set_mark(); }
     ~OpenSslErrorMark() { ERR_pop_to_mark(); }
     OpenSslErrorMark(const OpenSslErrorMark&) = delete;
@@ -145,15 +145,15 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
 std::optional<std::int64_t> unix_seconds(const ASN1_TIME* t) {
     std::tm tm{};
     if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
-    const std::int64_t days = days_from_civil(static_cast<std::int64_t>(tm.tm_year) + 1900,
-                                              static_cast<unsigned>(tm.tm_mon + 1),
-                                              static_cast<unsigned>(tm.tm_mday));
+    const std::int64_t days =
+        days_from_civil(static_cast<std::int64_t>(tm.tm_year) + 1900,
+                        static_cast<unsigned>(tm.tm_mon + 1), static_cast<unsigned>(tm.tm_mday));
     return days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
 }
 
 // MSB-first reader over the uncompressed tail of a v3 payload.
 class BitReader {
-public:
+  public:
     explicit BitReader(std::string_view bytes) : bytes_(bytes) {}
     std::uint64_t total_bits() const { return static_cast<std::uint64_t>(bytes_.size()) * 8; }
     // 0 or 1; -1 when the stream has run out.
@@ -165,7 +165,7 @@ public:
         return bit;
     }
 
-private:
+  private:
     std::string_view bytes_;
     std::uint64_t pos_ = 0;
 };
@@ -175,7 +175,7 @@ private:
 // nodes come out in non-decreasing weight, so two FIFO queues give the
 // lightest node in O(1); on equal weight the leaf wins, being older.
 class HuffmanDecoder {
-public:
+  public:
     explicit HuffmanDecoder(std::uint32_t leaf_count) : leaves_(leaf_count) {
         if (leaf_count < 2) return;
         inner_.reserve(leaf_count - 1);
@@ -216,14 +216,14 @@ public:
         return ref;
     }
 
-private:
+  private:
     std::uint32_t leaves_;
     // refs below leaves_ are symbols; others are leaves_ + index into inner_
     std::vector<std::array<std::uint32_t, 2>> inner_;
 };
 
 class ZStream {
-public:
+  public:
     ZStream() { ok_ = inflateInit(&zs_) == Z_OK; }
     ~ZStream() {
         if (ok_) inflateEnd(&zs_);
@@ -233,7 +233,7 @@ public:
     bool ok() const { return ok_; }
     z_stream* get() { return &zs_; }
 
-private:
+  private:
     z_stream zs_{};
     bool ok_ = false;
 };
@@ -312,7 +312,8 @@ std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::stri
 
         // Words split at NUL, keeping the (normally empty) piece after the last one.
         const std::string& w = tree->words_;
-        const std::size_t word_count = static_cast<std::size_t>(std::count(w.begin(), w.end(), '\0')) + 1;
+        const std::size_t word_count =
+            static_cast<std::size_t>(std::count(w.begin(), w.end(), '\0')) + 1;
         if (word_count > kMaxWords) {
             set_error(error, "too many words");
             return nullptr;
@@ -497,7 +498,8 @@ std::optional<std::string> EntitlementCertificate::pem_to_der(std::string_view p
     }
     try {
         OpenSslErrorMark mark;
-        std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+        std::unique_ptr<BIO, BioDeleter> bio(
+            BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
         if (!bio) {
             set_error(error, "out of memory");
             return std::nullopt;
@@ -511,7 +513,8 @@ std::optional<std::string> EntitlementCertificate::pem_to_der(std::string_view p
             return std::nullopt;
         }
         std::string der;
-        if (data && len > 0) der.assign(reinterpret_cast<const char*>(data), static_cast<std::size_t>(len));
+        if (data && len > 0)
+            der.assign(reinterpret_cast<const char*>(data), static_cast<std::size_t>(len));
         OPENSSL_free(data);
         OPENSSL_free(name);
         if (der.empty()) {
@@ -542,7 +545,8 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCertificate::from_der(s
         OpenSslErrorMark mark;
         const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
         const unsigned char* p = begin;
-        std::unique_ptr<X509, X509Deleter> x509(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+        std::unique_ptr<X509, X509Deleter> x509(
+            d2i_X509(nullptr, &p, static_cast<long>(der.size())));
         if (!x509) {
             set_error(error, "not an X.509 certificate");
             return nullptr;
@@ -583,8 +587,8 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCertificate::from_der(s
             if (rel != "6" && rel != "7" && rel != "4.1" && !is_download_path) continue;
             const ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(ext);
             if (!data) continue;
-            std::string value = unwrap_der_string(ASN1_STRING_get0_data(data),
-                                                  static_cast<std::size_t>(ASN1_STRING_length(data)));
+            std::string value = unwrap_der_string(
+                ASN1_STRING_get0_data(data), static_cast<std::size_t>(ASN1_STRING_length(data)));
             if (rel == "6") {
                 if (!version) version = std::move(value);
             } else if (rel == "7") {
@@ -616,7 +620,8 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCertificate::from_der(s
                 if (!segments.empty()) cert->content_segments_.push_back(std::move(segments));
                 cert->content_paths_.push_back(std::move(normalised));
             }
-            if (cert->content_segments_.empty()) cert->problem_ = "v1 certificate without download paths";
+            if (cert->content_segments_.empty())
+                cert->problem_ = "v1 certificate without download paths";
         } else if (major_number == 3) {
             cert->major_version_ = 3;
             if (!payload || payload->empty()) {

@@ -11,6 +11,7 @@
 #include "crane/entitlement_certificate.h"
 #include "crane/json_writer.h"
 #include "crane/negotiation.h"
+#include "crane/search.h"
 #include "crane/v2_path.h"
 
 namespace crane {
@@ -287,7 +288,9 @@ Response Registry::v1(const Request& req, std::string_view rest, const Index& in
                 if (!path) return v1_error(404, "");
                 r.file_path = std::move(*path);
                 r.content_type = std::string(kMediaOctetStream);
-                r.headers.push_back({"Cache-Control", "public, max-age=31536000, immutable"});
+                // v1 image ids name their content, so the files never change
+                r.headers.push_back({"Cache-Control", repo->is_protected ? "private, max-age=31536000, immutable"
+                                                                         : "public, max-age=31536000, immutable"});
                 v1_headers(r);
                 return r;
             }
@@ -427,10 +430,32 @@ Response Registry::catalog(const Request& req, const Index& index, Client& clien
     return r;
 }
 
-Response Registry::search(const Request& req, const Index&, Client&) const {
+Response Registry::search(const Request& req, const Index& index, Client& client) const {
     auto q = query_param(req.query, "q");
     if (!q || q->empty()) return v1_error(400, "parameter \"q\" is required");
-    return v1_error(404, "");
+    SearchBackendKind kind = choose_search_backend(config_.gsa_url, config_.solr_url);
+    if (kind == SearchBackendKind::None) return v1_error(404, "");
+    const std::string& url = kind == SearchBackendKind::Gsa ? config_.gsa_url : config_.solr_url;
+    HttpClientOptions http;
+    http.verify_tls = options_.search_verify_tls;
+    http.ca_file = options_.search_ca_file;
+    SearchOutcome outcome = run_search(kind, url, *q, http);
+    if (outcome.http_status != 200) {
+        log_(LogLevel::Error, outcome.error);
+        return v1_error(outcome.http_status, "");
+    }
+    // results that name a repository are shown only when this server has it
+    // and this client may read it (v2 first, then v1)
+    std::vector<SearchResult> shown;
+    for (auto& result : outcome.results) {
+        if (result.should_filter) {
+            const RepoCommon* repo = index.find_v2(result.name);
+            if (!repo) repo = index.find_v1(result.name);
+            if (!repo || !readable(*repo, client)) continue;
+        }
+        shown.push_back(std::move(result));
+    }
+    return v1_json(200, render_search_response(*q, shown));
 }
 
 Response Registry::admin(const Request& req, std::string_view rest, const Index& index) const {

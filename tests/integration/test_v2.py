@@ -2,6 +2,7 @@
 manifest negotiation, error bodies, HEAD, read-only methods and _catalog.
 """
 
+import json
 import unittest
 
 from harness import HttpdTestCase
@@ -261,8 +262,7 @@ class V2Test(HttpdTestCase):
             self.assertLess(pages, 10, "Link never ends")
             reply = self.get(path)
             self.assertEqual(reply.status, 200, reply)
-            page = reply.body.decode()
-            names = [n.strip().strip('"') for n in page[page.index("[") + 1:page.rindex("]")].split(",") if n.strip()]
+            names = json.loads(reply.body)["repositories"]
             self.assertLessEqual(len(names), 2)
             seen += names
             link = reply.header("Link")

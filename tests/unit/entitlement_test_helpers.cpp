@@ -22,7 +22,9 @@ namespace crane::testing {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& what) { throw std::runtime_error("test helper: " + what); }
+[[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error("test helper: " + what);
+}
 
 // ---- Huffman codes, built with a priority queue keyed by (weight, age) ----
 
@@ -240,7 +242,8 @@ std::string encode_path_graph(const PathGraph& input) {
         payload.push_back(static_cast<char>(count));
     } else {
         std::string bytes;
-        for (std::size_t v = count; v; v >>= 8) bytes.insert(bytes.begin(), static_cast<char>(v & 0xff));
+        for (std::size_t v = count; v; v >>= 8)
+            bytes.insert(bytes.begin(), static_cast<char>(v & 0xff));
         payload.push_back(static_cast<char>(0x80 + bytes.size()));
         payload += bytes;
     }

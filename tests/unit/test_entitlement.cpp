@@ -57,7 +57,8 @@ std::size_t zlib_part_size(const std::string& payload) {
     for (std::size_t n = 1; n <= payload.size(); ++n) {
         std::string error;
         EntitlementPathTree::decode(payload.substr(0, n), &error);
-        if (error.find("word list") == std::string::npos && error.find("zlib") == std::string::npos) {
+        if (error.find("word list") == std::string::npos &&
+            error.find("zlib") == std::string::npos) {
             return n - 1;
         }
     }
@@ -120,8 +121,7 @@ TEST_CASE("a $name segment in a v1 download path matches exactly one segment",
     CHECK_FALSE(cert->entitles("/content/7Server/x86_64"));
 }
 
-TEST_CASE("v1 matching ignores duplicate and trailing slashes on both sides",
-          "[entitlement][v1]") {
+TEST_CASE("v1 matching ignores duplicate and trailing slashes on both sides", "[entitlement][v1]") {
     auto cert = parse(t::make_v1_certificate({"//a//foo/"}));
     CHECK(cert->content_paths() == std::vector<std::string>{"/a/foo"});
     CHECK(cert->entitles("/a/foo"));
@@ -189,8 +189,7 @@ TEST_CASE("a v1 download path of / entitles nothing", "[entitlement][v1]") {
 
 // ---- other certificates ----
 
-TEST_CASE("a certificate without Red Hat extensions parses but entitles nothing",
-          "[entitlement]") {
+TEST_CASE("a certificate without Red Hat extensions parses but entitles nothing", "[entitlement]") {
     auto cert = parse(t::make_certificate_pem({}));
     CHECK_FALSE(cert->is_entitlement());
     CHECK(cert->major_version() == 0);
@@ -240,8 +239,8 @@ TEST_CASE("the v3 encoder and parser round-trip a set of content paths", "[entit
 
 TEST_CASE("a v3 certificate entitles its content paths and everything below them",
           "[entitlement][v3]") {
-    auto cert = parse(t::make_v3_certificate(t::encode_path_tree(
-        {"/content/dist/rhel/server/7/x86_64/containers", "/other/repo"})));
+    auto cert = parse(t::make_v3_certificate(
+        t::encode_path_tree({"/content/dist/rhel/server/7/x86_64/containers", "/other/repo"})));
     CHECK(cert->is_entitlement());
     CHECK(cert->major_version() == 3);
     CHECK(cert->version_string() == "3.4");
@@ -270,8 +269,8 @@ TEST_CASE("a v3 certificate for /a/foo does not entitle /a/foobar", "[entitlemen
 }
 
 TEST_CASE("a $name node in a v3 tree matches any one segment", "[entitlement][v3]") {
-    auto cert = parse(t::make_v3_certificate(t::encode_path_tree(
-        {"/content/$releasever/$basearch/os", "/$anything/fixed/repo"})));
+    auto cert = parse(t::make_v3_certificate(
+        t::encode_path_tree({"/content/$releasever/$basearch/os", "/$anything/fixed/repo"})));
     CHECK(cert->entitles("/content/7Server/x86_64/os"));
     CHECK(cert->entitles("/content/7Server/x86_64/os/deeper"));
     CHECK(cert->entitles("/whatever/fixed/repo"));
@@ -297,8 +296,8 @@ TEST_CASE("a last segment listing is entitled when the walk reaches its parent",
 
 TEST_CASE("a v3 tree where one content path is a prefix of another entitles both",
           "[entitlement][v3]") {
-    for (const auto& paths : {std::vector<std::string>{"/a", "/a/b/c"},
-                              std::vector<std::string>{"/a/b/c", "/a"}}) {
+    for (const auto& paths :
+         {std::vector<std::string>{"/a", "/a/b/c"}, std::vector<std::string>{"/a/b/c", "/a"}}) {
         auto tree = decode(t::encode_path_tree(paths));
         CHECK(tree->paths() == std::vector<std::string>{"/a", "/a/b/c"});
         CHECK(tree->entitles("/a"));
@@ -339,8 +338,7 @@ TEST_CASE("a hand-assembled v3 payload decodes with Candlepin's Huffman tie-brea
     CHECK(single == t::encode_path_tree({"/a"}));
 }
 
-TEST_CASE("a v3 tree with more than 127 nodes uses a multi-byte node count",
-          "[entitlement][v3]") {
+TEST_CASE("a v3 tree with more than 127 nodes uses a multi-byte node count", "[entitlement][v3]") {
     std::vector<std::string> paths;
     for (int i = 0; i < 300; ++i) {
         paths.push_back("/content/product" + std::to_string(i) + "/$basearch/repo" +
@@ -563,8 +561,8 @@ TEST_CASE("validity dates are read exactly and expired certificates are not vali
     t::CertOptions future;
     future.not_before = t::unix_now() + 86400;
     future.not_after = 2556143999;  // 2050-12-31T23:59:59Z (GeneralizedTime)
-    auto not_yet = parse(t::make_v3_certificate(t::encode_path_tree({"/a"}), "3.4",
-                                                t::Wrap::OctetString, future));
+    auto not_yet = parse(
+        t::make_v3_certificate(t::encode_path_tree({"/a"}), "3.4", t::Wrap::OctetString, future));
     CHECK(not_yet->not_after() == 2556143999);
     CHECK_FALSE(not_yet->valid_at(t::unix_now()));
     CHECK(not_yet->valid_at(t::unix_now() + 2 * 86400));
@@ -618,8 +616,7 @@ TEST_CASE("text that holds no certificate does not parse", "[entitlement][hostil
     CHECK(EntitlementCertificate::from_pem(std::string(3u << 20, 'A')) == nullptr);
 }
 
-TEST_CASE("the certificate is found among other PEM blocks and CRLF line ends",
-          "[entitlement]") {
+TEST_CASE("the certificate is found among other PEM blocks and CRLF line ends", "[entitlement]") {
     const std::string pem = t::make_v1_certificate({"/a/foo"});
     const std::string fingerprint = t::sha256_fingerprint_of_pem(pem);
     const std::string wrapped = "some preamble\n-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n" +
@@ -717,9 +714,9 @@ TEST_CASE("the cache is safe to use from several threads", "[entitlement][cache]
     std::vector<std::string> pems;
     std::vector<std::string> fingerprints;
     for (int i = 0; i < kCerts; ++i) {
-        pems.push_back(i % 2 ? t::make_v1_certificate({"/repo/" + std::to_string(i)})
-                             : t::make_v3_certificate(
-                                   t::encode_path_tree({"/repo/" + std::to_string(i)})));
+        pems.push_back(
+            i % 2 ? t::make_v1_certificate({"/repo/" + std::to_string(i)})
+                  : t::make_v3_certificate(t::encode_path_tree({"/repo/" + std::to_string(i)})));
         fingerprints.push_back(t::sha256_fingerprint_of_pem(pems.back()));
     }
     EntitlementCache cache(5);
@@ -731,7 +728,8 @@ TEST_CASE("the cache is safe to use from several threads", "[entitlement][cache]
             for (int r = 0; r < kRounds; ++r) {
                 const int i = static_cast<int>(rng() % kCerts);
                 auto cert = cache.get(pems[static_cast<std::size_t>(i)]);
-                if (!cert || cert->sha256_fingerprint() != fingerprints[static_cast<std::size_t>(i)] ||
+                if (!cert ||
+                    cert->sha256_fingerprint() != fingerprints[static_cast<std::size_t>(i)] ||
                     !cert->entitles("/repo/" + std::to_string(i) + "/x") ||
                     cert->entitles("/repo/" + std::to_string((i + 1) % kCerts))) {
                     ++wrong;

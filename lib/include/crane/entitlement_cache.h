@@ -19,7 +19,7 @@
 namespace crane {
 
 class EntitlementCache {
-public:
+  public:
     // capacity 0 disables caching (every get() parses).
     explicit EntitlementCache(std::size_t capacity = 256);
 
@@ -40,12 +40,12 @@ public:
     };
     Stats stats() const;
 
-private:
+  private:
     using Entry = std::pair<std::string, std::shared_ptr<const EntitlementCertificate>>;
 
     const std::size_t capacity_;
-    mutable std::mutex mutex_;     // guards everything below; never held while parsing
-    std::list<Entry> recency_;     // most recently used first
+    mutable std::mutex mutex_;  // guards everything below; never held while parsing
+    std::list<Entry> recency_;  // most recently used first
     std::unordered_map<std::string, std::list<Entry>::iterator> by_fingerprint_;
     Stats stats_;
 };

@@ -21,7 +21,7 @@ std::string normalize_url_path(std::string_view path);
 // a zlib stream holding NUL-terminated words, then uncompressed bytes holding a
 // node count and Huffman-coded edges. Immutable once decoded; safe to share.
 class EntitlementPathTree {
-public:
+  public:
     // Decodes a payload (already unwrapped from its DER OCTET STRING). nullptr,
     // with a short reason in `error`, for anything malformed or over the limits.
     static std::shared_ptr<const EntitlementPathTree> decode(std::string_view payload,
@@ -46,17 +46,17 @@ public:
         std::uint32_t child;  // node index (never 0, the root)
     };
 
-private:
+  private:
     struct Token {};
 
-public:
+  public:
     explicit EntitlementPathTree(Token) {}
 
-private:
+  private:
     std::string_view word(std::uint32_t i) const;
 
-    std::string words_;                       // the inflated word list
-    std::vector<std::uint32_t> word_begin_;   // offset of word i in words_
+    std::string words_;                      // the inflated word list
+    std::vector<std::uint32_t> word_begin_;  // offset of word i in words_
     std::vector<std::uint32_t> word_size_;
     std::vector<std::uint32_t> node_edges_begin_;  // node n's edges: [begin[n], begin[n+1])
     std::vector<Edge> edges_;
@@ -64,7 +64,7 @@ private:
 
 // What a client certificate entitles. Immutable after parsing; thread-safe to share.
 class EntitlementCertificate {
-public:
+  public:
     // Parses the first CERTIFICATE block of a PEM text. Never throws, never
     // crashes on hostile input. nullptr when the text holds no parsable X.509
     // certificate; `error` (if non-null) then gets a short reason. A valid X.509
@@ -105,13 +105,13 @@ public:
     // zlib data"), for logs; empty when there is nothing to report.
     const std::string& problem() const { return problem_; }
 
-private:
+  private:
     struct Token {};  // keeps construction to from_der while allowing make_shared
 
-public:
+  public:
     explicit EntitlementCertificate(Token) {}
 
-private:
+  private:
     int major_version_ = 0;
     std::string version_string_;
     std::string fingerprint_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "crane/cdn.h"
 #include "crane/config.h"
@@ -18,6 +19,9 @@ struct RegistryOptions {
     // Accept client certificates that mod_ssl did not verify (Crane's old
     // SSLVerifyClient optional_no_ca deployments). Off by default.
     bool accept_unverified_certificates = false;
+    // TLS verification of the search backend (Crane never verified it).
+    bool search_verify_tls = true;
+    std::string search_ca_file;  // empty: the system's CA bundle
 };
 
 class Registry {
