@@ -4,10 +4,12 @@
 #include "crane/entitlement_cache.h"
 
 #include <new>
+#include <utility>
 
 namespace crane {
 
-EntitlementCache::EntitlementCache(std::size_t capacity) : capacity_(capacity) {}
+EntitlementCache::EntitlementCache(std::size_t capacity, std::size_t max_bytes)
+    : capacity_(capacity), max_bytes_(max_bytes) {}
 
 std::shared_ptr<const EntitlementCertificate> EntitlementCache::get(std::string_view pem,
                                                                     std::string* error) {
@@ -28,7 +30,7 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCache::get(std::string_
         if (it != by_fingerprint_.end()) {
             recency_.splice(recency_.begin(), recency_, it->second);
             ++stats_.hits;
-            return it->second->second;
+            return it->second->certificate;
         }
         ++stats_.misses;
     }
@@ -36,23 +38,27 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCache::get(std::string_
     std::shared_ptr<const EntitlementCertificate> cert =
         EntitlementCertificate::from_der(*der, error);
     if (!cert || capacity_ == 0) return cert;
+    const std::size_t cost = cert->approximate_size() + 2 * key.size();
+    if (cost > max_bytes_) return cert;  // good for this request, too big to keep
 
     try {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = by_fingerprint_.find(key);
         if (it != by_fingerprint_.end()) {  // another thread parsed it meanwhile: share theirs
             recency_.splice(recency_.begin(), recency_, it->second);
-            return it->second->second;
+            return it->second->certificate;
         }
-        recency_.emplace_front(key, cert);
+        recency_.push_front({key, cert, cost});
         try {
             by_fingerprint_.emplace(std::move(key), recency_.begin());
         } catch (...) {
             recency_.pop_front();
             throw;
         }
-        while (recency_.size() > capacity_) {
-            by_fingerprint_.erase(recency_.back().first);
+        bytes_ += cost;
+        while (recency_.size() > capacity_ || bytes_ > max_bytes_) {
+            by_fingerprint_.erase(recency_.back().fingerprint);
+            bytes_ -= recency_.back().bytes;
             recency_.pop_back();
             ++stats_.evictions;
         }
@@ -67,10 +73,16 @@ std::size_t EntitlementCache::size() const {
     return recency_.size();
 }
 
+std::size_t EntitlementCache::bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bytes_;
+}
+
 void EntitlementCache::clear() {
     std::lock_guard<std::mutex> lock(mutex_);
     by_fingerprint_.clear();
     recency_.clear();
+    bytes_ = 0;
 }
 
 EntitlementCache::Stats EntitlementCache::stats() const {

@@ -29,8 +29,6 @@
 #include <algorithm>
 #include <array>
 #include <climits>
-#include <cstring>
-#include <ctime>
 #include <limits>
 #include <new>
 #include <set>
@@ -132,23 +130,14 @@ std::string unwrap_der_string(const unsigned char* data, std::size_t size) {
     return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(len));
 }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
 std::optional<std::int64_t> unix_seconds(const ASN1_TIME* t) {
-    std::tm tm{};
-    if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
-    const std::int64_t days =
-        days_from_civil(static_cast<std::int64_t>(tm.tm_year) + 1900,
-                        static_cast<unsigned>(tm.tm_mon + 1), static_cast<unsigned>(tm.tm_mday));
-    return days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    if (!t) return std::nullopt;
+    std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> epoch(ASN1_TIME_set(nullptr, 0),
+                                                                &ASN1_TIME_free);
+    int days = 0;
+    int seconds = 0;
+    if (!epoch || ASN1_TIME_diff(&days, &seconds, epoch.get(), t) != 1) return std::nullopt;
+    return static_cast<std::int64_t>(days) * 86400 + seconds;
 }
 
 // MSB-first reader over the uncompressed tail of a v3 payload.
@@ -388,18 +377,48 @@ std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::stri
             }
         }
         tree->node_edges_begin_.push_back(static_cast<std::uint32_t>(tree->edges_.size()));
+        tree->keep_used_words_only();
         // python-rhsm would let a childless root match every path; nothing
         // Candlepin emits looks like that, so it entitles nothing here.
         if (tree->node_edges_begin_[1] == 0) {
             set_error(error, "the root has no edges");
             return nullptr;
         }
-        tree->words_.shrink_to_fit();
         return tree;
     } catch (const std::bad_alloc&) {
         set_error(error, "out of memory");
         return nullptr;
     }
+}
+
+// Only the words on edges are kept, so a cached certificate costs memory for
+// its paths, not for whatever else an inflated word list carried.
+void EntitlementPathTree::keep_used_words_only() {
+    constexpr std::uint32_t kUnused = std::numeric_limits<std::uint32_t>::max();
+    std::vector<std::uint32_t> renumber(word_begin_.size(), kUnused);
+    std::string words;
+    std::vector<std::uint32_t> begin;
+    std::vector<std::uint32_t> size;
+    for (Edge& e : edges_) {
+        if (renumber[e.word] == kUnused) {
+            renumber[e.word] = static_cast<std::uint32_t>(begin.size());
+            begin.push_back(static_cast<std::uint32_t>(words.size()));
+            size.push_back(word_size_[e.word]);
+            words += word(e.word);
+        }
+        e.word = renumber[e.word];
+    }
+    words_.swap(words);
+    word_begin_.swap(begin);
+    word_size_.swap(size);
+    edges_.shrink_to_fit();
+}
+
+std::size_t EntitlementPathTree::approximate_size() const {
+    return sizeof(*this) + words_.capacity() +
+           (word_begin_.capacity() + word_size_.capacity() + node_edges_begin_.capacity()) *
+               sizeof(std::uint32_t) +
+           edges_.capacity() * sizeof(Edge);
 }
 
 bool EntitlementPathTree::entitles(std::string_view url_path) const noexcept {
@@ -639,6 +658,17 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCertificate::from_der(s
         set_error(error, "out of memory");
         return nullptr;
     }
+}
+
+std::size_t EntitlementCertificate::approximate_size() const {
+    std::size_t n = sizeof(*this) + version_string_.capacity() + fingerprint_.capacity() +
+                    problem_.capacity() + (path_tree_ ? path_tree_->approximate_size() : 0);
+    for (const std::string& p : content_paths_) n += sizeof(p) + p.capacity();
+    for (const auto& segments : content_segments_) {
+        n += sizeof(segments);
+        for (const std::string& s : segments) n += sizeof(s) + s.capacity();
+    }
+    return n;
 }
 
 bool EntitlementCertificate::valid_at(std::int64_t t) const {

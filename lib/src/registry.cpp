@@ -144,11 +144,18 @@ const std::string* Response::header(std::string_view name) const {
     return nullptr;
 }
 
-Response v1_error(int status, std::string_view message) {
+// A plain-text error as Crane's Flask sent it, without the v1 headers.
+static Response plain_error(int status, std::string_view message = "") {
     Response r;
     r.status = status;
     r.content_type = std::string(kHtmlType);
     r.body = message.empty() ? reason(status) : std::string(message);
+    if (status == 405) r.headers.push_back({"Allow", "GET, HEAD"});
+    return r;
+}
+
+Response v1_error(int status, std::string_view message) {
+    Response r = plain_error(status, message);
     v1_headers(r);
     return r;
 }
@@ -243,7 +250,7 @@ Response Registry::handle(const Request& req) const {
     }
     if (starts_with(req.path, kV1Prefix)) return v1(req, req.path.substr(kV1Prefix.size()), *index, client);
     if (starts_with(req.path, kAdminPrefix)) return admin(req, req.path.substr(kAdminPrefix.size()), *index);
-    return v1_error(404, "");
+    return plain_error(404);
 }
 
 Response Registry::v1(const Request& req, std::string_view rest, const Index& index, Client& client) const {
@@ -261,7 +268,9 @@ Response Registry::v1(const Request& req, std::string_view rest, const Index& in
         } else if (is_read(req.method)) {
             r = v1_json(200, "\"OK\"");
         } else {
-            return v1_error(405, "");
+            r = v1_error(405, "");
+            r.headers[0].value = "GET, HEAD, POST";
+            return r;
         }
         r.headers.push_back({"X-Docker-Registry-Standalone", "True"});
         return r;
@@ -461,8 +470,8 @@ Response Registry::search(const Request& req, const Index& index, Client& client
 Response Registry::admin(const Request& req, std::string_view rest, const Index& index) const {
     bool v1 = rest.empty() || rest == "/" || rest == "/v1" || rest == "/v1/";
     bool v2 = rest == "/v2" || rest == "/v2/";
-    if (!v1 && !v2) return v1_error(404, "");
-    if (!is_read(req.method)) return v1_error(405, "");
+    if (!v1 && !v2) return plain_error(404);
+    if (!is_read(req.method)) return plain_error(405);
     AcceptSet accept(req.accept);
     Response r;
     if (accept.contains(kMediaJson) && !accept.contains("text/html")) {

@@ -203,7 +203,9 @@ MaxRequestWorkers {workers}
     def start(self, timeout=30):
         self.stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([HTTPD, "-f", self.conf_path, "-DFOREGROUND"],
-                                     stdout=self.stderr, stderr=subprocess.STDOUT, env=self._env())
+                                     stdout=self.stderr, stderr=subprocess.STDOUT, env=self._env(),
+                                     # prefork signals its whole process group on shutdown
+                                     start_new_session=True)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

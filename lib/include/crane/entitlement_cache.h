@@ -12,7 +12,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <utility>
 
 #include "crane/entitlement_certificate.h"
 
@@ -20,8 +19,9 @@ namespace crane {
 
 class EntitlementCache {
   public:
-    // capacity 0 disables caching (every get() parses).
-    explicit EntitlementCache(std::size_t capacity = 256);
+    // At most `capacity` certificates and about `max_bytes` of parsed data (a v3
+    // tree can be large); capacity 0 disables caching (every get() parses).
+    explicit EntitlementCache(std::size_t capacity = 256, std::size_t max_bytes = 64u << 20);
 
     // The parsed certificate of the first CERTIFICATE block of `pem`, parsed on
     // a miss; nullptr for text that holds no parsable certificate (not cached).
@@ -31,6 +31,7 @@ class EntitlementCache {
 
     std::size_t size() const;
     std::size_t capacity() const { return capacity_; }
+    std::size_t bytes() const;  // approximate bytes held by the cached certificates
     void clear();
 
     struct Stats {
@@ -41,12 +42,18 @@ class EntitlementCache {
     Stats stats() const;
 
   private:
-    using Entry = std::pair<std::string, std::shared_ptr<const EntitlementCertificate>>;
+    struct Entry {
+        std::string fingerprint;
+        std::shared_ptr<const EntitlementCertificate> certificate;
+        std::size_t bytes;
+    };
 
     const std::size_t capacity_;
+    const std::size_t max_bytes_;
     mutable std::mutex mutex_;  // guards everything below; never held while parsing
     std::list<Entry> recency_;  // most recently used first
     std::unordered_map<std::string, std::list<Entry>::iterator> by_fingerprint_;
+    std::size_t bytes_ = 0;
     Stats stats_;
 };
 

@@ -39,7 +39,8 @@ class EntitlementPathTree {
     std::vector<std::string> paths(std::size_t max_paths = 1000) const;
 
     std::size_t node_count() const { return node_edges_begin_.size() - 1; }
-    std::size_t word_count() const { return word_begin_.size(); }
+    std::size_t word_count() const { return word_begin_.size(); }  // distinct words on edges
+    std::size_t approximate_size() const;                          // bytes held
 
     struct Edge {
         std::uint32_t word;   // index into the word list
@@ -54,6 +55,7 @@ class EntitlementPathTree {
 
   private:
     std::string_view word(std::uint32_t i) const;
+    void keep_used_words_only();
 
     std::string words_;                      // the inflated word list
     std::vector<std::uint32_t> word_begin_;  // offset of word i in words_
@@ -104,6 +106,8 @@ class EntitlementCertificate {
     // Why an entitlement certificate entitles nothing (e.g. "v3 payload: bad
     // zlib data"), for logs; empty when there is nothing to report.
     const std::string& problem() const { return problem_; }
+    // Bytes this object holds, for the cache's memory bound.
+    std::size_t approximate_size() const;
 
   private:
     struct Token {};  // keeps construction to from_der while allowing make_shared
