@@ -206,7 +206,8 @@ std::string zlib_compress(std::string_view data) {
     return out;
 }
 
-std::string encode_path_graph(const PathGraph& input) {
+std::string encode_path_graph(const PathGraph& input,
+                              const std::vector<std::string>& unused_words) {
     PathGraph graph = input;
     if (graph.nodes.size() == 2) graph.nodes.emplace_back();  // Candlepin's filler node
     if (graph.nodes.size() < 3) fail("a path tree needs a root and an end node");
@@ -222,6 +223,11 @@ std::string encode_path_graph(const PathGraph& input) {
     }
     std::vector<std::string> words;
     for (const auto& [w, n] : frequency) words.push_back(w);
+    for (const std::string& w : unused_words) {
+        if (w.empty() || frequency.count(w)) fail("unused words must be new and non-empty");
+        frequency[w] = 0;  // sorts first
+        words.push_back(w);
+    }
     std::stable_sort(words.begin(), words.end(), [&](const std::string& a, const std::string& b) {
         return frequency[a] < frequency[b];
     });

@@ -31,7 +31,9 @@ PathGraph path_graph_from_paths(const std::vector<std::string>& paths);
 
 // The .7 payload of a graph: zlib(words, each NUL-terminated), node count,
 // Huffman-coded edges. Adds Candlepin's filler node when there are only two.
-std::string encode_path_graph(const PathGraph& graph);
+// `unused_words` are put in the word list first without any edge using them.
+std::string encode_path_graph(const PathGraph& graph,
+                              const std::vector<std::string>& unused_words = {});
 
 inline std::string encode_path_tree(const std::vector<std::string>& paths) {
     return encode_path_graph(path_graph_from_paths(paths));

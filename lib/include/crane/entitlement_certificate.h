@@ -57,7 +57,7 @@ class EntitlementPathTree {
     std::string_view word(std::uint32_t i) const;
     void keep_used_words_only();
 
-    std::string words_;                      // the inflated word list
+    std::string words_;                      // the words edges use, back to back
     std::vector<std::uint32_t> word_begin_;  // offset of word i in words_
     std::vector<std::uint32_t> word_size_;
     std::vector<std::uint32_t> node_edges_begin_;  // node n's edges: [begin[n], begin[n+1])
@@ -90,7 +90,7 @@ class EntitlementCertificate {
 
     bool is_entitlement() const { return major_version_ != 0; }
     int major_version() const { return major_version_; }  // 1 or 3; 0 otherwise
-    // Extension .6 as found ("1.0" when absent); empty when unreadable.
+    // Extension .6 as found ("1.0" when absent).
     const std::string& version_string() const { return version_string_; }
     const std::string& sha256_fingerprint() const { return fingerprint_; }
     std::int64_t not_before() const { return not_before_; }  // unix seconds
@@ -103,8 +103,8 @@ class EntitlementCertificate {
     const std::vector<std::string>& content_paths() const { return content_paths_; }
     // v3: the decoded tree; nullptr for v1, or when the payload is missing/bad.
     const EntitlementPathTree* path_tree() const { return path_tree_.get(); }
-    // Why an entitlement certificate entitles nothing (e.g. "v3 payload: bad
-    // zlib data"), for logs; empty when there is nothing to report.
+    // Why an entitlement certificate entitles nothing (e.g. "v3 path tree: path
+    // tree truncated"), for logs; empty when there is nothing to report.
     const std::string& problem() const { return problem_; }
     // Bytes this object holds, for the cache's memory bound.
     std::size_t approximate_size() const;

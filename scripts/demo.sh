@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds mod_crane and runs it in a real httpd on
+# 127.0.0.1 with the bundled demo metadata (demo/metadata). Ctrl-C stops it.
+#   CRANE_DEMO_PORT=8080  the port (default 8080)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+scripts/install-deps.sh
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/release -j"$(nproc)" --target mod_crane
+
+port=${CRANE_DEMO_PORT:-8080}
+dir=$(mktemp -d /tmp/crane-demo.XXXXXX)
+chmod 755 "$dir"
+cp -r demo/metadata "$dir/metadata"
+sed -i "s#127.0.0.1:8080#127.0.0.1:$port#g" "$dir"/metadata/*.json
+mkdir -p "$dir/pub"
+[ -d demo/pub ] && cp -r demo/pub/. "$dir/pub/"
+chmod -R a+rX "$dir"
+
+moddir=$(apxs -q LIBEXECDIR)
+httpd=$(command -v apache2 || command -v httpd)
+user=""
+[ "$(id -u)" -eq 0 ] && user=$'User www-data\nGroup www-data'
+cat > "$dir/httpd.conf" <<CONF
+ServerRoot "$dir"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+PidFile $dir/httpd.pid
+ErrorLog /dev/stderr
+LogLevel info
+LoadModule mpm_event_module $moddir/mod_mpm_event.so
+LoadModule authz_core_module $moddir/mod_authz_core.so
+LoadModule authz_host_module $moddir/mod_authz_host.so
+LoadModule mime_module $moddir/mod_mime.so
+LoadModule alias_module $moddir/mod_alias.so
+LoadModule crane_module $top/build/release/mod_crane.so
+$user
+TypesConfig /etc/mime.types
+DocumentRoot $dir/pub
+CraneDataDir $dir/metadata
+CranePollInterval 5
+<Location "/v1">
+    SetHandler crane
+</Location>
+<Location "/v2">
+    SetHandler crane
+</Location>
+<Location "/crane">
+    SetHandler crane
+    Require local
+</Location>
+# the published image files that the redirects point at
+Alias /pub $dir/pub
+<Directory $dir/pub>
+    Require all granted
+</Directory>
+CONF
+
+base="http://127.0.0.1:$port"
+cat <<MSG
+
+mod_crane demo: $base  (metadata in $dir/metadata; edit or add files there,
+they are picked up within 5 s). Try:
+
+  curl -si $base/v2/
+  curl -si $base/v2/demo/hello/manifests/latest
+  curl -si -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' $base/v2/demo/hello/manifests/latest
+  curl -si $base/v2/demo/hello/blobs/sha256:6d1ef012b5674ad8a127ecfa9b5e6f5178d171b90ee462846974177fd9bdd39f
+  curl -si $base/v2/_catalog
+  curl -si $base/v1/repositories/busybox/tags
+  curl -si $base/v1/images/4986bf8c15363d1c5d15512d5266f8777bfba4974ac56e3270e7760f6f0a8125/json
+  curl -s -H 'Accept: application/json' $base/crane/repositories/v2
+
+Ctrl-C stops the server.
+MSG
+exec "$httpd" -f "$dir/httpd.conf" -DFOREGROUND
