@@ -301,8 +301,17 @@ crane::ClientCertificate client_certificate(request_rec* r) {
     return cc;
 }
 
+constexpr char kApiVersionHeader[] = "Docker-Distribution-API-Version";
+constexpr char kApiVersion[] = "registry/2.0";
+
 void set_headers(request_rec* r, const crane::Response& resp) {
     for (const auto& h : resp.headers) {
+        // the API version goes with every /v2/ answer, httpd's own error
+        // pages included (set early in map_to_storage; setn keeps it single)
+        if (h.name == kApiVersionHeader) {
+            apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
+            continue;
+        }
         apr_table_setn(r->headers_out, apr_pstrmemdup(r->pool, h.name.data(), h.name.size()),
                        apr_pstrmemdup(r->pool, h.value.data(), h.value.size()));
     }
@@ -357,6 +366,10 @@ int send_file(request_rec* r, const crane::Response& resp) {
     ap_set_last_modified(r);
     ap_set_etag(r);
     int cond = ap_meets_conditions(r);
+    if (cond == HTTP_PRECONDITION_FAILED) {
+        crane::Response failed = v2 ? crane::v2_error(412, "") : crane::v1_error(412, "");
+        return send_body(r, failed);
+    }
     if (cond != OK) return cond;
     ap_set_content_length(r, finfo.size);
     if (r->header_only) return OK;
@@ -386,7 +399,7 @@ int crane_handler(request_rec* r) {
         req.accept = accept ? accept : "";
         const char* host = apr_table_get(r->headers_in, "Host");
         req.host = host ? host : (r->hostname ? r->hostname : "");
-        req.base_url = ap_construct_url(r->pool, "", r);
+        req.scheme = ap_http_scheme(r);
         req.now = apr_time_sec(r->request_time);
         req.client_certificate = [r] { return client_certificate(r); };
         crane::Response resp = conf->registry->handle(req);
@@ -400,10 +413,34 @@ int crane_handler(request_rec* r) {
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
+// Registry URLs have no file behind them, so the directory and file walk
+// that core's map_to_storage does (a stat per path component, <Directory>
+// merging) is pure cost for them; proxied requests skip it the same way.
+// <Location> sections, authentication, Require and logging are untouched:
+// the location walk runs here (its result is cached for the core's later
+// walk) so that only requests which really get `SetHandler crane` skip.
+int map_to_storage(request_rec* r) {
+    if (r->proxyreq || !r->uri || r->uri[0] != '/') return DECLINED;
+    const char* u = r->uri + 1;
+    bool registry_path = (u[0] == 'v' && (u[1] == '1' || u[1] == '2') && (u[2] == '/' || u[2] == '\0')) ||
+                         std::strncmp(u, "crane/", 6) == 0;
+    if (!registry_path) return DECLINED;
+    if (ap_location_walk(r) != OK) return DECLINED;
+    auto* core = static_cast<core_dir_config*>(ap_get_core_module_config(r->per_dir_config));
+    if (!core || !core->expr_handler) return DECLINED;
+    const char* err = nullptr;
+    const char* handler = ap_expr_str_exec(r, core->expr_handler, &err);
+    if (err || !handler || std::strcmp(handler, "crane") != 0) return DECLINED;
+    // clients probe the API version on 401s from mod_auth_basic too
+    if (u[1] == '2') apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
+    return OK;
+}
+
 void register_hooks(apr_pool_t*) {
     ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_map_to_storage(map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_handler(crane_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 

@@ -1,5 +1,6 @@
 // crane.conf reading and validation (see config.h).
 #include "crane/config.h"
+#include "crane/search.h"
 
 #include <algorithm>
 #include <cctype>
@@ -160,6 +161,9 @@ std::optional<std::string> set_config_value(Config& c, const ConfigKey& key,
     } else if (s == "solr") {
         if (!v.empty() && v.find("{0}") == std::string::npos) {
             return name + ": '" + v + "' has no {0} placeholder for the query";
+        }
+        if (!v.empty() && !is_valid_solr_url_template(v)) {
+            return name + ": '" + v + "' has braces other than the {0} placeholder";
         }
         c.solr_url = v;
     }

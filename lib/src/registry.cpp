@@ -28,6 +28,7 @@ const char* reason(int status) {
         case 400: return "Bad Request";
         case 404: return "Not Found";
         case 405: return "Method Not Allowed";
+        case 412: return "Precondition Failed";
         case 500: return "Internal Server Error";
         case 502: return "Bad Gateway";
         case 503: return "Service Unavailable";
@@ -233,7 +234,9 @@ bool Registry::readable(const RepoCommon& repo, Client& client) const {
 
 std::string Registry::absolute_url(const Request& req, std::string_view url) const {
     if (url.find("://") != std::string_view::npos) return std::string(url);
-    std::string out(req.base_url);
+    std::string out(req.scheme);
+    out += "://";
+    out += req.host;
     if (!starts_with(url, "/")) out += '/';
     out += url;
     return out;
@@ -388,15 +391,20 @@ Response Registry::v2(const Request& req, std::string_view rest, const Index& in
         r.file_path = std::move(*file);
         r.content_type = std::string(media_type);
         r.digest_header = split->kind == V2Kind::Manifests;
-        r.headers.push_back({"Cache-Control", content_cache_control(path, config_.data_dir_polling_interval,
+        // what the client asked for decides: a tag may point elsewhere after
+        // the next publish even when the negotiated file is digest-named
+        r.headers.push_back({"Cache-Control", content_cache_control(split->path, config_.data_dir_polling_interval,
                                                                     repo->is_protected)});
+        if (split->kind == V2Kind::Manifests) r.headers.push_back({"Vary", "Accept"});
         return r;
     }
     std::string location = absolute_url(req, repo->url);
     if (!ends_with(location, "/")) location += '/';
     append_path_segment(location, path);
     if (cdn_.rewrites() || cdn_.signs()) location = cdn_apply(location, cdn_, req.now);
-    return redirect(std::move(location));
+    Response r = redirect(std::move(location));
+    if (split->kind == V2Kind::Manifests) r.headers.push_back({"Vary", "Accept"});
+    return r;
 }
 
 Response Registry::catalog(const Request& req, const Index& index, Client& client) const {

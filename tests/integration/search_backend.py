@@ -17,6 +17,9 @@ Paths:
   /slow         sleeps SLOW_SECONDS, then answers like /solr
   /error        500 with a short text body
   /garbage      200 with a body that is neither XML nor JSON
+  /drip         200 with headers and half the /solr body at once, the rest
+                after SLOW_SECONDS
+  /huge         200 with a body of HUGE_BYTES (more than mod_crane accepts)
   /moved        302 to /solr with the same query
   /file/NAME    200 with tests/data/search/NAME (query ignored)
   anything else 404
@@ -37,6 +40,7 @@ SEARCH_DATA = os.path.join(os.path.dirname(HERE), "data", "search")
 
 SLOW_SECONDS = 3.0
 GARBAGE = b"this is <neither XML nor {JSON"
+HUGE_BYTES = 5 * 1024 * 1024  # mod_crane refuses bodies over 4 MiB
 
 # Solr scenarios, selected by the search query. Names refer to the test
 # metadata (tests/data/metadata): zoo (v2), busybox (v1), private/secret (v2,
@@ -148,6 +152,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, b"Internal Server Error\n")
         elif path == "/garbage":
             self._send(200, GARBAGE, "application/json")
+        elif path == "/drip":
+            body = solr_body(q)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[:len(body) // 2])
+                self.wfile.flush()
+                time.sleep(SLOW_SECONDS)
+                self.wfile.write(body[len(body) // 2:])
+            except OSError:
+                pass
+        elif path == "/huge":
+            self._send(200, b'{"response": {"docs": [' + b" " * HUGE_BYTES + b"]}}", "application/json")
         elif path == "/moved":
             self._send(302, b"", headers=[("Location", "/solr?" + query)])
         elif path.startswith("/file/"):
@@ -166,6 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
+    request_queue_size = 128  # many concurrent searches must not overflow the backlog
 
 
 class SearchBackend:

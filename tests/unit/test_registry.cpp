@@ -29,7 +29,6 @@ Response ask(const Registry& reg, std::string_view method, std::string_view path
     req.query = query;
     req.accept = accept;
     req.host = "reg.test:5000";
-    req.base_url = "http://reg.test:5000";
     req.now = 1700000000;
     return reg.handle(req);
 }

@@ -22,7 +22,7 @@ struct Request {
     std::string_view query;     // raw query string without '?'
     std::string_view accept;    // all Accept headers, comma-joined
     std::string_view host;      // Host header (host[:port])
-    std::string_view base_url;  // scheme://host[:port], for relative metadata URLs
+    std::string_view scheme = "http";  // for relative metadata URLs: scheme://Host
     std::int64_t now = 0;       // unix seconds (CDN tokens, certificate dates)
     std::function<ClientCertificate()> client_certificate;  // may be empty
 };

@@ -1,0 +1,132 @@
+// Fuzz target `accept`: the Accept header parser (AcceptSet) and manifest
+// negotiation (negotiate_manifest) on fixed v2/v3/v4 repos. Input: ACCEPT NUL
+// REF, or (no NUL) the same bytes used as both. Both are compared with an
+// independent model of SPEC section 5 (Accept splitting, negotiation table).
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crane/metadata.h"
+#include "crane/negotiation.h"
+
+namespace {
+
+[[noreturn]] void fail(const char* what, std::string_view detail) {
+    std::fprintf(stderr, "fuzz_accept invariant failed: %s: %.*s\n", what, static_cast<int>(detail.size()),
+                 detail.data());
+    std::abort();
+}
+
+const char* const kRepoJson[] = {
+    R"({"version": 2, "repo-registry-id": "v2repo", "url": "http://cdn.example.com/v2repo/"})",
+    R"({"version": 3, "repo-registry-id": "v3old", "url": "http://cdn.example.com/v3old/", "schema2_data": []})",
+    R"({"version": 3, "repo-registry-id": "v3repo", "url": "http://cdn.example.com/v3repo",
+        "schema2_data": ["latest", "sha256:5c2b", "2.0"]})",
+    R"({"version": 4, "repo-registry-id": "zoo", "url": "http://cdn.example.com/zoo/",
+        "schema2_data": ["2.0", "latest", "only2"],
+        "manifest_list_data": ["latest", "multi", "listonly"],
+        "manifest_list_amd64_tags": {"latest": ["sha256:aaaa02", 2], "multi": ["sha256:bbbb01", 1],
+                                     "only2": ["sha256:cccc02", 2], "x": ["", 1]}})",
+    R"({"version": 4, "repo-registry-id": "listless", "url": "http://cdn.example.com/listless/",
+        "schema2_data": [], "manifest_list_data": ["latest"], "manifest_list_amd64_tags": {}})",
+};
+
+const std::vector<std::shared_ptr<const crane::V2Repo>>& repos() {
+    static const auto all = [] {
+        std::vector<std::shared_ptr<const crane::V2Repo>> out;
+        for (const char* json : kRepoJson) {
+            auto r = crane::parse_metadata(json, "fuzz.json");
+            if (!r.v2) fail("fixed metadata does not parse", r.error);
+            out.push_back(r.v2);
+        }
+        return out;
+    }();
+    return all;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    return s;
+}
+
+std::vector<std::string_view> model_accept(std::string_view header) {
+    std::vector<std::string_view> out;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t comma = header.find(',', start);
+        std::string_view item =
+            header.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+        item = trim(item.substr(0, item.find(';')));
+        if (!item.empty()) out.push_back(item);
+        if (comma == std::string_view::npos) return out;
+        start = comma + 1;
+    }
+}
+
+bool has(const std::vector<std::string>& sorted, std::string_view v) {
+    return std::find(sorted.begin(), sorted.end(), v) != sorted.end();
+}
+
+crane::ManifestChoice model_negotiate(const crane::V2Repo& repo, std::string_view ref,
+                                      const std::vector<std::string_view>& accept) {
+    const std::string r(ref);
+    const bool list = std::find(accept.begin(), accept.end(), crane::kMediaManifestList) != accept.end();
+    const bool s2 = std::find(accept.begin(), accept.end(), crane::kMediaManifestV2) != accept.end();
+    if (repo.version == 2) return {"manifests/" + r, crane::kMediaJson};
+    if (repo.schema2_data.empty() && repo.manifest_list_data.empty()) return {"manifests/1/" + r, crane::kMediaJson};
+    if (list && has(repo.manifest_list_data, ref)) return {"manifests/list/" + r, crane::kMediaManifestList};
+    for (const auto& amd : repo.manifest_list_amd64_tags) {
+        if (amd.tag != ref) continue;
+        if (s2) {
+            return {"manifests/" + std::to_string(amd.schema_version) + "/" + amd.digest,
+                    amd.schema_version == 2 ? crane::kMediaManifestV2 : crane::kMediaJson};
+        }
+        if (amd.schema_version == 1) return {"manifests/1/" + amd.digest, crane::kMediaJson};
+        return {"manifests/1/" + r, crane::kMediaJson};
+    }
+    if (s2 && has(repo.schema2_data, ref)) return {"manifests/2/" + r, crane::kMediaManifestV2};
+    return {"manifests/1/" + r, crane::kMediaJson};
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    const std::size_t nul = input.find('\0');
+    const std::string_view header = nul == std::string_view::npos ? input : input.substr(0, nul);
+    const std::string_view ref = nul == std::string_view::npos ? input : input.substr(nul + 1);
+
+    const crane::AcceptSet accept(header);
+    const auto expected = model_accept(header);
+    if (accept.types() != expected) fail("Accept types differ from the model", header);
+    for (std::string_view t : accept.types()) {
+        if (t.empty() || t.find(',') != std::string_view::npos || t.find(';') != std::string_view::npos ||
+            trim(t) != t) {
+            fail("bad Accept item", t);
+        }
+        if (t.data() < header.data() || t.data() + t.size() > header.data() + header.size()) {
+            fail("Accept item does not view the header", t);
+        }
+        if (!accept.contains(t)) fail("contains() misses an item", t);
+    }
+
+    for (const auto& repo : repos()) {
+        const crane::ManifestChoice got = crane::negotiate_manifest(*repo, ref, accept);
+        const crane::ManifestChoice want = model_negotiate(*repo, ref, expected);
+        if (got.path != want.path || got.media_type != want.media_type) {
+            std::fprintf(stderr, "repo %s: got %s (%.*s), want %s (%.*s)\n", repo->id.c_str(), got.path.c_str(),
+                         static_cast<int>(got.media_type.size()), got.media_type.data(), want.path.c_str(),
+                         static_cast<int>(want.media_type.size()), want.media_type.data());
+            fail("negotiation differs from the model", input);
+        }
+        if (got.path.compare(0, 10, "manifests/") != 0) fail("path outside manifests/", got.path);
+    }
+    return 0;
+}
