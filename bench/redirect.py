@@ -37,6 +37,20 @@ TARGETS = [
 ]
 
 
+CONF = """
+Redirect 302 /alias/blob http://cdn.example.com/pulp/docker/v2/zoo/blobs/sha256:5c2b4d5ff1b4a50b2d10ea2b57b7e1f3c3a1e1c1a4f2e2a3a9b0b1c2d3e4f5a6
+Alias /static {dir}/htdocs
+<Location "/static">
+    SetHandler None
+</Location>
+<Directory "{dir}/htdocs">
+    Require all granted
+</Directory>
+KeepAlive On
+MaxKeepAliveRequests 0
+"""
+
+
 def wrk(url, headers, seconds, connections, threads):
     args = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds, "--latency"]
     for h in headers:
@@ -61,19 +75,7 @@ def main():
     if not shutil.which("wrk"):
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
 
-    conf = """
-Redirect 302 /alias/blob http://cdn.example.com/pulp/docker/v2/zoo/blobs/sha256:5c2b4d5ff1b4a50b2d10ea2b57b7e1f3c3a1e1c1a4f2e2a3a9b0b1c2d3e4f5a6
-Alias /static {dir}/htdocs
-<Location "/static">
-    SetHandler None
-</Location>
-<Directory "{dir}/htdocs">
-    Require all granted
-</Directory>
-KeepAlive On
-MaxKeepAliveRequests 0
-"""
-    h = Httpd(data_src=os.path.join(TEST_DATA, "metadata"), conf=conf, extra_modules=("alias",),
+    h = Httpd(data_src=os.path.join(TEST_DATA, "metadata"), conf=CONF, extra_modules=("alias",),
               loglevel="warn", mpm="event")
     with open(os.path.join(h.dir, "htdocs", "file500.txt"), "w") as f:
         f.write("x" * 499 + "\n")

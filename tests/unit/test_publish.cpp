@@ -1,0 +1,676 @@
+// crane-publish's library (crane/publish.h): manifest and dir: layout
+// parsing, the plan and metadata JSON (checked against mod_crane's own
+// metadata parser and negotiation), digest verification, and publishing into
+// temp dirs (atomic replacement, nothing half-published on error).
+#include <dirent.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crane/metadata.h"
+#include "crane/negotiation.h"
+#include "crane/publish.h"
+
+using namespace crane::publish;
+
+namespace {
+
+class TempDir {
+  public:
+    TempDir() {
+        char name[] = "/tmp/crane_publish_XXXXXX";
+        REQUIRE(::mkdtemp(name) != nullptr);
+        path_ = name;
+    }
+    ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+
+  private:
+    std::string path_;
+};
+
+void write(const std::string& path, const std::string& bytes) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    REQUIRE(f);
+    f << bytes;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    REQUIRE(f);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Every path under dir (relative, sorted), directories with a trailing '/'.
+std::set<std::string> tree(const std::string& dir, const std::string& prefix = "") {
+    std::set<std::string> out;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return out;
+    while (dirent* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat st {};
+        ::lstat((dir + "/" + name).c_str(), &st);
+        if (S_ISDIR(st.st_mode)) {
+            out.insert(prefix + name + "/");
+            for (const auto& p : tree(dir + "/" + name, prefix + name + "/")) out.insert(p);
+        } else {
+            out.insert(prefix + name);
+        }
+    }
+    ::closedir(d);
+    return out;
+}
+
+std::string hex(const std::string& digest) { return digest.substr(7); }
+
+const std::string S2(kMediaSchema2);
+const std::string LIST(kMediaList);
+
+// One image: a config and one layer blob, and its schema2 manifest.
+struct TestImage {
+    std::string config, layer, manifest;
+    std::string config_digest, layer_digest, digest;
+    std::string arch;
+
+    explicit TestImage(const std::string& architecture, const std::string& seed = "")
+        : arch(architecture) {
+        config = R"({"architecture":")" + arch +
+                 R"(","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"seed":")" + seed +
+                 "\"}";
+        layer = "not really a tarball: " + arch + seed;
+        config_digest = sha256_digest(config);
+        layer_digest = sha256_digest(layer);
+        manifest =
+            R"({"schemaVersion": 2, "mediaType": ")" + S2 +
+            R"(", "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": )" +
+            std::to_string(config.size()) + R"(, "digest": ")" + config_digest +
+            R"("}, "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": )" +
+            std::to_string(layer.size()) + R"(, "digest": ")" + layer_digest + R"("}]})";
+        digest = sha256_digest(manifest);
+    }
+
+    void write_blobs(const std::string& dir) const {
+        write(dir + "/" + hex(config_digest), config);
+        write(dir + "/" + hex(layer_digest), layer);
+    }
+
+    // as `skopeo copy --format v2s2 ... dir:DIR` writes one image
+    std::string write_dir(const std::string& dir) const {
+        ::mkdir(dir.c_str(), 0755);
+        write(dir + "/version", "Directory Transport Version: 1.1\n");
+        write(dir + "/manifest.json", manifest);
+        write_blobs(dir);
+        return dir;
+    }
+
+    std::string list_entry() const {
+        std::string variant = arch == "arm64" ? R"(, "variant": "v8")" : "";
+        return R"({"mediaType": ")" + S2 + R"(", "size": )" + std::to_string(manifest.size()) +
+               R"(, "digest": ")" + digest + R"(", "platform": {"architecture": ")" + arch +
+               R"(", "os": "linux")" + variant + "}}";
+    }
+};
+
+struct TestList {
+    std::vector<TestImage> images;
+    std::string manifest, digest;
+
+    explicit TestList(std::vector<TestImage> imgs) : images(std::move(imgs)) {
+        manifest = R"({"schemaVersion": 2, "mediaType": ")" + LIST + R"(", "manifests": [)";
+        for (std::size_t i = 0; i < images.size(); ++i) {
+            manifest += (i ? ", " : "") + images[i].list_entry();
+        }
+        manifest += "]}";
+        digest = sha256_digest(manifest);
+    }
+
+    // as `skopeo copy --all ... dir:DIR` writes a list
+    std::string write_dir(const std::string& dir) const {
+        ::mkdir(dir.c_str(), 0755);
+        write(dir + "/version", "Directory Transport Version: 1.1\n");
+        write(dir + "/manifest.json", manifest);
+        for (const auto& i : images) {
+            write(dir + "/" + hex(i.digest) + ".manifest.json", i.manifest);
+            i.write_blobs(dir);
+        }
+        return dir;
+    }
+};
+
+TestList multi() { return TestList({TestImage("amd64", "m"), TestImage("arm64", "m")}); }
+
+Options options_for(const TempDir& t, std::vector<std::pair<std::string, std::string>> tags) {
+    ::mkdir((t / "web").c_str(), 0755);
+    ::mkdir((t / "meta").c_str(), 0755);
+    Options o;
+    o.repo_id = "ns/app";
+    o.base_url = "https://cdn.example.com/v2/";
+    o.web_dir = t / "web";
+    o.metadata_dir = t / "meta";
+    o.tags = std::move(tags);
+    return o;
+}
+
+}  // namespace
+
+// ---- names and digests ----
+
+TEST_CASE("sha256 digests are computed and recognised", "[publish]") {
+    CHECK(sha256_digest("") ==
+          "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(sha256_digest("abc") ==
+          "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(is_sha256_digest("sha256:" + std::string(64, 'a')));
+    CHECK_FALSE(is_sha256_digest("sha256:" + std::string(63, 'a')));
+    CHECK_FALSE(is_sha256_digest("sha256:" + std::string(64, 'A')));
+    CHECK_FALSE(is_sha256_digest("sha512:" + std::string(64, 'a')));
+    CHECK_FALSE(is_sha256_digest("sha256:" + std::string(63, 'a') + "/"));
+}
+
+TEST_CASE("tags, repository ids and directories follow Docker's grammar", "[publish]") {
+    for (const std::string ok : {"latest", "1.0", "v1.2-rc_3", "_x", "A"}) CHECK(is_valid_tag(ok));
+    CHECK(is_valid_tag(std::string(128, 'a')));
+    for (const char* bad : {"", ".x", "-x", "a:b", "a/b", "a b", "sha256:abc"})
+        CHECK_FALSE(is_valid_tag(bad));
+    CHECK_FALSE(is_valid_tag(std::string(129, 'a')));
+
+    for (const char* ok : {"app", "ns/app", "a.b/c__d/e---f", "library/busybox", "a0/1b"}) {
+        CHECK(is_valid_repo_id(ok));
+    }
+    for (const char* bad : {"", "App", "ns/", "/app", "ns//app", "-app", "app-", "a..b", "a___b",
+                            "a._b", "a b", "a:b"}) {
+        CHECK_FALSE(is_valid_repo_id(bad));
+    }
+
+    for (const char* ok : {"app", "ns-app", "ns/app", "My_Repo.1"})
+        CHECK(is_valid_repository_dir(ok));
+    for (const char* bad :
+         {"", ".", "..", "a/../b", "/abs", "a/", ".hidden", "a//b", "a b", "a\\b"}) {
+        CHECK_FALSE(is_valid_repository_dir(bad));
+    }
+    CHECK(slashes_to_dashes("a/b/c") == "a-b-c");
+    CHECK(metadata_file_name("ns/app") == "ns-app.json");
+}
+
+TEST_CASE("options get their defaults and are checked", "[publish]") {
+    Options o;
+    o.repo_id = "ns/app";
+    o.base_url = "http://h/pub//";
+    o.web_dir = "/w/";
+    o.metadata_dir = "/m";
+    o.tags = {{"latest", "/img"}};
+    Options n = normalized(o);
+    CHECK(n.repository == "ns-app");
+    CHECK(n.base_url == "http://h/pub");
+    CHECK(n.web_dir == "/w");
+
+    auto fails = [](Options bad, const std::string& text) {
+        CHECK_THROWS_WITH(normalized(bad), Catch::Contains(text));
+    };
+    Options bad = o;
+    bad.repo_id = "NS/App";
+    fails(bad, "not a valid Docker repository name");
+    bad = o;
+    bad.repository = "../escape";
+    fails(bad, "Repository directory");
+    bad = o;
+    bad.tags.push_back({"latest", "/other"});
+    fails(bad, "given twice");
+    bad = o;
+    bad.tags = {};
+    fails(bad, "Nothing to publish");
+    bad = o;
+    bad.tags = {{"a:b", "/img"}};
+    fails(bad, "not a valid Docker tag");
+    bad = o;
+    bad.base_url = "";
+    fails(bad, "--base-url");
+    bad = o;
+    bad.metadata_dir = "";
+    fails(bad, "--metadata");
+}
+
+// ---- manifests ----
+
+TEST_CASE("a schema2 manifest is parsed with its blobs", "[publish]") {
+    TestImage img("amd64");
+    Schema2Manifest m = parse_schema2_manifest(img.manifest, "m");
+    CHECK(m.digest == img.digest);
+    CHECK(m.bytes == img.manifest);
+    CHECK(m.config.digest == img.config_digest);
+    CHECK(m.config.size == static_cast<std::int64_t>(img.config.size()));
+    REQUIRE(m.layers.size() == 1);
+    CHECK(m.layers[0].digest == img.layer_digest);
+    CHECK_FALSE(m.layers[0].foreign);
+}
+
+TEST_CASE("schema 1, OCI and broken manifests are refused with a reason", "[publish]") {
+    CHECK_THROWS_WITH(
+        parse_schema2_manifest(R"({"schemaVersion": 1, "name": "x", "fsLayers": []})", "m"),
+        Catch::Contains("Schema 1 images are not published") && Catch::Contains("--format v2s2"));
+    CHECK_THROWS_WITH(
+        parse_schema2_manifest(
+            R"({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"})",
+            "m"),
+        Catch::Contains("OCI images are not published"));
+    CHECK_THROWS_WITH(
+        parse_schema2_manifest(R"({"schemaVersion": 2, "config": {}, "layers": []})", "m"),
+        Catch::Contains("OCI"));  // no mediaType: the OCI shape
+    CHECK_THROWS_WITH(parse_schema2_manifest("{not json", "X/manifest.json"),
+                      Catch::Contains("X/manifest.json is not valid JSON"));
+    CHECK_THROWS_WITH(parse_schema2_manifest("[]", "m"), Catch::Contains("not a JSON object"));
+    const std::string head = R"({"schemaVersion": 2, "mediaType": ")" + S2 + R"(", )";
+    const std::string good_config =
+        R"("config": {"size": 1, "digest": "sha256:)" + std::string(64, '0') + R"("})";
+    CHECK_THROWS_WITH(parse_schema2_manifest(head + R"("layers": []})", "m"),
+                      Catch::Contains("'config' is missing"));
+    CHECK_THROWS_WITH(parse_schema2_manifest(head + good_config + "}", "m"),
+                      Catch::Contains("'layers' must be a list"));
+    CHECK_THROWS_WITH(
+        parse_schema2_manifest(
+            head + R"("config": {"size": 1, "digest": "md5:abc"}, "layers": []})", "m"),
+        Catch::Contains("is not sha256:"));
+    CHECK_THROWS_WITH(parse_schema2_manifest(head + R"("config": {"size": -1, "digest": "sha256:)" +
+                                                 std::string(64, '0') + R"("}, "layers": []})",
+                                             "m"),
+                      Catch::Contains("'size' must be a non-negative integer"));
+    CHECK_NOTHROW(parse_schema2_manifest(head + good_config + R"(, "layers": []})", "m"));
+}
+
+TEST_CASE("a manifest list is parsed; the amd64 instance prefers linux", "[publish]") {
+    TestList l = multi();
+    ManifestList list = parse_manifest_list(l.manifest, "l");
+    CHECK(list.digest == l.digest);
+    REQUIRE(list.instances.size() == 2);
+    CHECK(list.instances[1].architecture == "arm64");
+    CHECK(list.instances[1].variant == "v8");
+    REQUIRE(list.amd64() != nullptr);
+    CHECK(list.amd64()->digest == l.images[0].digest);
+
+    const std::string d1 = "sha256:" + std::string(64, '1'), d2 = "sha256:" + std::string(64, '2');
+    auto entry = [](const std::string& d, const char* os, const char* arch) {
+        return R"({"mediaType": ")" + S2 + R"(", "size": 1, "digest": ")" + d +
+               R"(", "platform": {"os": ")" + os + R"(", "architecture": ")" + arch + R"("}})";
+    };
+    const std::string head =
+        R"({"schemaVersion": 2, "mediaType": ")" + LIST + R"(", "manifests": [)";
+    ManifestList windows_first = parse_manifest_list(
+        head + entry(d1, "windows", "amd64") + ", " + entry(d2, "linux", "amd64") + "]}", "l");
+    CHECK(windows_first.amd64()->digest == d2);
+    ManifestList no_amd64 = parse_manifest_list(head + entry(d1, "linux", "s390x") + "]}", "l");
+    CHECK(no_amd64.amd64() == nullptr);
+
+    CHECK_THROWS_WITH(parse_manifest_list(head + "]}", "l"), Catch::Contains("lists no manifests"));
+    CHECK_THROWS_WITH(
+        parse_manifest_list(
+            head +
+                R"({"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1, "digest": ")" +
+                d1 + R"("}]})",
+            "l"),
+        Catch::Contains("OCI images are not published"));
+    CHECK_THROWS_WITH(
+        parse_manifest_list(
+            R"({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})",
+            "l"),
+        Catch::Contains("OCI"));
+}
+
+// ---- the dir: layout ----
+
+TEST_CASE("a single-image dir: layout is read", "[publish]") {
+    TempDir t;
+    TestImage img("amd64");
+    DirImage d = read_dir_image(img.write_dir(t / "img"));
+    CHECK_FALSE(d.list);
+    REQUIRE(d.manifests.size() == 1);
+    CHECK(d.manifests[0].digest == img.digest);
+    CHECK(d.blob_files.size() == 2);
+    CHECK(d.blob_files.at(img.layer_digest) == t / "img/" + hex(img.layer_digest));
+}
+
+TEST_CASE("a manifest-list dir: layout is read with every instance", "[publish]") {
+    TempDir t;
+    TestList l = multi();
+    DirImage d = read_dir_image(l.write_dir(t / "img"));
+    REQUIRE(d.list);
+    CHECK(d.list->digest == l.digest);
+    REQUIRE(d.manifests.size() == 2);
+    CHECK(d.manifests[0].digest == l.images[0].digest);
+    CHECK(d.manifests[1].digest == l.images[1].digest);
+    CHECK(d.blob_files.size() == 4);
+}
+
+TEST_CASE("a broken dir: layout is refused with a reason", "[publish]") {
+    TempDir t;
+    TestList l = multi();
+    const std::string dir = l.write_dir(t / "img");
+    const std::string arm = dir + "/" + hex(l.images[1].digest) + ".manifest.json";
+
+    SECTION("not a directory") {
+        CHECK_THROWS_WITH(read_dir_image(t / "nope"), Catch::Contains("is not a directory"));
+    }
+    SECTION("no manifest.json") {
+        ::unlink((dir + "/manifest.json").c_str());
+        CHECK_THROWS_WITH(read_dir_image(dir), Catch::Contains("no manifest.json"));
+    }
+    SECTION("another transport's version file") {
+        write(dir + "/version", "Something Else 2\n");
+        CHECK_THROWS_WITH(read_dir_image(dir), Catch::Contains("says 'Something Else 2'"));
+    }
+    SECTION("an instance missing (copied without --all)") {
+        ::unlink(arm.c_str());
+        CHECK_THROWS_WITH(read_dir_image(dir),
+                          Catch::Contains("is missing") && Catch::Contains("--all"));
+    }
+    SECTION("an instance manifest that does not match the list's digest") {
+        write(arm, l.images[1].manifest + " ");
+        CHECK_THROWS_WITH(read_dir_image(dir),
+                          Catch::Contains("hashes to") && Catch::Contains(l.images[1].digest));
+    }
+    SECTION("a blob missing") {
+        ::unlink((dir + "/" + hex(l.images[0].layer_digest)).c_str());
+        CHECK_THROWS_WITH(
+            read_dir_image(dir),
+            Catch::Contains("Blob " + l.images[0].layer_digest) && Catch::Contains("is missing"));
+    }
+}
+
+// ---- plan and metadata ----
+
+TEST_CASE("the plan lays out Pulp's v2 web tree and the version 4 metadata", "[publish]") {
+    TempDir t;
+    TestImage single("amd64", "single");
+    TestList l = multi();
+    Options o = normalized(options_for(t, {{"unused", "/unused"}}));
+    o.is_protected = true;
+    std::vector<std::pair<std::string, DirImage>> images;
+    images.emplace_back("1.0", read_dir_image(single.write_dir(t / "single")));
+    images.emplace_back("latest", read_dir_image(l.write_dir(t / "multi")));
+    images.emplace_back("stable", images.back().second);
+    Plan p = make_plan(o, images);
+
+    const std::string amd = l.images[0].digest, arm = l.images[1].digest;
+    std::set<std::string> files;
+    for (const auto& f : p.files) files.insert(f.first);
+    CHECK(files == std::set<std::string>{"manifests/2/1.0", "manifests/2/" + single.digest,
+                                         "manifests/2/" + amd, "manifests/2/" + arm,
+                                         "manifests/list/latest", "manifests/list/stable",
+                                         "manifests/list/" + l.digest, "tags/list"});
+    CHECK(p.files.at("manifests/2/1.0") == single.manifest);
+    CHECK(p.files.at("manifests/list/stable") == l.manifest);
+    CHECK(p.files.at("manifests/2/" + arm) == l.images[1].manifest);
+    CHECK(p.files.at("tags/list") == R"({"name": "ns/app", "tags": ["1.0", "latest", "stable"]})");
+    CHECK(p.blobs.size() == 6);
+    CHECK(p.blobs.at(single.layer_digest).second == static_cast<std::int64_t>(single.layer.size()));
+
+    std::vector<std::string> s2{"1.0", single.digest, amd, arm};
+    std::sort(s2.begin(), s2.end());
+    std::string s2_json;
+    for (const auto& s : s2) s2_json += (s2_json.empty() ? "" : ", ") + ("\"" + s + "\"");
+    CHECK(metadata_json(p) ==
+          "{\"manifest_list_amd64_tags\": {\"latest\": [\"" + amd + "\", 2], \"stable\": [\"" +
+              amd + "\", 2]}, \"manifest_list_data\": [\"latest\", \"" + l.digest +
+              "\", \"stable\"], \"protected\": true, \"repo-registry-id\": \"ns/app\", "
+              "\"repository\": "
+              "\"ns-app\", \"schema2_data\": [" +
+              s2_json + "], \"url\": \"https://cdn.example.com/v2/ns-app/\", \"version\": 4}\n");
+}
+
+TEST_CASE("what is published negotiates to files that exist, for every client", "[publish]") {
+    TempDir t;
+    TestImage single("amd64", "single");
+    TestList l = multi();
+    Options o = normalized(options_for(t, {{"unused", "/unused"}}));
+    std::vector<std::pair<std::string, DirImage>> images;
+    images.emplace_back("1.0", read_dir_image(single.write_dir(t / "single")));
+    images.emplace_back("latest", read_dir_image(l.write_dir(t / "multi")));
+    Plan p = make_plan(o, images);
+
+    crane::MetadataResult md = crane::parse_metadata(metadata_json(p), "ns-app.json");
+    REQUIRE(md.error.empty());
+    REQUIRE(md.v2);
+    CHECK(md.v2->id == "ns/app");
+    CHECK(md.v2->repository == "ns-app");
+    CHECK(md.v2->url_path == "/v2/ns-app/");
+
+    const std::string list_and_s2 = LIST + ", " + S2;
+    struct Row {
+        std::string ref, accept, path;
+    };
+    const Row rows[] = {
+        {"1.0", S2, "manifests/2/1.0"},
+        {"1.0", list_and_s2, "manifests/2/1.0"},
+        {single.digest, S2, "manifests/2/" + single.digest},
+        {"latest", list_and_s2, "manifests/list/latest"},
+        {"latest", S2, "manifests/2/" + l.images[0].digest},  // a client without lists gets amd64
+        {l.digest, list_and_s2, "manifests/list/" + l.digest},
+        {l.images[1].digest, list_and_s2, "manifests/2/" + l.images[1].digest},
+        {l.images[0].digest, S2, "manifests/2/" + l.images[0].digest},
+    };
+    for (const auto& row : rows) {
+        crane::AcceptSet accept(row.accept);
+        crane::ManifestChoice c = crane::negotiate_manifest(*md.v2, row.ref, accept);
+        INFO(row.ref << " with " << row.accept);
+        CHECK(c.path == row.path);
+        CHECK(p.files.count(c.path) == 1);
+    }
+}
+
+// ---- copying ----
+
+TEST_CASE("copy_verified copies exact bytes and refuses a digest or size mismatch", "[publish]") {
+    TempDir t;
+    const std::string data(300000, 'x');
+    write(t / "src", data);
+    const std::string digest = sha256_digest(data);
+
+    copy_verified(t / "src", t / "ok", digest, static_cast<std::int64_t>(data.size()));
+    CHECK(slurp(t / "ok") == data);
+    struct stat st {};
+    REQUIRE(::stat((t / "ok").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0644);
+
+    CHECK_THROWS_WITH(copy_verified(t / "src", t / "bad", sha256_digest("other"), -1),
+                      Catch::Contains("hashes to " + digest));
+    CHECK_FALSE(exists(t / "bad"));
+    CHECK_THROWS_WITH(copy_verified(t / "src", t / "short", digest, 5),
+                      Catch::Contains("is 300000 bytes, the manifest says 5"));
+    CHECK_FALSE(exists(t / "short"));
+    CHECK_THROWS_WITH(copy_verified(t / "src", t / "ok", digest, -1),
+                      Catch::Contains("Cannot create"));
+    CHECK(slurp(t / "ok") == data);
+    CHECK_THROWS_WITH(copy_verified(t / "missing", t / "x", digest, -1),
+                      Catch::Contains("Cannot read"));
+}
+
+// ---- publishing ----
+
+TEST_CASE("publish writes the web tree, then the metadata file", "[publish]") {
+    TempDir t;
+    TestImage single("amd64", "single");
+    Options o = options_for(t, {{"1.0", single.write_dir(t / "single")}});
+    Result r = publish(o);
+    CHECK(r.repo_dir == t / "web/ns-app");
+    CHECK(r.metadata_file == t / "meta/ns-app.json");
+    CHECK(r.tags == 1);
+    CHECK(r.blobs == 2);
+    CHECK(r.manifests == 2);
+    CHECK_FALSE(r.replaced);
+    CHECK(tree(t / "web") ==
+          std::set<std::string>{"ns-app/", "ns-app/blobs/", "ns-app/blobs/" + single.config_digest,
+                                "ns-app/blobs/" + single.layer_digest, "ns-app/manifests/",
+                                "ns-app/manifests/1/", "ns-app/manifests/2/",
+                                "ns-app/manifests/2/1.0", "ns-app/manifests/2/" + single.digest,
+                                "ns-app/manifests/list/", "ns-app/tags/", "ns-app/tags/list"});
+    CHECK(tree(t / "meta") == std::set<std::string>{"ns-app.json"});
+    CHECK(slurp(t / "web/ns-app/blobs/" + single.layer_digest) == single.layer);
+    crane::MetadataResult md = crane::parse_metadata(slurp(r.metadata_file), r.metadata_file);
+    REQUIRE(md.v2);
+    CHECK(md.v2->url == "https://cdn.example.com/v2/ns-app/");
+    struct stat st {};
+    REQUIRE(::stat((t / "web/ns-app").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0755);
+    REQUIRE(::stat(r.metadata_file.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0644);
+}
+
+TEST_CASE("republishing replaces the tree and removes stale files", "[publish]") {
+    TempDir t;
+    TestList l = multi();
+    TestImage next("amd64", "next");
+    publish(
+        options_for(t, {{"latest", l.write_dir(t / "multi")}, {"old", l.write_dir(t / "multi")}}));
+    Result r = publish(options_for(t, {{"2.0", next.write_dir(t / "next")}}));
+    CHECK(r.replaced);
+    std::set<std::string> files = tree(t / "web/ns-app");
+    CHECK(files.count("manifests/2/2.0") == 1);
+    CHECK(files.count("manifests/list/latest") == 0);
+    CHECK(files.count("manifests/2/" + l.images[0].digest) == 0);
+    CHECK(files.count("blobs/" + l.images[0].layer_digest) == 0);
+    CHECK(files.size() == 11);
+    for (const auto& name : tree(t / "web")) CHECK(name.rfind("ns-app/", 0) == 0);
+    CHECK(tree(t / "meta") == std::set<std::string>{"ns-app.json"});
+    CHECK(slurp(t / "web/ns-app/tags/list") == R"({"name": "ns/app", "tags": ["2.0"]})");
+}
+
+TEST_CASE("a bad blob publishes nothing and keeps the earlier publication", "[publish]") {
+    TempDir t;
+    TestImage good("amd64", "good");
+    publish(options_for(t, {{"1.0", good.write_dir(t / "good")}}));
+    const std::set<std::string> web_before = tree(t / "web");
+    const std::string meta_before = slurp(t / "meta/ns-app.json");
+
+    TestImage bad("amd64", "bad");
+    bad.write_dir(t / "bad");
+    write(t / "bad/" + hex(bad.layer_digest),
+          "not really a tarball: amd64BAD");  // same size, other bytes
+    CHECK_THROWS_WITH(publish(options_for(t, {{"2.0", t / "bad"}})),
+                      Catch::Contains("Blob " + bad.layer_digest) && Catch::Contains("hashes to"));
+    CHECK(tree(t / "web") == web_before);
+    CHECK(slurp(t / "meta/ns-app.json") == meta_before);
+    CHECK(tree(t / "meta") == std::set<std::string>{"ns-app.json"});
+
+    // and into an empty web dir: nothing at all
+    TempDir fresh;
+    CHECK_THROWS(publish(options_for(fresh, {{"2.0", t / "bad"}})));
+    CHECK(tree(fresh / "web").empty());
+    CHECK(tree(fresh / "meta").empty());
+}
+
+TEST_CASE("a tag's error names the tag", "[publish]") {
+    TempDir t;
+    CHECK_THROWS_WITH(publish(options_for(t, {{"1.0", t / "nope"}})),
+                      Catch::StartsWith("Tag '1.0': ") && Catch::Contains("is not a directory"));
+}
+
+TEST_CASE("publish refuses to replace what it did not publish", "[publish]") {
+    TempDir t;
+    TestImage img("amd64");
+    Options o = options_for(t, {{"1.0", img.write_dir(t / "img")}});
+    ::mkdir((t / "web/ns-app").c_str(), 0755);
+    write(t / "web/ns-app/precious.txt", "keep me");
+    CHECK_THROWS_WITH(publish(o), Catch::Contains("Refusing to replace"));
+    CHECK(slurp(t / "web/ns-app/precious.txt") == "keep me");
+    CHECK(tree(t / "meta").empty());
+
+    // an empty directory is fine
+    ::unlink((t / "web/ns-app/precious.txt").c_str());
+    CHECK(publish(o).replaced);
+}
+
+TEST_CASE("publish refuses a metadata file of another repository", "[publish]") {
+    TempDir t;
+    TestImage img("amd64");
+    Options o = options_for(t, {{"1.0", img.write_dir(t / "img")}});
+    o.repo_id = "ns-app";  // the same file name as ns/app
+    publish(o);
+    o.repo_id = "ns/app";
+    o.repository = "other";
+    CHECK_THROWS_WITH(publish(o), Catch::Contains("holds repository 'ns-app'"));
+    CHECK_FALSE(exists(t / "web/other"));
+}
+
+TEST_CASE("a repository directory with a slash is published below the web dir", "[publish]") {
+    TempDir t;
+    TestImage img("amd64");
+    Options o = options_for(t, {{"1.0", img.write_dir(t / "img")}});
+    o.repository = "ns/app";
+    Result r = publish(o);
+    CHECK(r.repo_dir == t / "web/ns/app");
+    CHECK(exists(t / "web/ns/app/manifests/2/1.0"));
+    crane::MetadataResult md = crane::parse_metadata(slurp(r.metadata_file), r.metadata_file);
+    REQUIRE(md.v2);
+    CHECK(md.v2->url == "https://cdn.example.com/v2/ns/app/");
+    CHECK(md.v2->repository == "ns/app");
+}
+
+TEST_CASE("publish clears what a killed run for the same repository left behind", "[publish]") {
+    TempDir t;
+    TestImage img("amd64");
+    Options o = options_for(t, {{"1.0", img.write_dir(t / "img")}});
+    for (const char* d :
+         {"web/.crane-publish.ns-app.abc123", "web/.crane-publish-old.ns-app.xyz789",
+          "web/.crane-publish.ns-app2.abc123"}) {
+        REQUIRE(::mkdir((t / d).c_str(), 0755) == 0);
+        write(t / d + "/file", "x");
+    }
+    write(t / "meta/.ns-app.json.tmp.abc123", "{");
+    write(t / "meta/.other.json.tmp.abc123", "{");
+    publish(o);
+    CHECK_FALSE(exists(t / "web/.crane-publish.ns-app.abc123"));
+    CHECK_FALSE(exists(t / "web/.crane-publish-old.ns-app.xyz789"));
+    CHECK(exists(t / "web/.crane-publish.ns-app2.abc123/file"));  // another repository's
+    CHECK(tree(t / "meta") == std::set<std::string>{".other.json.tmp.abc123", "ns-app.json"});
+}
+
+TEST_CASE("concurrent publications of one repository never mix", "[publish]") {
+    TempDir t;
+    TestImage a("amd64", "a"), b("amd64", "b");
+    const std::string da = a.write_dir(t / "a"), db = b.write_dir(t / "b");
+    for (int round = 0; round < 3; ++round) {
+        std::string errors;
+        std::mutex m;
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 4; ++i) {
+            threads.emplace_back([&, i] {
+                try {
+                    publish(options_for(t, {{i % 2 ? "b" : "a", i % 2 ? db : da}}));
+                } catch (const std::exception& e) {
+                    std::lock_guard<std::mutex> g(m);
+                    errors += e.what();
+                }
+            });
+        }
+        for (auto& th : threads) th.join();
+        CHECK(errors.empty());
+        crane::MetadataResult md = crane::parse_metadata(slurp(t / "meta/ns-app.json"), "x");
+        REQUIRE(md.v2);
+        REQUIRE(md.v2->schema2_data.size() == 2);
+        const std::string tag =
+            md.v2->schema2_data[0] == "a" || md.v2->schema2_data[1] == "a" ? "a" : "b";
+        CHECK(slurp(t / "web/ns-app/tags/list") ==
+              R"({"name": "ns/app", "tags": [")" + tag + R"("]})");
+        CHECK(tree(t / "web/ns-app").size() == 11);
+        for (const auto& name : tree(t / "web")) CHECK(name.rfind("ns-app/", 0) == 0);
+    }
+}
