@@ -359,17 +359,19 @@ class PodmanPull:
     """podman pull into a private store (vfs, its own root) when podman can
     run here."""
 
-    _podman_ok = None
+    _podman_ok = {}
 
-    @classmethod
-    def podman_usable(cls):
-        if cls._podman_ok is None:
+    def podman_usable(self):
+        """True, or why podman cannot run here (the skip reason)."""
+        key = type(self)
+        if key not in self._podman_ok:
             if not PODMAN:
-                cls._podman_ok = "podman is not installed (apt-get install podman)"
+                self._podman_ok[key] = "podman is not installed (apt-get install podman)"
             else:
-                p = subprocess.run([PODMAN, "--version"], capture_output=True, text=True)
-                cls._podman_ok = True if p.returncode == 0 else "podman cannot run: " + p.stderr.strip()
-        return cls._podman_ok
+                p = self.podman("info", check=False)
+                self._podman_ok[key] = True if p.returncode == 0 else (
+                    "podman cannot run here: " + (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1])
+        return self._podman_ok[key]
 
     def podman(self, *args, check=True):
         store = os.path.join(self.work, "podman")
