@@ -312,8 +312,8 @@ void set_headers(request_rec* r, const crane::Response& resp) {
             apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
             continue;
         }
-        apr_table_setn(r->headers_out, apr_pstrmemdup(r->pool, h.name.data(), h.name.size()),
-                       apr_pstrmemdup(r->pool, h.value.data(), h.value.size()));
+        // names are string literals (NUL-terminated, static); values die with resp
+        apr_table_setn(r->headers_out, h.name.data(), apr_pstrmemdup(r->pool, h.value.data(), h.value.size()));
     }
     if (!resp.content_type.empty()) {
         ap_set_content_type(r, apr_pstrmemdup(r->pool, resp.content_type.data(), resp.content_type.size()));
@@ -416,23 +416,33 @@ int crane_handler(request_rec* r) {
 // Registry URLs have no file behind them, so the directory and file walk
 // that core's map_to_storage does (a stat per path component, <Directory>
 // merging) is pure cost for them; proxied requests skip it the same way.
-// <Location> sections, authentication, Require and logging are untouched:
-// the location walk runs here (its result is cached for the core's later
-// walk) so that only requests which really get `SetHandler crane` skip.
-int map_to_storage(request_rec* r) {
-    if (r->proxyreq || !r->uri || r->uri[0] != '/') return DECLINED;
-    const char* u = r->uri + 1;
-    bool registry_path = (u[0] == 'v' && (u[1] == '1' || u[1] == '2') && (u[2] == '/' || u[2] == '\0')) ||
-                         std::strncmp(u, "crane/", 6) == 0;
-    if (!registry_path) return DECLINED;
-    if (ap_location_walk(r) != OK) return DECLINED;
+// httpd has already merged the <Location> sections when translate_name
+// runs, so that is where a request that really gets `SetHandler crane` is
+// recognised (a flag in its request config); map_to_storage then skips the
+// walk. Authentication, Require and logging are untouched.
+bool registry_path(const char* uri) {
+    if (!uri || uri[0] != '/') return false;
+    const char* u = uri + 1;
+    return (u[0] == 'v' && (u[1] == '1' || u[1] == '2') && (u[2] == '/' || u[2] == '\0')) ||
+           std::strncmp(u, "crane/", 6) == 0;
+}
+
+int translate_name(request_rec* r) {
+    if (r->proxyreq || !registry_path(r->uri)) return DECLINED;
     auto* core = static_cast<core_dir_config*>(ap_get_core_module_config(r->per_dir_config));
     if (!core || !core->expr_handler) return DECLINED;
     const char* err = nullptr;
     const char* handler = ap_expr_str_exec(r, core->expr_handler, &err);
     if (err || !handler || std::strcmp(handler, "crane") != 0) return DECLINED;
+    static char flag;
+    ap_set_module_config(r->request_config, &crane_module, &flag);
+    return DECLINED;
+}
+
+int map_to_storage(request_rec* r) {
+    if (!ap_get_module_config(r->request_config, &crane_module)) return DECLINED;
     // clients probe the API version on 401s from mod_auth_basic too
-    if (u[1] == '2') apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
+    if (r->uri[2] == '2') apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
     return OK;
 }
 
@@ -440,6 +450,7 @@ void register_hooks(apr_pool_t*) {
     ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(translate_name, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_map_to_storage(map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_handler(crane_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
 }

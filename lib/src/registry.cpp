@@ -44,35 +44,42 @@ bool ends_with(std::string_view s, std::string_view p) {
 
 bool is_read(std::string_view method) { return method == "GET" || method == "HEAD"; }
 
-// Percent-encodes what would change a URL's meaning when a path segment
-// is appended to a redirect base URL (the segment came from the request).
-void append_path_segment(std::string& out, std::string_view seg) {
-    static const char* hex = "0123456789ABCDEF";
-    for (unsigned char c : seg) {
-        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == '@' ||
-            c == '+' || c == '=' || c == ',' || c == '!' || c == '$' || c == '*' || c == '/') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
+// Bytes that may stand in a URL as they are; everything else is %XX.
+struct UrlSafeSet {
+    bool path[256] = {};   // path characters (segments and '/')
+    bool query[256] = {};  // unreserved only, for query values
+    constexpr UrlSafeSet() {
+        for (int c = 0; c < 256; ++c) {
+            bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                              c == '-' || c == '.' || c == '_' || c == '~';
+            query[c] = unreserved;
+            path[c] = unreserved || c == ':' || c == '@' || c == '+' || c == '=' || c == ',' || c == '!' ||
+                      c == '$' || c == '*' || c == '/';
         }
     }
+};
+constexpr UrlSafeSet kUrlSafe;
+
+// Appends s percent-encoding the bytes outside `safe`, copying safe runs whole.
+void append_encoded(std::string& out, std::string_view s, const bool (&safe)[256]) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (safe[c]) continue;
+        out.append(s.data() + run, i - run);
+        const char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+        out.append(esc, 3);
+        run = i + 1;
+    }
+    out.append(s.data() + run, s.size() - run);
 }
 
-// Percent-encodes a query parameter value (everything but unreserved).
-void append_query_value(std::string& out, std::string_view value) {
-    static const char* hex = "0123456789ABCDEF";
-    for (unsigned char c : value) {
-        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-}
+// A request-derived path appended to a redirect base URL: what would change
+// the URL's meaning (?, #, CR/LF, spaces, ...) is percent-encoded.
+void append_path_segment(std::string& out, std::string_view seg) { append_encoded(out, seg, kUrlSafe.path); }
+
+void append_query_value(std::string& out, std::string_view value) { append_encoded(out, value, kUrlSafe.query); }
 
 std::string percent_decode(std::string_view s) {
     std::string out;
@@ -120,6 +127,7 @@ Response v1_json(int status, std::string body) {
 
 Response redirect(std::string location) {
     Response r;
+    r.headers.reserve(3);
     r.status = 302;
     r.headers.push_back({"Location", std::move(location)});
     return r;
@@ -232,9 +240,11 @@ bool Registry::readable(const RepoCommon& repo, Client& client) const {
     return !repo.is_protected || client.entitled(repo.url_path);
 }
 
-std::string Registry::absolute_url(const Request& req, std::string_view url) const {
-    if (url.find("://") != std::string_view::npos) return std::string(url);
-    std::string out(req.scheme);
+std::string Registry::absolute_url(const Request& req, std::string_view url, std::size_t room) const {
+    std::string out;
+    out.reserve(url.size() + room + 32);
+    if (url.find("://") != std::string_view::npos) return out.append(url);
+    out += req.scheme;
     out += "://";
     out += req.host;
     if (!starts_with(url, "/")) out += '/';
@@ -306,7 +316,7 @@ Response Registry::v1(const Request& req, std::string_view rest, const Index& in
                 v1_headers(r);
                 return r;
             }
-            std::string location = absolute_url(req, repo->url);
+            std::string location = absolute_url(req, repo->url, image.size() + file.size() + 2);
             if (!ends_with(location, "/")) location += '/';
             append_path_segment(location, image);
             location += '/';
@@ -398,7 +408,7 @@ Response Registry::v2(const Request& req, std::string_view rest, const Index& in
         if (split->kind == V2Kind::Manifests) r.headers.push_back({"Vary", "Accept"});
         return r;
     }
-    std::string location = absolute_url(req, repo->url);
+    std::string location = absolute_url(req, repo->url, path.size() + 1);
     if (!ends_with(location, "/")) location += '/';
     append_path_segment(location, path);
     if (cdn_.rewrites() || cdn_.signs()) location = cdn_apply(location, cdn_, req.now);

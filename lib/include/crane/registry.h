@@ -42,7 +42,9 @@ private:
     Response catalog(const Request& req, const Index& index, Client& client) const;
     Response search(const Request& req, const Index& index, Client& client) const;
     bool readable(const RepoCommon& repo, Client& client) const;
-    std::string absolute_url(const Request& req, std::string_view url) const;
+    // url made absolute (relative metadata URLs get the request's scheme and
+    // Host), with `room` bytes reserved for what the caller appends
+    std::string absolute_url(const Request& req, std::string_view url, std::size_t room) const;
 
     Config config_;
     std::shared_ptr<IndexStore> store_;
