@@ -79,7 +79,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$work/artifacts"
     cp -r "tests/fuzz/corpus/$t" "$work/corpus"
     bin=$(cd "$build/tests/fuzz" && pwd)/fuzz_$t
-    echo "=== fuzz_$t: ${seconds}s on $(ls "$work/corpus" | wc -l) seed inputs ==="
+    echo "=== fuzz_$t: ${seconds}s on $(find "$work/corpus" -type f | wc -l) seed inputs ==="
     status=0
     # -jobs=1: one fuzzing job in a child process, its log in fuzz-0.log
     (cd "$work" && "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-25}" \
@@ -90,7 +90,7 @@ for t in "${targets[@]}"; do
     runs=$(field number_of_executed_units "$log")
     speed=$(field average_exec_per_sec "$log")
     cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1 || true)
-    corpus_size=$(ls "$work/corpus" | wc -l)
+    corpus_size=$(find "$work/corpus" -type f | wc -l)
     crashes=$(find "$work/artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
         -o -name 'oom-*' \) | wc -l)
     if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|invariant failed' "$log"; then

@@ -7,15 +7,17 @@ cd "$(dirname "$0")/.."
 top=$PWD
 scripts/install-deps.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" --target mod_crane
+cmake --build build/release -j"$(nproc)" --target mod_crane crane-publish
 
 port=${CRANE_DEMO_PORT:-8080}
 dir=$(mktemp -d /tmp/crane-demo.XXXXXX)
 chmod 755 "$dir"
 cp -r demo/metadata "$dir/metadata"
 sed -i "s#127.0.0.1:8080#127.0.0.1:$port#g" "$dir"/metadata/*.json
-mkdir -p "$dir/pub"
-[ -d demo/pub ] && cp -r demo/pub/. "$dir/pub/"
+mkdir -p "$dir/pub/v2"
+# a real (tiny, amd64 + arm64) image, published the way a user would
+build/release/crane-publish --repo-id demo/tiny --base-url "http://127.0.0.1:$port/pub/v2" \
+    --out "$dir/pub/v2" --metadata "$dir/metadata" --quiet latest=demo/image
 chmod -R a+rX "$dir"
 
 moddir=$(apxs -q LIBEXECDIR)
@@ -55,6 +57,13 @@ Alias /pub $dir/pub
 <Directory $dir/pub>
     Require all granted
 </Directory>
+# clients take a redirected manifest's type from Content-Type
+<LocationMatch "^/pub/v2/.+/manifests/2/[^/]+\$">
+    ForceType application/vnd.docker.distribution.manifest.v2+json
+</LocationMatch>
+<LocationMatch "^/pub/v2/.+/manifests/list/[^/]+\$">
+    ForceType application/vnd.docker.distribution.manifest.list.v2+json
+</LocationMatch>
 CONF
 
 base="http://127.0.0.1:$port"
@@ -71,6 +80,12 @@ they are picked up within 5 s). Try:
   curl -si $base/v1/repositories/busybox/tags
   curl -si $base/v1/images/4986bf8c15363d1c5d15512d5266f8777bfba4974ac56e3270e7760f6f0a8125/json
   curl -s -H 'Accept: application/json' $base/crane/repositories/v2
+
+and pull a real image (published at startup by crane-publish from demo/image):
+
+  skopeo inspect --tls-verify=false docker://127.0.0.1:$port/demo/tiny:latest
+  skopeo copy --all --src-tls-verify=false docker://127.0.0.1:$port/demo/tiny:latest dir:/tmp/tiny
+  podman pull --tls-verify=false 127.0.0.1:$port/demo/tiny:latest
 
 Ctrl-C stops the server.
 MSG
