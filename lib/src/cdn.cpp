@@ -39,10 +39,6 @@ const EVP_MD* evp_of(HmacAlgorithm algorithm) {
     return EVP_sha256();
 }
 
-bool is_scheme_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '-' || c == '.';
-}
 
 // Python's int(time.time()) + ttl never overflows; int64 can, so saturate.
 std::int64_t add_saturating(std::int64_t a, std::int64_t b) {
@@ -150,20 +146,5 @@ std::string cdn_apply(std::string_view url, const CdnSettings& settings, std::in
     return cdn_sign(cdn_rewrite(url, settings), settings, now);
 }
 
-std::string url_path_of(std::string_view url) {
-    std::string_view rest = url;
-    const std::size_t colon = rest.find(':');
-    if (colon != std::string_view::npos && colon > 0) {
-        const char first = rest[0];
-        bool scheme = (first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z');
-        for (std::size_t i = 1; scheme && i < colon; ++i) scheme = is_scheme_char(rest[i]);
-        if (scheme) rest.remove_prefix(colon + 1);
-    }
-    if (rest.substr(0, 2) == "//") {
-        const std::size_t end = rest.find_first_of("/?#", 2);
-        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
-    }
-    return std::string(rest.substr(0, rest.find_first_of("?#")));
-}
 
 }  // namespace crane

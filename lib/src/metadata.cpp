@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "crane/url.h"
 #include "pyjson.h"
 
 namespace crane {
@@ -68,7 +69,7 @@ void read_common(const Value& root, int version, const std::string& source, Repo
     if (!url->IsString()) throw Failure{"'url' must be a string"};
     c.id = str(*id);
     c.url = str(*url);
-    c.url_path = url_path_of_url(c.url);
+    c.url_path = url_path_of(c.url);
     c.version = version;
     c.source_path = source;
     const Value* prot = member(root, "protected");
@@ -168,20 +169,6 @@ const Amd64Tag* V2Repo::find_amd64(std::string_view ref) const {
     return it != manifest_list_amd64_tags.end() && it->tag == ref ? &*it : nullptr;
 }
 
-std::string url_path_of_url(std::string_view url) {
-    auto cut = url.find_first_of("?#");
-    if (cut != std::string_view::npos) url = url.substr(0, cut);
-    auto scheme = url.find("://");
-    if (scheme != std::string_view::npos && url.find('/') > scheme) {
-        auto slash = url.find('/', scheme + 3);
-        return slash == std::string_view::npos ? std::string() : std::string(url.substr(slash));
-    }
-    if (url.substr(0, 2) == "//") {
-        auto slash = url.find('/', 2);
-        return slash == std::string_view::npos ? std::string() : std::string(url.substr(slash));
-    }
-    return std::string(url);
-}
 
 MetadataResult parse_metadata(std::string_view text, const std::string& source_path) {
     MetadataResult result;

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "crane/url.h"
+
 namespace crane {
 
 enum class HmacAlgorithm { Sha256, Sha1, Md5 };
@@ -53,13 +55,5 @@ std::string cdn_sign(std::string_view url, const CdnSettings& settings, std::int
 // cdn_rewrite, then cdn_sign of the rewritten URL (the order Crane used, so
 // the signed path is the one the CDN will see).
 std::string cdn_apply(std::string_view url, const CdnSettings& settings, std::int64_t now);
-
-// The path part of an absolute or relative URL, as Python's urlparse(url).path:
-// scheme and "//authority" dropped, then everything from the first '?' or '#'.
-// "https://h/a/b?x=1" -> "/a/b"; "/a/b#f" -> "/a/b"; "a/b" -> "a/b".
-// A URL without a path ("https://h", "https://h?x", "") gives "" (not "/"),
-// as Crane signed it. One deliberate difference: urlparse also cut ";params"
-// off the last segment; we keep them, since the CDN checks the whole path.
-std::string url_path_of(std::string_view url);
 
 }  // namespace crane

@@ -57,7 +57,4 @@ struct MetadataResult {
 
 MetadataResult parse_metadata(std::string_view json_text, const std::string& source_path);
 
-// The path component of a URL ("https://h/a/b?q" -> "/a/b"; relative URLs as is).
-std::string url_path_of_url(std::string_view url);
-
 }  // namespace crane

@@ -1,0 +1,31 @@
+// URL helpers (see url.h).
+#include "crane/url.h"
+
+namespace crane {
+
+namespace {
+
+bool is_scheme_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '-' || c == '.';
+}
+
+}  // namespace
+
+std::string url_path_of(std::string_view url) {
+    std::string_view rest = url;
+    const std::size_t colon = rest.find(':');
+    if (colon != std::string_view::npos && colon > 0) {
+        const char first = rest[0];
+        bool scheme = (first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z');
+        for (std::size_t i = 1; scheme && i < colon; ++i) scheme = is_scheme_char(rest[i]);
+        if (scheme) rest.remove_prefix(colon + 1);
+    }
+    if (rest.substr(0, 2) == "//") {
+        const std::size_t end = rest.find_first_of("/?#", 2);
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+    }
+    return std::string(rest.substr(0, rest.find_first_of("?#")));
+}
+
+}  // namespace crane

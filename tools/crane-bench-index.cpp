@@ -1,0 +1,240 @@
+// crane-bench-index: loads one metadata data_dir through crane::IndexStore
+// (the code the module runs) and reports the time to build the index, its
+// memory cost (RSS from /proc/self/status and malloc's bytes in use) per
+// repository, the cost of a stat walk, and the time of an incremental reload
+// after touching N files.
+//
+//   crane-bench-index DATA_DIR [--touch N] [--settle SECONDS] [--fresh-racy]
+//
+// --touch N      files whose mtime is set to now before each incremental
+//                reload (default 100; different files each round)
+// --settle S     seconds to wait so files leave IndexStore's 2 s "racy"
+//                window (default 2.1)
+// --fresh-racy   set every file's mtime to now before the first load, as if
+//                a publish had just finished: all files start "racy"
+//
+// The last line is "RESULT {json}" with every figure, for scripts.
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crane/index_store.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+long vm_rss_kib() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.compare(0, 6, "VmRSS:") == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+    }
+    return -1;
+}
+
+// bytes handed out by malloc and not yet freed (arena + mmapped chunks)
+long long heap_in_use() {
+    struct mallinfo2 mi = mallinfo2();
+    return static_cast<long long>(mi.uordblks + mi.hblkhd);
+}
+
+bool touch(const std::string& path) { return utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0; }
+
+struct Reload {
+    double ms = 0;
+    bool swapped = false;
+    crane::ReloadStats stats;
+};
+
+Reload timed_reload(crane::IndexStore& store) {
+    Reload r;
+    auto t0 = Clock::now();
+    r.swapped = store.reload(&r.stats);
+    r.ms = ms_since(t0);
+    return r;
+}
+
+void usage() {
+    std::fprintf(
+        stderr,
+        "usage: crane-bench-index DATA_DIR [--touch N] [--settle SECONDS] [--fresh-racy]\n");
+}
+
+std::string json_reload(const Reload& r) {
+    std::ostringstream o;
+    o << "{\"ms\": " << r.ms << ", \"swapped\": " << (r.swapped ? "true" : "false")
+      << ", \"parsed\": " << r.stats.parsed << ", \"failed\": " << r.stats.failed << "}";
+    return o.str();
+}
+
+void print_reload(const char* what, const Reload& r) {
+    std::printf("%-62s %9.1f ms  (%s, %zu parsed)\n", what, r.ms,
+                r.swapped ? "swapped" : "no change", r.stats.parsed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string dir;
+    std::size_t touch_n = 100;
+    double settle = 2.1;
+    bool fresh_racy = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--touch" && i + 1 < argc) {
+            touch_n = static_cast<std::size_t>(std::strtoul(argv[++i], nullptr, 10));
+        } else if (a == "--settle" && i + 1 < argc) {
+            settle = std::strtod(argv[++i], nullptr);
+        } else if (a == "--fresh-racy") {
+            fresh_racy = true;
+        } else if (a == "-h" || a == "--help") {
+            usage();
+            return 0;
+        } else if (!a.empty() && a[0] != '-' && dir.empty()) {
+            dir = a;
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (dir.empty()) {
+        usage();
+        return 2;
+    }
+
+    std::size_t errors = 0, warnings = 0;
+    crane::LogSink sink = [&](crane::LogLevel level, std::string_view msg) {
+        if (level == crane::LogLevel::Error || level == crane::LogLevel::Warn) {
+            (level == crane::LogLevel::Error ? errors : warnings)++;
+            if (errors + warnings <= 5) std::cerr << "log: " << msg << "\n";
+        }
+    };
+
+    std::vector<std::string> problems;
+    auto listing = crane::scan_metadata_files(dir, &problems);
+    for (const auto& p : problems) std::cerr << "scan: " << p << "\n";
+    if (listing.empty()) {
+        std::fprintf(stderr, "no *.json files under %s\n", dir.c_str());
+        return 1;
+    }
+    std::vector<std::string> paths;
+    paths.reserve(listing.size());
+    for (auto& [path, stamp] : listing) paths.push_back(path);
+    listing.clear();
+    listing.shrink_to_fit();
+    if (fresh_racy) {
+        for (const auto& p : paths) touch(p);
+    } else {
+        // files written less than 2 s ago are "racy" (re-read by content on
+        // the next scans); wait so the figures below show the settled case
+        std::this_thread::sleep_for(std::chrono::duration<double>(settle));
+    }
+    malloc_trim(0);
+
+    const long rss0 = vm_rss_kib();
+    const long long heap0 = heap_in_use();
+    crane::IndexStore store(dir, 60, sink);
+    Reload load = timed_reload(store);
+    const long rss1 = vm_rss_kib();
+    const long long heap1 = heap_in_use();
+    const std::size_t repos = load.stats.v1_repos + load.stats.v2_repos;
+
+    std::printf("data_dir %s: %zu files, %zu v2 + %zu v1 repositories, %zu failed\n", dir.c_str(),
+                load.stats.files, load.stats.v2_repos, load.stats.v1_repos, load.stats.failed);
+    std::printf("%-62s %9.1f ms\n", "build (first load: scan, read, parse, index)", load.ms);
+    std::printf("RSS before %ld KiB, after %ld KiB: +%ld KiB = %.0f bytes/repo\n", rss0, rss1,
+                rss1 - rss0, repos ? (rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0);
+    std::printf("malloc in use before %lld, after %lld: +%lld bytes = %.0f bytes/repo\n", heap0,
+                heap1, heap1 - heap0,
+                repos ? static_cast<double>(heap1 - heap0) / static_cast<double>(repos) : 0.0);
+
+    auto t0 = Clock::now();
+    auto again = crane::scan_metadata_files(dir, nullptr);
+    const double scan_ms = ms_since(t0);
+    again.clear();
+    again.shrink_to_fit();
+    std::printf("%-62s %9.1f ms\n", "stat walk alone (scan_metadata_files)", scan_ms);
+
+    // batches of touched files, different in each round, spread over the tree
+    std::size_t round = 0;
+    auto touch_batch = [&]() {
+        std::size_t n = std::min(touch_n, paths.size());
+        std::size_t step = n ? paths.size() / n : 1;
+        for (std::size_t i = 0; i < n; ++i) touch(paths[(i * step + round) % paths.size()]);
+        ++round;
+    };
+    auto sleep_settle = [&]() {
+        std::this_thread::sleep_for(std::chrono::duration<double>(settle));
+    };
+
+    Reload nochange1 = timed_reload(store);
+    print_reload("reload, nothing changed, right after the load", nochange1);
+    touch_batch();
+    Reload inc1 = timed_reload(store);
+    std::string label = "incremental reload, " + std::to_string(touch_n) + " files touched";
+    print_reload(label.c_str(), inc1);
+    sleep_settle();
+    touch_batch();
+    Reload inc2 = timed_reload(store);
+    label = "incremental reload, " + std::to_string(touch_n) + " more, " +
+            std::to_string(settle).substr(0, 3) + " s later, no idle scan between";
+    print_reload(label.c_str(), inc2);
+    sleep_settle();
+    Reload idle = timed_reload(store);
+    print_reload("reload, nothing changed, after settling (clears racy flags)", idle);
+    touch_batch();
+    Reload inc3 = timed_reload(store);
+    label = "incremental reload, " + std::to_string(touch_n) + " files touched, settled";
+    print_reload(label.c_str(), inc3);
+    sleep_settle();
+    Reload idle2 = timed_reload(store);
+    print_reload("reload, nothing changed, settled", idle2);
+    Reload idle3 = timed_reload(store);
+    print_reload("reload, nothing changed, settled (again)", idle3);
+
+    const long rss_end = vm_rss_kib();
+    const long long heap_end = heap_in_use();
+    malloc_trim(0);
+    const long rss_trim = vm_rss_kib();
+    std::printf("end: RSS %ld KiB (%ld after malloc_trim), malloc in use %lld\n", rss_end, rss_trim,
+                heap_end);
+    if (errors || warnings) std::printf("log: %zu errors, %zu warnings\n", errors, warnings);
+
+    std::printf(
+        "RESULT {\"data_dir\": \"%s\", \"files\": %zu, \"v1_repos\": %zu, \"v2_repos\": %zu, "
+        "\"failed\": %zu, "
+        "\"build_ms\": %.1f, \"rss_before_kib\": %ld, \"rss_after_kib\": %ld, "
+        "\"rss_bytes_per_repo\": %.0f, "
+        "\"heap_bytes_per_repo\": %.0f, \"scan_ms\": %.1f, \"touched\": %zu, \"fresh_racy\": %s, "
+        "\"nochange_after_load\": %s, \"incremental_first\": %s, \"incremental_unsettled\": %s, "
+        "\"nochange_settling\": %s, \"incremental_settled\": %s, \"nochange_settled\": %s, "
+        "\"nochange_settled2\": %s, \"rss_end_kib\": %ld, \"rss_end_trimmed_kib\": %ld, "
+        "\"log_errors\": %zu, "
+        "\"log_warnings\": %zu}\n",
+        dir.c_str(), load.stats.files, load.stats.v1_repos, load.stats.v2_repos, load.stats.failed,
+        load.ms, rss0, rss1, repos ? (rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0,
+        repos ? static_cast<double>(heap1 - heap0) / static_cast<double>(repos) : 0.0, scan_ms,
+        touch_n, fresh_racy ? "true" : "false", json_reload(nochange1).c_str(),
+        json_reload(inc1).c_str(), json_reload(inc2).c_str(), json_reload(idle).c_str(),
+        json_reload(inc3).c_str(), json_reload(idle2).c_str(), json_reload(idle3).c_str(), rss_end,
+        rss_trim, errors, warnings);
+    return errors ? 1 : 0;
+}
