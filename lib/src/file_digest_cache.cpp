@@ -14,16 +14,6 @@ namespace crane {
 
 namespace {
 
-FileDigestCache::Version version_of(const struct stat& st) {
-    FileDigestCache::Version v;
-    v.dev = static_cast<std::uint64_t>(st.st_dev);
-    v.ino = static_cast<std::uint64_t>(st.st_ino);
-    v.size = static_cast<std::int64_t>(st.st_size);
-    v.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    v.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
-    return v;
-}
-
 class Fd {
   public:
     explicit Fd(int fd) : fd_(fd) {}
@@ -83,8 +73,8 @@ std::optional<Hashed> hash_file(const std::string& path) {
         h.digest.push_back(kHex[md[i] >> 4]);
         h.digest.push_back(kHex[md[i] & 0x0F]);
     }
-    h.version = version_of(before);
-    h.stable = h.version == version_of(after);
+    h.version = FileStamp::of(before);
+    h.stable = h.version == FileStamp::of(after);
     return h;
 }
 
@@ -141,7 +131,7 @@ void FileDigestCache::store(const std::string& path, const Version& version,
 std::optional<std::string> FileDigestCache::sha256_digest(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-    if (auto hit = lookup(path, version_of(st))) return hit;
+    if (auto hit = lookup(path, FileStamp::of(st))) return hit;
 
     auto hashed = hash_file(path);
     if (!hashed) return std::nullopt;

@@ -20,16 +20,6 @@ constexpr std::size_t kMaxMetadataBytes = 256u << 20;  // a metadata file larger
 // this to a scan are not trusted to show up as a stamp change
 constexpr std::int64_t kRacyWindowNs = 2'000'000'000;
 
-FileStamp stamp_of(const struct stat& st) {
-    FileStamp s;
-    s.dev = static_cast<std::uint64_t>(st.st_dev);
-    s.ino = static_cast<std::uint64_t>(st.st_ino);
-    s.size = static_cast<std::int64_t>(st.st_size);
-    s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    s.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
-    return s;
-}
-
 bool ends_with_json(const std::string& name) {
     return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0;
 }
@@ -63,7 +53,7 @@ void walk(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& seen_dirs,
                 walk(path, seen_dirs, out, problems, depth + 1);
             }
         } else if (S_ISREG(st.st_mode) && ends_with_json(name)) {
-            out.emplace_back(std::move(path), stamp_of(st));
+            out.emplace_back(std::move(path), FileStamp::of(st));
         }
     }
 }

@@ -13,6 +13,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "crane/file_stamp.h"
+
 namespace crane {
 
 class FileDigestCache {
@@ -51,18 +53,7 @@ class FileDigestCache {
     // How many times file contents were hashed (misses), for tests and stats.
     std::uint64_t hash_count() const;
 
-    // Identity of one version of a file, from stat(2).
-    struct Version {
-        std::uint64_t dev = 0;
-        std::uint64_t ino = 0;
-        std::int64_t size = 0;
-        std::int64_t mtime_ns = 0;
-        std::int64_t ctime_ns = 0;
-        bool operator==(const Version& o) const {
-            return dev == o.dev && ino == o.ino && size == o.size && mtime_ns == o.mtime_ns &&
-                   ctime_ns == o.ctime_ns;
-        }
-    };
+    using Version = FileStamp;  // identity of one version of a file
 
   private:
     struct Entry {

@@ -14,21 +14,11 @@
 #include <thread>
 #include <vector>
 
+#include "crane/file_stamp.h"
 #include "crane/index.h"
 #include "crane/log.h"
 
 namespace crane {
-
-// What stat says about one file; any change means "parse again".
-struct FileStamp {
-    std::uint64_t dev = 0, ino = 0;
-    std::int64_t size = 0, mtime_ns = 0, ctime_ns = 0;
-    bool operator==(const FileStamp& o) const {
-        return dev == o.dev && ino == o.ino && size == o.size && mtime_ns == o.mtime_ns &&
-               ctime_ns == o.ctime_ns;
-    }
-    bool operator!=(const FileStamp& o) const { return !(*this == o); }
-};
 
 // Every *.json regular file under dir, recursively, following symlinks
 // (directory loops are cut), sorted by path.
