@@ -2,6 +2,9 @@
 // headers and body, on the test metadata in tests/data/metadata.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 #include "crane/registry.h"
 
 using namespace crane;
@@ -223,4 +226,31 @@ TEST_CASE("admin pages list repositories as JSON or self-contained HTML", "[regi
     CHECK(r.body.find("<code>redhat/rhel</code>") != std::string::npos);
     CHECK(r.body.find("<script") == std::string::npos);
     CHECK(ask(reg, "GET", "/crane/repositories/v3").status == 404);
+}
+
+TEST_CASE("a relative metadata URL redirects on the request's own scheme and Host", "[registry][v2]") {
+    namespace fs = std::filesystem;
+    char tmpl[] = "/tmp/crane-rel-XXXXXX";
+    fs::path dir = mkdtemp(tmpl);
+    std::ofstream(dir / "r.json") << R"({"version": 2, "repo-registry-id": "rel", "url": "/pub/rel"})";
+    auto store = std::make_shared<IndexStore>(dir.string(), 60, nullptr);
+    store->reload();
+    Registry reg(Config(), store, RegistryOptions(), nullptr);
+    Request req;
+    req.method = "GET";
+    req.path = "/v2/rel/blobs/sha256:abc";
+    req.host = "reg.test:5000";
+    req.scheme = "https";
+    Response r = reg.handle(req);
+    CHECK(r.status == 302);
+    CHECK(hdr(r, "Location") == "https://reg.test:5000/pub/rel/blobs/sha256:abc");
+    fs::remove_all(dir);
+}
+
+TEST_CASE("request-derived parts of a redirect are percent-encoded, never reinterpreted", "[registry][v2]") {
+    Registry reg = make();
+    Response r = ask(reg, "GET", "/v2/zoo/blobs/sha256:a?b#c d\r\nX: y");
+    CHECK(r.status == 302);
+    CHECK(hdr(r, "Location") == "http://cdn.example.com/pulp/docker/v2/zoo/blobs/sha256:a%3Fb%23c%20d%0D%0AX:%20y");
+    CHECK(ask(reg, "GET", "/v2").body == "{}");
 }
