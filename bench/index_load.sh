@@ -107,20 +107,22 @@ def result(name):
     except OSError:
         pass
     return None
-print("%8s %9s %9s %9s %9s %9s %11s %11s %11s" % ("repos", "build ms", "B/repo", "B/repo", "walk ms",
-      "idle ms", "incr ms", "incr ms", "incr ms"))
-print("%8s %9s %9s %9s %9s %9s %11s %11s %11s" % ("", "", "(malloc)", "(RSS)", "", "(settled)",
-      "(settled)", "(all racy)", "(racy, +2s)"))
+print("%7s %9s %8s %8s %8s %9s %10s %10s %10s %10s" % ("repos", "build ms", "B/repo", "B/repo", "walk ms",
+      "idle ms", "incr ms", "incr ms", "incr ms", "idle ms"))
+print("%7s %9s %8s %8s %8s %9s %10s %10s %10s %10s" % ("", "(median)", "(malloc)", "(RSS)", "", "(settled)",
+      "(settled)", "(racy)", "(racy+2s)", "(racy)"))
 for n in sizes:
     t, r = result("tool-%s.txt" % n), result("tool-racy-%s.txt" % n)
     if not t:
         continue
-    print("%8s %9.1f %9.0f %9.0f %9.1f %9.1f %11.1f %11.1f %11.1f" % (
+    print("%7s %9.1f %8.0f %8.0f %8.1f %9.1f %10.1f %10.1f %10.1f %10.1f" % (
         n, t["build_ms"], t["heap_bytes_per_repo"], t["rss_bytes_per_repo"], t["scan_ms"],
-        t["nochange_settled"]["ms"], t["incremental_settled"]["ms"],
-        r["incremental_first"]["ms"] if r else -1, r["incremental_unsettled"]["ms"] if r else -1))
+        t["nochange_settled_ms"], t["incremental_settled_ms"],
+        r["incremental_after_load"]["ms"] if r else -1, r["incremental_unsettled"]["ms"] if r else -1,
+        r["nochange_clearing"]["ms"] if r else -1))
+print("(incr = reload after touching %d files; racy = every file freshly written before the load)" % t["touched"])
 print()
-print("%8s %8s %8s %10s | %-44s | %-44s" % ("repos", "mpm", "start s", "parent RSS",
+print("%8s %8s %8s %10s | %-44s | %-44s" % ("repos", "mpm", "ready s", "parent RSS",
       "children before reload: RSS/shared/private", "after 1 file touched: RSS/shared/private"))
 for n in sizes:
     for mpm in mpms:
@@ -130,6 +132,6 @@ for n in sizes:
         def kids(s):
             return " ".join("%d/%d/%d" % (c["VmRSS"], c["Shared_Clean"] + c["Shared_Dirty"],
                             c["Private_Clean"] + c["Private_Dirty"]) for c in s["children"])
-        print("%8s %8s %8.1f %10d | %-44s | %-44s" % (n, mpm, r["startup_s"], r["before"]["parent"]["VmRSS"],
+        print("%8s %8s %8.1f %10d | %-44s | %-44s" % (n, mpm, r["ready_s"], r["before"]["parent"]["VmRSS"],
               kids(r["before"]), kids(r["after"])))
 EOF

@@ -121,7 +121,12 @@ def main():
     try:
         t0 = time.time()
         h.start(timeout=args.start_timeout)
-        result["startup_s"] = round(time.time() - t0, 2)
+        # httpd listens before post_config has loaded the index: time the first answer
+        c = http.client.HTTPConnection("127.0.0.1", h.port, timeout=args.start_timeout)
+        c.request("GET", "/v2/")
+        c.getresponse().read()
+        c.close()
+        result["ready_s"] = round(time.time() - t0, 2)
         deadline = time.time() + 60
         while len(children_of(h.proc.pid)) < want_children and time.time() < deadline:
             time.sleep(0.2)
@@ -137,8 +142,9 @@ def main():
         # let every child's watcher run its first (no change) poll
         time.sleep(2.5)
         before = snapshot(h.proc.pid)
-        print_snapshot("%s, %d children, before any child reload (index inherited from the parent):"
-                       % (args.mpm, len(before["children"])), before)
+        print_snapshot("%s, %d children, first answer %.1f s after start, before any child reload "
+                       "(index inherited from the parent):" % (args.mpm, len(before["children"]), result["ready_s"]),
+                       before)
 
         # one changed file: every child re-parses it and builds its own index
         victim = None

@@ -243,10 +243,12 @@ class Writer(threading.Thread):
     def run(self):
         try:
             while not self.stop.wait(self.rng.uniform(self.min_ms, self.max_ms) / 1000.0):
+                # as many adds as removes: the number of repos stays near
+                # the target, so RSS figures compare like with like
                 r = self.rng.random()
-                if not self.files or (r < 0.3 and len(self.files) < self.target * 1.2):
+                if r < 0.5 and (len(self.files) < self.target or (r < 0.25 and len(self.files) == self.target)):
                     self.add()
-                elif r < 0.55:
+                elif r < 0.5:
                     self.remove()
                 else:
                     self.rewrite()
@@ -327,10 +329,10 @@ class Sampler(threading.Thread):
             self.take()
 
 
-def fetch(port, path):
+def fetch(port, path, accept=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        c.request("GET", path)
+        c.request("GET", path, headers={"Accept": accept} if accept else {})
         r = c.getresponse()
         r.read()
         return r.status, r.getheader("Location")
@@ -409,6 +411,8 @@ def main():
     args = ap.parse_args()
     if not 5 <= args.duration <= 3600:
         ap.error("--duration must be 5..3600 s")
+    if args.churn < 1 or args.stable < 10:
+        ap.error("--churn must be >= 1 and --stable >= 10")
     wrk = shutil.which("wrk")
     if not wrk:
         raise SystemExit("wrk is needed (apt-get install wrk)")
@@ -454,8 +458,8 @@ def main():
         deadline = time.time() + 30
         while len(children_of(h.proc.pid)) < want_kids and time.time() < deadline:
             time.sleep(0.2)
-        for path, accept, status, loc in exp[:20]:
-            s, l = fetch(h.port, path)
+        for path, accept, status, loc in exp[:40]:
+            s, l = fetch(h.port, path, accept)
             if s != status or (loc and l != loc):
                 raise SystemExit("before the soak: %s answered %d %s, expected %d %s" % (path, s, l, status, loc))
 
@@ -514,6 +518,7 @@ def main():
             if pid in first and pid in last:
                 series = [s[1][pid]["VmRSS"] for s in warm if pid in s[1]]
                 rss[str(pid)] = {"warm": first[pid]["VmRSS"], "end": last[pid]["VmRSS"], "max": max(series),
+                                 "series": series,
                                  "pss_warm": first[pid]["Pss"], "pss_end": last[pid]["Pss"],
                                  "private_warm": first[pid]["Private_Dirty"] + first[pid]["Private_Clean"],
                                  "private_end": last[pid]["Private_Dirty"] + last[pid]["Private_Clean"]}
@@ -560,6 +565,8 @@ def main():
         print("child %s VmRSS KiB: after warm-up %d, end %d (%+d), max %d; private %d -> %d; Pss %d -> %d" % (
             pid, r["warm"], r["end"], r["end"] - r["warm"], r["max"], r["private_warm"], r["private_end"],
             r["pss_warm"], r["pss_end"]))
+    for pid, r in sorted(result.get("rss_kib", {}).items())[:2]:
+        print("child %s VmRSS every %g s after the warm-up: %s" % (pid, args.sample, " ".join(map(str, r["series"]))))
     print("RESULT " + json.dumps(result))
     if fail:
         print("FAILED:\n  " + "\n  ".join(fail))

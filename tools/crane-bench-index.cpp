@@ -4,12 +4,15 @@
 // repository, the cost of a stat walk, and the time of an incremental reload
 // after touching N files.
 //
-//   crane-bench-index DATA_DIR [--touch N] [--settle SECONDS] [--fresh-racy]
+//   crane-bench-index DATA_DIR [--touch N] [--settle SECONDS] [--repeat R]
+//                     [--fresh-racy]
 //
 // --touch N      files whose mtime is set to now before each incremental
 //                reload (default 100; different files each round)
 // --settle S     seconds to wait so files leave IndexStore's 2 s "racy"
 //                window (default 2.1)
+// --repeat R     settled reloads and full builds are run R times and the
+//                median is printed (default 3)
 // --fresh-racy   set every file's mtime to now before the first load, as if
 //                a publish had just finished: all files start "racy"
 //
@@ -58,36 +61,68 @@ long long heap_in_use() {
 
 bool touch(const std::string& path) { return utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0; }
 
+// bytes this process read through read(2) and friends (/proc/self/io rchar):
+// shows how many files a reload opened besides the ones it parsed
+long long bytes_read() {
+    std::ifstream in("/proc/self/io");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.compare(0, 6, "rchar:") == 0) return std::strtoll(line.c_str() + 6, nullptr, 10);
+    }
+    return -1;
+}
+
 struct Reload {
     double ms = 0;
     bool swapped = false;
+    long long read_bytes = 0;
     crane::ReloadStats stats;
 };
 
 Reload timed_reload(crane::IndexStore& store) {
     Reload r;
+    const long long read0 = bytes_read();
     auto t0 = Clock::now();
     r.swapped = store.reload(&r.stats);
     r.ms = ms_since(t0);
+    r.read_bytes = bytes_read() - read0;
     return r;
 }
 
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+std::string list(const std::vector<double>& v) {
+    std::string out;
+    char buf[32];
+    for (double x : v) {
+        std::snprintf(buf, sizeof buf, "%s%.1f", out.empty() ? "" : ", ", x);
+        out += buf;
+    }
+    return out;
+}
+
 void usage() {
-    std::fprintf(
-        stderr,
-        "usage: crane-bench-index DATA_DIR [--touch N] [--settle SECONDS] [--fresh-racy]\n");
+    std::fprintf(stderr,
+                 "usage: crane-bench-index DATA_DIR [--touch N] [--settle SECONDS] [--repeat R] "
+                 "[--fresh-racy]\n");
 }
 
 std::string json_reload(const Reload& r) {
     std::ostringstream o;
     o << "{\"ms\": " << r.ms << ", \"swapped\": " << (r.swapped ? "true" : "false")
-      << ", \"parsed\": " << r.stats.parsed << ", \"failed\": " << r.stats.failed << "}";
+      << ", \"parsed\": " << r.stats.parsed << ", \"failed\": " << r.stats.failed
+      << ", \"read_bytes\": " << r.read_bytes << "}";
     return o.str();
 }
 
 void print_reload(const char* what, const Reload& r) {
-    std::printf("%-62s %9.1f ms  (%s, %zu parsed)\n", what, r.ms,
-                r.swapped ? "swapped" : "no change", r.stats.parsed);
+    std::printf("%-62s %9.1f ms  (%s, %zu parsed, %.0f KiB read)\n", what, r.ms,
+                r.swapped ? "swapped" : "no change", r.stats.parsed,
+                static_cast<double>(r.read_bytes) / 1024.0);
 }
 
 }  // namespace
@@ -97,12 +132,15 @@ int main(int argc, char** argv) {
     std::size_t touch_n = 100;
     double settle = 2.1;
     bool fresh_racy = false;
+    int repeat = 3;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--touch" && i + 1 < argc) {
             touch_n = static_cast<std::size_t>(std::strtoul(argv[++i], nullptr, 10));
         } else if (a == "--settle" && i + 1 < argc) {
             settle = std::strtod(argv[++i], nullptr);
+        } else if (a == "--repeat" && i + 1 < argc) {
+            repeat = std::max(1, std::atoi(argv[++i]));
         } else if (a == "--fresh-racy") {
             fresh_racy = true;
         } else if (a == "-h" || a == "--help") {
@@ -185,30 +223,57 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::duration<double>(settle));
     };
 
-    Reload nochange1 = timed_reload(store);
-    print_reload("reload, nothing changed, right after the load", nochange1);
+    // Racy files (written less than 2 s before they were parsed) are
+    // compared by content on later scans until an unchanged scan clears
+    // them. With --fresh-racy every file is racy here, so these two show
+    // whether the flags survive scans that found changes.
     touch_batch();
     Reload inc1 = timed_reload(store);
-    std::string label = "incremental reload, " + std::to_string(touch_n) + " files touched";
+    std::string label =
+        "incremental reload right after the load, " + std::to_string(touch_n) + " touched";
     print_reload(label.c_str(), inc1);
     sleep_settle();
     touch_batch();
     Reload inc2 = timed_reload(store);
-    label = "incremental reload, " + std::to_string(touch_n) + " more, " +
-            std::to_string(settle).substr(0, 3) + " s later, no idle scan between";
+    label =
+        "the same " + std::to_string(settle).substr(0, 3) + " s later (no unchanged scan between)";
     print_reload(label.c_str(), inc2);
     sleep_settle();
     Reload idle = timed_reload(store);
-    print_reload("reload, nothing changed, after settling (clears racy flags)", idle);
-    touch_batch();
-    Reload inc3 = timed_reload(store);
+    print_reload("reload, nothing changed (clears racy flags)", idle);
+
+    // the settled figures, repeated for a median
+    std::vector<double> inc_ms, idle_ms;
+    std::size_t inc_parsed = 0;
+    long long inc_read = 0, idle_read = 0;
+    for (int i = 0; i < repeat; ++i) {
+        sleep_settle();
+        Reload quiet = timed_reload(store);
+        idle_ms.push_back(quiet.ms);
+        idle_read = quiet.read_bytes;
+        touch_batch();
+        Reload inc = timed_reload(store);
+        inc_ms.push_back(inc.ms);
+        inc_parsed = inc.stats.parsed;
+        inc_read = inc.read_bytes;
+    }
+    std::printf("%-62s %9.1f ms  (median of %d: %s; %.0f KiB read)\n",
+                "reload, nothing changed, settled", median(idle_ms), repeat, list(idle_ms).c_str(),
+                static_cast<double>(idle_read) / 1024.0);
     label = "incremental reload, " + std::to_string(touch_n) + " files touched, settled";
-    print_reload(label.c_str(), inc3);
-    sleep_settle();
-    Reload idle2 = timed_reload(store);
-    print_reload("reload, nothing changed, settled", idle2);
-    Reload idle3 = timed_reload(store);
-    print_reload("reload, nothing changed, settled (again)", idle3);
+    std::printf("%-62s %9.1f ms  (median of %d: %s; %zu parsed, %.0f KiB read)\n", label.c_str(),
+                median(inc_ms), repeat, list(inc_ms).c_str(), inc_parsed,
+                static_cast<double>(inc_read) / 1024.0);
+
+    // full builds from scratch, repeated for a median (the first one above
+    // counts too); note the first store stays alive meanwhile
+    std::vector<double> build_ms{load.ms};
+    for (int i = 1; i < repeat; ++i) {
+        crane::IndexStore fresh(dir, 60, sink);
+        build_ms.push_back(timed_reload(fresh).ms);
+    }
+    std::printf("%-62s %9.1f ms  (median of %zu: %s)\n", "full build", median(build_ms),
+                build_ms.size(), list(build_ms).c_str());
 
     const long rss_end = vm_rss_kib();
     const long long heap_end = heap_in_use();
@@ -220,21 +285,19 @@ int main(int argc, char** argv) {
 
     std::printf(
         "RESULT {\"data_dir\": \"%s\", \"files\": %zu, \"v1_repos\": %zu, \"v2_repos\": %zu, "
-        "\"failed\": %zu, "
-        "\"build_ms\": %.1f, \"rss_before_kib\": %ld, \"rss_after_kib\": %ld, "
-        "\"rss_bytes_per_repo\": %.0f, "
-        "\"heap_bytes_per_repo\": %.0f, \"scan_ms\": %.1f, \"touched\": %zu, \"fresh_racy\": %s, "
-        "\"nochange_after_load\": %s, \"incremental_first\": %s, \"incremental_unsettled\": %s, "
-        "\"nochange_settling\": %s, \"incremental_settled\": %s, \"nochange_settled\": %s, "
-        "\"nochange_settled2\": %s, \"rss_end_kib\": %ld, \"rss_end_trimmed_kib\": %ld, "
-        "\"log_errors\": %zu, "
-        "\"log_warnings\": %zu}\n",
+        "\"failed\": %zu, \"build_ms\": %.1f, \"build_ms_all\": [%s], \"rss_before_kib\": %ld, "
+        "\"rss_after_kib\": %ld, \"rss_bytes_per_repo\": %.0f, \"heap_bytes_per_repo\": %.0f, "
+        "\"scan_ms\": %.1f, \"touched\": %zu, \"fresh_racy\": %s, \"incremental_after_load\": %s, "
+        "\"incremental_unsettled\": %s, \"nochange_clearing\": %s, \"nochange_settled_ms\": %.1f, "
+        "\"incremental_settled_ms\": %.1f, \"incremental_settled_all\": [%s], \"rss_end_kib\": "
+        "%ld, "
+        "\"rss_end_trimmed_kib\": %ld, \"log_errors\": %zu, \"log_warnings\": %zu}\n",
         dir.c_str(), load.stats.files, load.stats.v1_repos, load.stats.v2_repos, load.stats.failed,
-        load.ms, rss0, rss1, repos ? (rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0,
+        median(build_ms), list(build_ms).c_str(), rss0, rss1,
+        repos ? (rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0,
         repos ? static_cast<double>(heap1 - heap0) / static_cast<double>(repos) : 0.0, scan_ms,
-        touch_n, fresh_racy ? "true" : "false", json_reload(nochange1).c_str(),
-        json_reload(inc1).c_str(), json_reload(inc2).c_str(), json_reload(idle).c_str(),
-        json_reload(inc3).c_str(), json_reload(idle2).c_str(), json_reload(idle3).c_str(), rss_end,
-        rss_trim, errors, warnings);
+        touch_n, fresh_racy ? "true" : "false", json_reload(inc1).c_str(),
+        json_reload(inc2).c_str(), json_reload(idle).c_str(), median(idle_ms), median(inc_ms),
+        list(inc_ms).c_str(), rss_end, rss_trim, errors, warnings);
     return errors ? 1 : 0;
 }

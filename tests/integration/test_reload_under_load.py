@@ -235,6 +235,12 @@ class ReloadUnderLoad(unittest.TestCase):
             if wrong:
                 time.sleep(0.2)
         self.assertEqual(wrong[:10], [], "the last state was not served within 30 s")
+        if os.environ.get("CRANE_TEST_VERBOSE"):
+            log = self.h.log()
+            print("\n%d answers for stable repos, writer %s, %d reloads and %d 'skipped' lines logged, "
+                  "%d churn repos checked at the end" % (
+                      total, state["ops"], len(re.findall(r"metadata loaded from", log)) - reloads_before,
+                      len(re.findall(CHURN_SKIPPED, log)), len(want)))
 
 
 if __name__ == "__main__":
