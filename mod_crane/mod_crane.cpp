@@ -399,7 +399,7 @@ int crane_handler(request_rec* r) {
         req.accept = accept ? accept : "";
         const char* host = apr_table_get(r->headers_in, "Host");
         req.host = host ? host : (r->hostname ? r->hostname : "");
-        req.scheme = ap_http_scheme(r);
+        req.base_url = [r] { return std::string(ap_construct_url(r->pool, "", r)); };
         req.now = apr_time_sec(r->request_time);
         req.client_certificate = [r] { return client_certificate(r); };
         crane::Response resp = conf->registry->handle(req);

@@ -173,7 +173,8 @@ const Amd64Tag* V2Repo::find_amd64(std::string_view ref) const {
 MetadataResult parse_metadata(std::string_view text, const std::string& source_path) {
     MetadataResult result;
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+    // full precision: floats come back out exactly as Python would print them
+    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
     if (doc.HasParseError()) {
         result.error = std::string("not valid JSON (") + rapidjson::GetParseError_En(doc.GetParseError()) +
                        " at offset " + std::to_string(doc.GetErrorOffset()) + ")";

@@ -244,9 +244,12 @@ std::string Registry::absolute_url(const Request& req, std::string_view url, std
     std::string out;
     out.reserve(url.size() + room + 32);
     if (url.find("://") != std::string_view::npos) return out.append(url);
-    out += req.scheme;
-    out += "://";
-    out += req.host;
+    if (req.base_url) {
+        out += req.base_url();
+    } else {
+        out += "http://";
+        out += req.host;
+    }
     if (!starts_with(url, "/")) out += '/';
     out += url;
     return out;

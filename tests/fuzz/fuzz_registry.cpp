@@ -365,7 +365,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (fields.size() > 3) req.accept = fields[3];
     }
     req.host = fields.size() > 4 && apache_accepts_host(fields[4]) ? fields[4] : kDefaultHost;
-    req.scheme = "http";
     req.now = s.now;
     req.client_certificate = [] { return crane::ClientCertificate{kClientCert, "SUCCESS"}; };
 

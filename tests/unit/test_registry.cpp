@@ -240,7 +240,7 @@ TEST_CASE("a relative metadata URL redirects on the request's own scheme and Hos
     req.method = "GET";
     req.path = "/v2/rel/blobs/sha256:abc";
     req.host = "reg.test:5000";
-    req.scheme = "https";
+    req.base_url = [] { return std::string("https://reg.test:5000"); };
     Response r = reg.handle(req);
     CHECK(r.status == 302);
     CHECK(hdr(r, "Location") == "https://reg.test:5000/pub/rel/blobs/sha256:abc");

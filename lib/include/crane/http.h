@@ -22,7 +22,9 @@ struct Request {
     std::string_view query;     // raw query string without '?'
     std::string_view accept;    // all Accept headers, comma-joined
     std::string_view host;      // Host header (host[:port])
-    std::string_view scheme = "http";  // for relative metadata URLs: scheme://Host
+    // scheme://host[:port] for relative metadata URLs, asked for only then
+    // (the glue honours UseCanonicalName); empty: http:// + Host
+    std::function<std::string()> base_url;
     std::int64_t now = 0;       // unix seconds (CDN tokens, certificate dates)
     std::function<ClientCertificate()> client_certificate;  // may be empty
 };
