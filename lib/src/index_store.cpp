@@ -119,8 +119,10 @@ bool IndexStore::reload(ReloadStats* stats) {
     auto files = scan_metadata_files(data_dir_, &problems);
     // a racy entry whose bytes changed is re-parsed even with an equal stamp
     std::set<std::string> stale;
+    std::size_t rechecked = 0;
     for (auto& [path, entry] : cache_) {
         if (!entry.racy) continue;
+        ++rechecked;
         std::string text, error;
         if (!read_file(path, text, error) || std::hash<std::string>()(text) != entry.content_hash) {
             stale.insert(path);
@@ -148,11 +150,14 @@ bool IndexStore::reload(ReloadStats* stats) {
 
     ReloadStats st;
     st.files = files.size();
+    st.rechecked = rechecked;
     std::map<std::string, Cached> next;
     for (const auto& [path, stamp] : files) {
         auto old = cache_.find(path);
         if (old != cache_.end() && old->second.stamp == stamp && !stale.count(path)) {
-            next.emplace(path, std::move(old->second));
+            Cached& kept = next.emplace(path, std::move(old->second)).first->second;
+            // verified unchanged; once its mtime is safely past, trust the stamp
+            if (kept.racy && kept.stamp.mtime_ns < scan_ns - kRacyWindowNs) kept.racy = false;
             continue;
         }
         Cached entry;

@@ -5,6 +5,7 @@ CranePollInterval 1. Every answer for a stable repo must be exact; the
 churned repos must end up served as last written; the error log may only
 hold the declared "skipped" lines for the half-written churn files."""
 
+import hashlib
 import http.client
 import json
 import os
@@ -23,7 +24,6 @@ CHURN_SKIPPED = r"metadata file \S*/churn/\S+\.json skipped: "
 
 
 def digest(*parts):
-    import hashlib
     return "sha256:" + hashlib.sha256(":".join(parts).encode()).hexdigest()
 
 

@@ -268,3 +268,20 @@ TEST_CASE("readers never see a half-built index while reloads run", "[store]") {
     CHECK(bad == 0);
     CHECK(store.current()->find_v2("r3")->url == "http://v19/");
 }
+
+TEST_CASE("a recently written file is re-checked by content only while its mtime is recent", "[store]") {
+    TempDir d;
+    d.write("a.json", v2_file("a"));
+    IndexStore store(d.path.string(), 60, nullptr);
+    ReloadStats st;
+    REQUIRE(store.reload(&st));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    // something else changes: a is still compared by content once, then trusted
+    d.write("b.json", v2_file("b"));
+    REQUIRE(store.reload(&st));
+    CHECK(st.rechecked == 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    d.write("c.json", v2_file("c"));
+    REQUIRE(store.reload(&st));
+    CHECK(st.rechecked == 1);  // only b, written in the previous round
+}

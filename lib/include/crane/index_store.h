@@ -27,6 +27,7 @@ std::vector<std::pair<std::string, FileStamp>> scan_metadata_files(const std::st
 
 struct ReloadStats {
     std::size_t files = 0, parsed = 0, failed = 0, v1_repos = 0, v2_repos = 0;
+    std::size_t rechecked = 0;  // recently written files compared by content
 };
 
 class IndexStore {
