@@ -161,7 +161,7 @@ MaxRequestWorkers {workers}
 """.format(dir=self.dir, port=self.port, mpm=self.mpm, moddir=MODDIR, load=load, module=MODULE,
            user=user, ini_line=ini_line, location=location,
            workers=10 if self.mpm == "prefork" else 50,
-           mpm_conf="ThreadsPerChild 25\nMinSpareThreads 25\nMaxSpareThreads 50" if self.mpm != "prefork" else "MinSpareServers 1\nMaxSpareServers 4",
+           mpm_conf="ThreadsPerChild 25\nMinSpareThreads 5\nMaxSpareThreads 50" if self.mpm != "prefork" else "MinSpareServers 1\nMaxSpareServers 4",
            tls=tls or "", loglevel=loglevel,
            conf=conf.replace("{dir}", self.dir).replace("{port}", str(self.port)).replace("{data}", self.data))
         # log_config is compiled into Debian's apache2; do not load it twice
