@@ -44,7 +44,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 sys.path.insert(0, HERE)
-from harness import Httpd  # noqa: E402
+from harness import Httpd, write_atomically  # noqa: E402
 import gen_metadata  # noqa: E402
 from index_rss import children_of, rollup  # noqa: E402
 
@@ -185,11 +185,7 @@ class Writer(threading.Thread):
         path = os.path.join(self.root, rel)
         text = json.dumps(doc)
         if atomic:
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, path)
+            write_atomically(path, text)
             self.count("atomic")
         else:
             # truncate, write half, pause, write the rest: a scan in between

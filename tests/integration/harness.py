@@ -8,6 +8,7 @@ stop fails the test when the error log holds an [error]/[warn] line (or a
 sanitizer report) that the test did not declare as expected.
 """
 
+import json
 import os
 import re
 import shutil
@@ -55,6 +56,16 @@ def sanitizer_env():
         env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0:halt_on_error=1"
         env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
     return env
+
+
+def write_atomically(path, text):
+    """Writes a world-readable file the way a publisher should: a temp file
+    renamed over the target, so readers see the old or the new bytes."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)
 
 
 class Reply:
@@ -297,6 +308,9 @@ class HttpdTestCase(unittest.TestCase):
     """Starts one httpd per test class (setUpClass) unless a test makes its own."""
 
     data_src = os.path.join(TEST_DATA, "metadata")
+    # {file name: metadata document} written into the server's data dir on top
+    # of (or, with data_src None, instead of) the copy of data_src
+    extra_metadata = {}
     crane_ini = None
     conf = ""
     expect_log = ()
@@ -307,7 +321,13 @@ class HttpdTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.httpd = cls.make_httpd()
-        cls.httpd.start()
+        for name, doc in cls.extra_metadata.items():
+            write_atomically(os.path.join(cls.httpd.data, name), json.dumps(doc))
+        try:
+            cls.httpd.start()
+        except BaseException:
+            cls.httpd.cleanup()
+            raise
 
     @classmethod
     def make_httpd(cls, **kw):

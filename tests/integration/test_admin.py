@@ -5,8 +5,6 @@ paths outside /v1/, /v2/, /crane/ answer 404, other handlers are left alone.
 import json
 import os
 import re
-import shutil
-import tempfile
 import unittest
 
 from harness import HttpdTestCase
@@ -152,29 +150,13 @@ class AdminEscapingTest(HttpdTestCase):
     """Metadata holding HTML metacharacters: the page escapes them, the JSON
     answer carries them as Python's json.dumps did."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="crane-admin-data-")
-        cls.data_src = os.path.join(cls.tmp, "metadata")
-        os.makedirs(cls.data_src)
-        with open(os.path.join(cls.data_src, "v1.json"), "w") as f:
-            json.dump({"version": 1, "repo-registry-id": "evil<b>", "url": "http://cdn.example.com/evil/",
-                       "images": [{"id": "x&y"}], "tags": {"<script>alert(1)</script>": "x&y"}}, f)
-        with open(os.path.join(cls.data_src, "v2.json"), "w") as f:
-            json.dump({"version": 2, "repo-registry-id": "a\"b",
-                       "url": "http://cdn.example.com/\"><script>alert(2)</script>/"}, f)
-        try:
-            super().setUpClass()
-        except Exception:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    data_src = None
+    extra_metadata = {
+        "v1.json": {"version": 1, "repo-registry-id": "evil<b>", "url": "http://cdn.example.com/evil/",
+                    "images": [{"id": "x&y"}], "tags": {"<script>alert(1)</script>": "x&y"}},
+        "v2.json": {"version": 2, "repo-registry-id": "a\"b",
+                    "url": "http://cdn.example.com/\"><script>alert(2)</script>/"},
+    }
 
     def test_html_escapes_repository_data(self):
         v1 = self.get("/crane/repositories").body.decode("utf-8")

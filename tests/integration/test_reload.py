@@ -6,7 +6,7 @@ import os
 import time
 import unittest
 
-from harness import Httpd, TEST_DATA
+from harness import Httpd, TEST_DATA, write_atomically
 
 METADATA = os.path.join(TEST_DATA, "metadata")
 
@@ -28,11 +28,7 @@ class Reload(unittest.TestCase):
     def write(self, name, text, atomic=True):
         path = os.path.join(self.h.data, name)
         if atomic:
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, path)
+            write_atomically(path, text)
         else:
             with open(path, "w") as f:
                 f.write(text)

@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import Httpd
+from harness import Httpd, write_atomically
 
 S2 = "application/vnd.docker.distribution.manifest.v2+json"
 LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -102,11 +102,7 @@ class ReloadUnderLoad(unittest.TestCase):
                 d = os.path.dirname(d)
         text = json.dumps(doc)
         if atomic:
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, path)
+            write_atomically(path, text)
         else:
             with open(path, "w") as f:
                 os.chmod(path, 0o644)

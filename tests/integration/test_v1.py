@@ -6,8 +6,6 @@ sort_keys, ", " / ": " separators and ensure_ascii.
 
 import json
 import os
-import shutil
-import tempfile
 import unittest
 
 from harness import TEST_DATA, HttpdTestCase
@@ -229,27 +227,10 @@ class V1ConfiguredEndpointTest(HttpdTestCase):
 
     conf = "CraneEndpoint reg.example.com:5000"
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="crane-v1-data-")
-        cls.data_src = os.path.join(cls.tmp, "metadata")
-        shutil.copytree(os.path.join(TEST_DATA, "metadata"), cls.data_src)
-        with open(os.path.join(cls.data_src, "aaa_locked.json"), "w") as f:
-            json.dump({"version": 1, "repo-registry-id": "aaa/locked", "protected": True,
-                       "url": "https://cdn.example.com/content/dist/locked/",
-                       "images": [{"id": "d4e5f6"}, {"id": "ffff01"}], "tags": {"x": "ffff01"}}, f)
-        try:
-            super().setUpClass()
-        except Exception:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    extra_metadata = {"aaa_locked.json": {
+        "version": 1, "repo-registry-id": "aaa/locked", "protected": True,
+        "url": "https://cdn.example.com/content/dist/locked/",
+        "images": [{"id": "d4e5f6"}, {"id": "ffff01"}], "tags": {"x": "ffff01"}}}
 
     def test_images_endpoint_is_the_configured_one(self):
         for host in ([], ["Host: other.example.org"]):
