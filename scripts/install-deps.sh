@@ -8,7 +8,7 @@ PKGS=(
   apache2 apache2-dev
   libssl-dev zlib1g-dev libcurl4-openssl-dev libexpat1-dev rapidjson-dev
   catch2 curl openssl ca-certificates
-  skopeo podman
+  skopeo podman clang-tidy
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -56,7 +56,7 @@ long vm_rss_kib() {
 // bytes handed out by malloc and not yet freed (arena + mmapped chunks)
 long long heap_in_use() {
     struct mallinfo2 mi = mallinfo2();
-    return static_cast<long long>(mi.uordblks + mi.hblkhd);
+    return static_cast<long long>(mi.uordblks) + static_cast<long long>(mi.hblkhd);
 }
 
 bool touch(const std::string& path) { return utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0; }
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
                 load.stats.files, load.stats.v2_repos, load.stats.v1_repos, load.stats.failed);
     std::printf("%-62s %9.1f ms\n", "build (first load: scan, read, parse, index)", load.ms);
     std::printf("RSS before %ld KiB, after %ld KiB: +%ld KiB = %.0f bytes/repo\n", rss0, rss1,
-                rss1 - rss0, repos ? (rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0);
+                rss1 - rss0, repos ? static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0);
     std::printf("malloc in use before %lld, after %lld: +%lld bytes = %.0f bytes/repo\n", heap0,
                 heap1, heap1 - heap0,
                 repos ? static_cast<double>(heap1 - heap0) / static_cast<double>(repos) : 0.0);
@@ -294,7 +294,7 @@ int main(int argc, char** argv) {
         "\"rss_end_trimmed_kib\": %ld, \"log_errors\": %zu, \"log_warnings\": %zu}\n",
         dir.c_str(), load.stats.files, load.stats.v1_repos, load.stats.v2_repos, load.stats.failed,
         median(build_ms), list(build_ms).c_str(), rss0, rss1,
-        repos ? (rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0,
+        repos ? static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0,
         repos ? static_cast<double>(heap1 - heap0) / static_cast<double>(repos) : 0.0, scan_ms,
         touch_n, fresh_racy ? "true" : "false", json_reload(inc1).c_str(),
         json_reload(inc2).c_str(), json_reload(idle).c_str(), median(idle_ms), median(inc_ms),

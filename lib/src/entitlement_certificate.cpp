@@ -244,7 +244,7 @@ bool inflate_prefix(std::string_view in, std::size_t cap, std::string& out, std:
     zs->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
     zs->avail_in = static_cast<uInt>(in.size());
     out.clear();
-    constexpr std::size_t kChunk = 16 * 1024;
+    constexpr std::size_t kChunk = std::size_t{16} * 1024;
     for (;;) {
         if (out.size() >= cap) {
             set_error(error, "word list inflates beyond the size limit");
@@ -501,7 +501,7 @@ std::string EntitlementCertificate::sha256_hex(std::string_view bytes) {
     }
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
-    out.reserve(len * 2);
+    out.reserve(std::size_t{len} * 2);
     for (unsigned int i = 0; i < len; ++i) {
         out.push_back(kHex[md[i] >> 4]);
         out.push_back(kHex[md[i] & 15]);
@@ -663,10 +663,10 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCertificate::from_der(s
 std::size_t EntitlementCertificate::approximate_size() const {
     std::size_t n = sizeof(*this) + version_string_.capacity() + fingerprint_.capacity() +
                     problem_.capacity() + (path_tree_ ? path_tree_->approximate_size() : 0);
-    for (const std::string& p : content_paths_) n += sizeof(p) + p.capacity();
+    for (const std::string& p : content_paths_) n += sizeof(p) + p.capacity();  // NOLINT(bugprone-sizeof-container): the object's own bytes
     for (const auto& segments : content_segments_) {
-        n += sizeof(segments);
-        for (const std::string& s : segments) n += sizeof(s) + s.capacity();
+        n += sizeof(segments);  // NOLINT(bugprone-sizeof-container): the object's own bytes
+        for (const std::string& s : segments) n += sizeof(s) + s.capacity();  // NOLINT(bugprone-sizeof-container)
     }
     return n;
 }

@@ -697,7 +697,7 @@ void copy_verified(const std::string& src, const std::string& dst, const std::st
                     " (corrupt or modified).");
     }
     sync_and_close(out, dst);
-    done = true;
+    done = true;  // NOLINT(clang-analyzer-deadcode.DeadStores): read by unlink_on_error
 }
 
 // ---- publishing ----

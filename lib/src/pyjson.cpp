@@ -47,10 +47,10 @@ std::string python_float(double d) {
     if (exp < 0) {
         out += "0." + std::string(static_cast<std::size_t>(-exp - 1), '0') + digits;
     } else if (static_cast<int>(digits.size()) <= exp + 1) {
-        out += digits + std::string(static_cast<std::size_t>(exp + 1) - digits.size(), '0') + ".0";
+        out += digits + std::string(static_cast<std::size_t>(exp) + 1 - digits.size(), '0') + ".0";
     } else {
-        out += digits.substr(0, static_cast<std::size_t>(exp + 1)) + "." +
-               digits.substr(static_cast<std::size_t>(exp + 1));
+        const auto int_digits = static_cast<std::size_t>(exp) + 1;
+        out += digits.substr(0, int_digits) + "." + digits.substr(int_digits);
     }
     return out;
 }

@@ -229,7 +229,7 @@ private:
 Registry::Registry(Config config, std::shared_ptr<IndexStore> store, RegistryOptions options, LogSink log)
     : config_(std::move(config)),
       store_(std::move(store)),
-      options_(options),
+      options_(std::move(options)),
       log_(log ? std::move(log) : LogSink(null_log_sink)),
       certificates_(std::make_shared<EntitlementCache>(256)),
       cdn_(cdn_settings(config_)) {}

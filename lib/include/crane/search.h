@@ -34,7 +34,7 @@ SearchBackendKind choose_search_backend(std::string_view gsa_url, std::string_vi
 const char* search_backend_name(SearchBackendKind kind);  // "none", "gsa", "solr"
 
 // Bodies larger than this are refused (by the HTTP client and by the parsers).
-inline constexpr std::size_t kMaxSearchBodyBytes = 4 * 1024 * 1024;
+inline constexpr std::size_t kMaxSearchBodyBytes = std::size_t{4} * 1024 * 1024;
 
 // Parsers: nullopt = unparsable body (the request answers 502).
 //
