@@ -233,10 +233,6 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_se
             else if (g_fallback_ini) crane::apply_ini(config, *g_fallback_ini);
             for (const auto& [key, value] : conf->overrides) crane::set_config_value(config, *key, value);
             if (env_true("CRANE_DEBUG")) config.debug = true;
-            if (auto err = crane::validate_config(config)) {
-                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_crane: %s", err->c_str());
-                return HTTP_INTERNAL_SERVER_ERROR;
-            }
             if (config.debug) ap_set_module_loglevel(pconf, &s->log, crane_module.module_index, APLOG_DEBUG);
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
                          "mod_crane: effective configuration for %s:%u: %s data_dir=%s "

@@ -170,13 +170,6 @@ std::optional<std::string> set_config_value(Config& c, const ConfigKey& key,
     return std::nullopt;
 }
 
-std::optional<std::string> validate_config(const Config& c) {
-    if (!c.solr_url.empty() && c.solr_url.find("{0}") == std::string::npos) {
-        return "[solr] url: has no {0} placeholder for the query";
-    }
-    return std::nullopt;
-}
-
 IniResult parse_ini_text(std::string_view text, const std::string& path) {
     IniResult result;
     IniFile ini;

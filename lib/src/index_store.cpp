@@ -115,6 +115,8 @@ bool IndexStore::reload(ReloadStats* stats) {
     const std::int64_t scan_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count();
+    // written so recently that a same-size rewrite may keep its stamp
+    auto recent = [scan_ns](const FileStamp& s) { return s.mtime_ns >= scan_ns - kRacyWindowNs; };
     std::vector<std::string> problems;
     auto files = scan_metadata_files(data_dir_, &problems);
     // a racy entry whose bytes changed is re-parsed even with an equal stamp
@@ -142,7 +144,7 @@ bool IndexStore::reload(ReloadStats* stats) {
     if (!changed) {
         // racy entries stay racy until their mtime is safely in the past
         for (auto& [path, entry] : cache_) {
-            if (entry.racy && entry.stamp.mtime_ns < scan_ns - kRacyWindowNs) entry.racy = false;
+            if (entry.racy && !recent(entry.stamp)) entry.racy = false;
         }
         return false;
     }
@@ -157,12 +159,12 @@ bool IndexStore::reload(ReloadStats* stats) {
         if (old != cache_.end() && old->second.stamp == stamp && !stale.count(path)) {
             Cached& kept = next.emplace(path, std::move(old->second)).first->second;
             // verified unchanged; once its mtime is safely past, trust the stamp
-            if (kept.racy && kept.stamp.mtime_ns < scan_ns - kRacyWindowNs) kept.racy = false;
+            if (kept.racy && !recent(kept.stamp)) kept.racy = false;
             continue;
         }
         Cached entry;
         entry.stamp = stamp;
-        entry.racy = stamp.mtime_ns >= scan_ns - kRacyWindowNs;
+        entry.racy = recent(stamp);
         ++st.parsed;
         std::string text, error;
         MetadataResult parsed;

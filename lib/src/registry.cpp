@@ -179,6 +179,7 @@ Response v2_error(int status, std::string_view message) {
     w.key("message").string(message.empty() ? reason(status) : message);
     w.end_object().end_array().end_object();
     r.body = w.take();
+    if (status == 405) r.headers.push_back({"Allow", "GET, HEAD"});
     return r;
 }
 
@@ -285,7 +286,9 @@ Response Registry::v1(const Request& req, std::string_view rest, const Index& in
             r = v1_json(200, "\"OK\"");
         } else {
             r = v1_error(405, "");
-            r.headers[0].value = "GET, HEAD, POST";
+            for (auto& h : r.headers) {
+                if (h.name == "Allow") h.value = "GET, HEAD, POST";
+            }
             return r;
         }
         r.headers.push_back({"X-Docker-Registry-Standalone", "True"});
@@ -369,9 +372,7 @@ Response Registry::v1(const Request& req, std::string_view rest, const Index& in
 
 Response Registry::v2(const Request& req, std::string_view rest, const Index& index, Client& client) const {
     if (!is_read(req.method)) {
-        Response r = v2_error(405, "");
-        r.headers.push_back({"Allow", "GET, HEAD"});
-        return r;
+        return v2_error(405, "");
     }
     if (rest.empty()) {
         Response r;

@@ -54,9 +54,6 @@ const ConfigKey* find_config_key(std::string_view section, std::string_view key)
 std::optional<std::string> set_config_value(Config& config, const ConfigKey& key,
                                             std::string_view value);
 
-// Rules that span keys (e.g. a Solr URL must contain {0}); an error message or nothing.
-std::optional<std::string> validate_config(const Config& config);
-
 std::optional<bool> parse_bool(std::string_view text);
 std::optional<std::int64_t> parse_int(std::string_view text);
 
