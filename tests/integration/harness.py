@@ -29,6 +29,19 @@ HTTPD = shutil.which("apache2") or shutil.which("httpd") or "/usr/sbin/apache2"
 MODDIR = subprocess.run(["apxs", "-q", "LIBEXECDIR"], capture_output=True, text=True).stdout.strip() \
     or "/usr/lib/apache2/modules"
 
+# What the registry answers, shared by the test files.
+API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+V1_HEADERS = {"X-Docker-Registry-Version": "0.6.6", "X-Docker-Registry-Config": "common"}
+JSON = "application/json"
+OCTET = "application/octet-stream"
+LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+S2 = "application/vnd.docker.distribution.manifest.v2+json"
+S1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+ACCEPT_LIST = "Accept: " + LIST
+ACCEPT_S2 = "Accept: " + S2
+ACCEPT_BOTH = "Accept: %s, %s, %s" % (S1, S2, LIST)  # what a current docker client sends
+V2_NOT_FOUND = b'{"errors": [{"code": "404", "message": "Not Found"}]}'
+
 # httpd's own shutdown race (SIGTERM while a keep-alive connection is being
 # parked), not mod_crane's doing
 IGNORED_LOG = re.compile(r"AH03093: process_socket: apr_pollset_add failure")

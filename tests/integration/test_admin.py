@@ -7,9 +7,8 @@ import os
 import re
 import unittest
 
-from harness import HttpdTestCase
+from harness import HttpdTestCase, JSON
 
-JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 ACCEPT_JSON = "Accept: application/json"
 BROWSER = "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"

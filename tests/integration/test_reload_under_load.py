@@ -15,10 +15,8 @@ import threading
 import time
 import unittest
 
-from harness import Httpd, write_atomically
+from harness import Httpd, write_atomically, LIST, S2
 
-S2 = "application/vnd.docker.distribution.manifest.v2+json"
-LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 SECONDS = float(os.environ.get("CRANE_RELOAD_LOAD_SECONDS", "10"))
 CHURN_SKIPPED = r"metadata file \S*/churn/\S+\.json skipped: "
 

@@ -20,14 +20,12 @@ import time
 import unittest
 import urllib.parse
 
-from harness import REPO, TEST_DATA, Httpd, HttpdTestCase
+from harness import REPO, TEST_DATA, Httpd, HttpdTestCase, JSON, V1_HEADERS
 from search_backend import SLOW_SECONDS, SearchBackend, closed_port
 
 METADATA = os.path.join(TEST_DATA, "metadata")
 SAMPLE_INI = os.path.join(REPO, "apache-conf", "crane-search.ini")
 
-V1_HEADERS = {"X-Docker-Registry-Version": "0.6.6", "X-Docker-Registry-Config": "common"}
-JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 # the backend is on 127.0.0.1: keep any proxy in the environment out of the way
 NO_PROXY = {"no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}

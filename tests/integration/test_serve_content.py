@@ -20,19 +20,11 @@ import tempfile
 import time
 import unittest
 
-from harness import HttpdTestCase
+from harness import (
+    HttpdTestCase, ACCEPT_BOTH, ACCEPT_LIST, ACCEPT_S2, API_VERSION, JSON, LIST, OCTET, S1, S2,
+    V1_HEADERS, V2_NOT_FOUND)
 
-API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
-V1_HEADERS = {"X-Docker-Registry-Version": "0.6.6", "X-Docker-Registry-Config": "common"}
-JSON = "application/json"
-OCTET = "application/octet-stream"
-LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-S2 = "application/vnd.docker.distribution.manifest.v2+json"
-S1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-ACCEPT_LIST = "Accept: " + LIST
-ACCEPT_S2 = "Accept: " + S2
-ACCEPT_BOTH = "Accept: %s, %s, %s" % (S1, S2, LIST)  # what a current docker client sends
-NOT_FOUND = b'{"errors": [{"code": "404", "message": "Not Found"}]}'
+NOT_FOUND = V2_NOT_FOUND
 
 POLL = 7  # data_dir_polling_interval of the INI-configured classes
 IMMUTABLE = "public, max-age=31536000, immutable"

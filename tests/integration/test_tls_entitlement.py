@@ -36,14 +36,11 @@ import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import certs
-from harness import REPO, TEST_DATA, HttpdTestCase, free_port
+from harness import (
+    REPO, TEST_DATA, HttpdTestCase, free_port, API_VERSION, JSON, S2, V1_HEADERS, V2_NOT_FOUND)
 from search_backend import SearchBackend
 
-JSON = "application/json"
 HTML = "text/html; charset=utf-8"
-V1_HEADERS = {"X-Docker-Registry-Version": "0.6.6", "X-Docker-Registry-Config": "common"}
-API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
-V2_NOT_FOUND = b'{"errors": [{"code": "404", "message": "Not Found"}]}'
 V1_NOT_FOUND = b"Not Found"
 VERIFY = "X-Test-Client-Verify"
 NO_PROXY = {"no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
@@ -55,7 +52,6 @@ CONTAINERS = "/content/dist/rhel/server/7/containers"
 V1_SECRET_URL = "https://cdn.example.com/content/dist/secret/"
 V2_SECRET_URL = "https://cdn.example.com/content/dist/rhel/server/7/containers/secret/"
 LISTING_URL = "https://cdn.example.com/content/dist/rhel/server/listing/"
-S2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 UNPROTECTED = ["ns/app", "org/tags/app", "v2repo", "v3old", "v3repo", "zoo"]
 

@@ -8,10 +8,8 @@ import json
 import os
 import unittest
 
-from harness import TEST_DATA, HttpdTestCase
+from harness import TEST_DATA, HttpdTestCase, JSON, V1_HEADERS
 
-V1_HEADERS = {"X-Docker-Registry-Version": "0.6.6", "X-Docker-Registry-Config": "common"}
-JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 NOT_FOUND = b"Not Found"
 METHOD_NOT_ALLOWED = b"Method Not Allowed"

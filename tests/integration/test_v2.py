@@ -5,20 +5,14 @@ manifest negotiation, error bodies, HEAD, read-only methods and _catalog.
 import json
 import unittest
 
-from harness import HttpdTestCase
+from harness import (
+    HttpdTestCase, ACCEPT_BOTH, ACCEPT_LIST, ACCEPT_S2, API_VERSION, JSON, LIST, S1, S2,
+    V2_NOT_FOUND)
 
-API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
-JSON = "application/json"
-NOT_FOUND = b'{"errors": [{"code": "404", "message": "Not Found"}]}'
+NOT_FOUND = V2_NOT_FOUND
 BAD_REQUEST = b'{"errors": [{"code": "400", "message": "Bad Request"}]}'
 METHOD_NOT_ALLOWED = b'{"errors": [{"code": "405", "message": "Method Not Allowed"}]}'
 
-LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-S2 = "application/vnd.docker.distribution.manifest.v2+json"
-S1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-ACCEPT_LIST = "Accept: " + LIST
-ACCEPT_S2 = "Accept: " + S2
-ACCEPT_BOTH = "Accept: %s, %s, %s" % (S1, S2, LIST)  # what a current docker client sends
 
 CDN = "http://cdn.example.com/pulp/docker/v2"
 ZOO = CDN + "/zoo/"
