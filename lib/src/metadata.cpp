@@ -113,6 +113,65 @@ std::shared_ptr<const V1Repo> read_v1(const Value& root, const std::string& sour
     return r;
 }
 
+Referrer read_descriptor(const Value& d) {
+    if (!d.IsObject()) throw Failure{"every referrer must be an object"};
+    Referrer out;
+    const Value* mt = member(d, "mediaType");
+    if (!mt || !mt->IsString()) throw Failure{"every referrer needs a string 'mediaType'"};
+    out.media_type = str(*mt);
+    const Value* digest = member(d, "digest");
+    if (!digest || !digest->IsString()) throw Failure{"every referrer needs a string 'digest'"};
+    out.digest = str(*digest);
+    const Value* size = member(d, "size");
+    if (!size || !size->IsInt64() || size->GetInt64() < 0) {
+        throw Failure{"every referrer needs a non-negative integer 'size'"};
+    }
+    out.size = size->GetInt64();
+    const Value* at = member(d, "artifactType");
+    if (at && !at->IsNull()) {
+        if (!at->IsString()) throw Failure{"a referrer's 'artifactType' must be a string"};
+        out.artifact_type = str(*at);
+    }
+    const Value* ann = member(d, "annotations");
+    if (ann && !ann->IsNull()) {
+        if (!ann->IsObject()) throw Failure{"a referrer's 'annotations' must be an object"};
+        for (auto it = ann->MemberBegin(); it != ann->MemberEnd(); ++it) {
+            if (!it->value.IsString()) throw Failure{"a referrer's annotations must be strings"};
+            if (member(*ann, it->name.GetString()) != &it->value) continue;
+            out.annotations.emplace_back(str(it->name), str(it->value));
+        }
+        std::sort(out.annotations.begin(), out.annotations.end());
+    }
+    return out;
+}
+
+// The optional OCI keys of a version 4 file.
+void read_oci(const Value& root, V2Repo& r) {
+    if (const Value* v = member(root, "oci_index_data"); v && !v->IsNull()) {
+        if (!string_list(v, r.oci_index_data)) throw Failure{"'oci_index_data' must be a list of strings"};
+    }
+    if (const Value* v = member(root, "oci_manifest_data"); v && !v->IsNull()) {
+        if (!string_list(v, r.oci_manifest_data)) throw Failure{"'oci_manifest_data' must be a list of strings"};
+    }
+    if (const Value* v = member(root, "tags"); v && !v->IsNull()) {
+        if (!string_list(v, r.tags)) throw Failure{"'tags' must be a list of strings"};
+        r.has_tags = true;
+    }
+    if (const Value* v = member(root, "referrers"); v && !v->IsNull()) {
+        if (!v->IsObject()) throw Failure{"'referrers' must be an object"};
+        for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
+            if (!it->value.IsArray()) throw Failure{"'referrers' entry '" + str(it->name) + "' must be a list"};
+            if (member(*v, it->name.GetString()) != &it->value) continue;
+            ReferrerList list;
+            list.subject = str(it->name);
+            for (const auto& d : it->value.GetArray()) list.descriptors.push_back(read_descriptor(d));
+            r.referrers.push_back(std::move(list));
+        }
+        std::sort(r.referrers.begin(), r.referrers.end(),
+                  [](const ReferrerList& a, const ReferrerList& b) { return a.subject < b.subject; });
+    }
+}
+
 std::shared_ptr<const V2Repo> read_v2(const Value& root, int version, const std::string& source) {
     auto r = std::make_shared<V2Repo>();
     read_common(root, version, source, *r);
@@ -143,6 +202,7 @@ std::shared_ptr<const V2Repo> read_v2(const Value& root, int version, const std:
         }
         std::sort(r->manifest_list_amd64_tags.begin(), r->manifest_list_amd64_tags.end(),
                   [](const Amd64Tag& a, const Amd64Tag& b) { return a.tag < b.tag; });
+        read_oci(root, *r);
     }
     return r;
 }
@@ -161,6 +221,20 @@ bool V2Repo::in_schema2(std::string_view ref) const {
 
 bool V2Repo::in_manifest_list(std::string_view ref) const {
     return std::binary_search(manifest_list_data.begin(), manifest_list_data.end(), ref);
+}
+
+bool V2Repo::in_oci_index(std::string_view ref) const {
+    return std::binary_search(oci_index_data.begin(), oci_index_data.end(), ref);
+}
+
+bool V2Repo::in_oci_manifest(std::string_view ref) const {
+    return std::binary_search(oci_manifest_data.begin(), oci_manifest_data.end(), ref);
+}
+
+const std::vector<Referrer>* V2Repo::find_referrers(std::string_view digest) const {
+    auto it = std::lower_bound(referrers.begin(), referrers.end(), digest,
+                               [](const ReferrerList& l, std::string_view d) { return l.subject < d; });
+    return it != referrers.end() && it->subject == digest ? &it->descriptors : nullptr;
 }
 
 const Amd64Tag* V2Repo::find_amd64(std::string_view ref) const {

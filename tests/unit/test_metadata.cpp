@@ -57,6 +57,50 @@ TEST_CASE("versions 2 to 4 give v2 repos with their negotiation data", "[metadat
     CHECK(v4.v2->find_amd64("l")->schema_version == 2);
 }
 
+TEST_CASE("version 4 files may carry OCI indexes and manifests, tags and referrers", "[metadata][oci]") {
+    const std::string d1 = "sha256:" + std::string(64, 'a');
+    const std::string d2 = "sha256:" + std::string(64, 'b');
+    auto r = parse_metadata(R"({"version": 4, "repo-registry-id": "o", "url": "http://h/o/",
+        "schema2_data": [], "manifest_list_data": [], "manifest_list_amd64_tags": {},
+        "oci_index_data": ["multi", ")" + d1 + R"("], "oci_manifest_data": ["single"],
+        "tags": ["v2", "multi", "single", "v2"],
+        "referrers": {")" + d1 + R"(": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ")" + d2 + R"(", "size": 520,
+             "artifactType": "application/vnd.example.sbom", "annotations": {"z": "1", "a": "2"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ")" + d1 + R"(", "size": 7}]}})",
+                            "f.json");
+    REQUIRE(r.v2);
+    CHECK(r.v2->in_oci_index("multi"));
+    CHECK(r.v2->in_oci_index(d1));
+    CHECK_FALSE(r.v2->in_oci_index("single"));
+    CHECK(r.v2->in_oci_manifest("single"));
+    CHECK(r.v2->has_tags);
+    CHECK(r.v2->tags == std::vector<std::string>{"multi", "single", "v2"});
+    const auto* refs = r.v2->find_referrers(d1);
+    REQUIRE(refs);
+    REQUIRE(refs->size() == 2);
+    CHECK((*refs)[0].digest == d2);
+    CHECK((*refs)[0].size == 520);
+    CHECK((*refs)[0].artifact_type == "application/vnd.example.sbom");
+    CHECK((*refs)[0].annotations == std::vector<std::pair<std::string, std::string>>{{"a", "2"}, {"z", "1"}});
+    CHECK((*refs)[1].artifact_type.empty());
+    CHECK_FALSE(r.v2->find_referrers(d2));
+
+    auto plain = parse_metadata(R"({"version": 4, "repo-registry-id": "p", "url": "u", "schema2_data": [],
+        "manifest_list_data": [], "manifest_list_amd64_tags": {}})", "f.json");
+    REQUIRE(plain.v2);
+    CHECK_FALSE(plain.v2->has_tags);
+
+    for (const char* bad : {R"("oci_index_data": "x")", R"("oci_manifest_data": [1])", R"("tags": {"a": 1})",
+                            R"("referrers": [])", R"("referrers": {"d": [{"digest": "d", "size": 1}]})",
+                            R"("referrers": {"d": [{"mediaType": "m", "digest": "d", "size": -1}]})"}) {
+        auto b = parse_metadata(std::string(R"({"version": 4, "repo-registry-id": "p", "url": "u", "schema2_data": [],
+            "manifest_list_data": [], "manifest_list_amd64_tags": {}, )") + bad + "}", "f.json");
+        CHECK_FALSE(b.ok());
+        CHECK_FALSE(b.error.empty());
+    }
+}
+
 TEST_CASE("bad metadata files are refused with a reason", "[metadata]") {
     struct Case {
         const char* text;

@@ -36,13 +36,38 @@ struct Amd64Tag {
     int schema_version;  // 1 or 2
 };
 
+// The OCI descriptor of a manifest whose `subject` is some digest (an
+// artifact: a signature, an SBOM), as the referrers API lists it.
+struct Referrer {
+    std::string media_type;
+    std::string digest;
+    std::int64_t size = 0;
+    std::string artifact_type;  // empty when absent
+    std::vector<std::pair<std::string, std::string>> annotations;  // sorted by key
+};
+
+struct ReferrerList {
+    std::string subject;  // the digest the descriptors refer to
+    std::vector<Referrer> descriptors;  // file order
+};
+
 struct V2Repo : RepoCommon {
     // version 2 repos have no schema2 data at all (manifests/REF stays as is)
     bool has_schema2_fields = false;
     std::vector<std::string> schema2_data;        // sorted
     std::vector<std::string> manifest_list_data;  // sorted
     std::vector<Amd64Tag> manifest_list_amd64_tags;  // sorted by tag
+    // version 4 extensions (optional keys; Crane ignores them)
+    std::vector<std::string> oci_index_data;     // sorted: refs with an OCI image index
+    std::vector<std::string> oci_manifest_data;  // sorted: refs with an OCI image manifest
+    bool has_tags = false;          // the file lists its tags: tags/list is answered from them
+    std::vector<std::string> tags;  // sorted, unique
+    std::vector<ReferrerList> referrers;  // sorted by subject
     bool in_schema2(std::string_view ref) const;
+    bool in_oci_index(std::string_view ref) const;
+    bool in_oci_manifest(std::string_view ref) const;
+    // the descriptors whose subject is `digest`; nullptr when none
+    const std::vector<Referrer>* find_referrers(std::string_view digest) const;
     bool in_manifest_list(std::string_view ref) const;
     const Amd64Tag* find_amd64(std::string_view ref) const;
 };
