@@ -24,7 +24,8 @@ struct HttpGetResult {
 
 HttpGetResult http_get(const std::string& url, const HttpClientOptions& options);
 
-// url with any user:password@ replaced by "***@", for logs.
+// url with any user:password@ replaced by "***@" and every query value by
+// "***" (api keys travel there), for logs.
 std::string redact_url(std::string_view url);
 
 }  // namespace crane::search_detail

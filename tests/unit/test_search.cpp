@@ -647,7 +647,7 @@ TEST_CASE("run_search: a non-200 backend status is 502", "[search][http]") {
         INFO(status << ": " << outcome.error);
         CHECK(outcome.http_status == 502);
         CHECK(outcome.results.empty());
-        CHECK(outcome.error.find("search backend solr (" + server.url("/s?q=x") + ")") == 0);
+        CHECK(outcome.error.find("search backend solr (" + server.url("/s?q=***") + ")") == 0);
         CHECK(outcome.error.find(std::to_string(status)) != std::string::npos);
     }
 }
@@ -751,6 +751,33 @@ TEST_CASE("run_search: credentials in the backend URL stay out of the log line",
     CHECK(outcome.http_status == 502);
     CHECK(outcome.error.find("s3cret") == std::string::npos);
     CHECK(outcome.error.find("http://***@127.0.0.1:") != std::string::npos);
+}
+
+TEST_CASE("run_search: query values of the backend URL stay out of the log line",
+          "[search][http]") {
+    TestServer server([](const std::string&) { return Reply{http_reply(500, "")}; });
+    const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+    SECTION("Solr") {
+        auto outcome = crane::run_search(crane::SearchBackendKind::Solr,
+                                         base + "/s?q={0}&api_key=s3cret;wt=json&flag#frag",
+                                         "private query", fast_options());
+        CHECK(outcome.http_status == 502);
+        CHECK(outcome.error.find("s3cret") == std::string::npos);
+        CHECK(outcome.error.find("private") == std::string::npos);
+        CHECK(outcome.error.find("search backend solr (" + base +
+                                 "/s?q=***&api_key=***;wt=***&flag#frag): ") == 0);
+    }
+    SECTION("GSA") {
+        auto outcome = crane::run_search(crane::SearchBackendKind::Gsa,
+                                         "http://u:pw@127.0.0.1:" + std::to_string(server.port()) +
+                                             "/search?api_key=s3cret",
+                                         "x", fast_options());
+        CHECK(outcome.http_status == 502);
+        CHECK(outcome.error.find("s3cret") == std::string::npos);
+        CHECK(outcome.error.find("search backend gsa (http://***@127.0.0.1:" +
+                                 std::to_string(server.port()) + "/search?api_key=***&q=***): ") ==
+              0);
+    }
 }
 
 TEST_CASE("run_search: other schemes are refused without a request (503)", "[search][http]") {
