@@ -281,7 +281,6 @@ Response Registry::v1(const Request& req, std::string_view rest, const Index& in
         Response r;
         if (req.method == "POST") {
             r = v1_json(201, "\"User Created\"");
-            r.content_type = std::string(kHtmlType);  // as Crane sent it
         } else if (is_read(req.method)) {
             r = v1_json(200, "\"OK\"");
         } else {

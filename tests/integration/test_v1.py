@@ -55,12 +55,12 @@ class V1Test(HttpdTestCase):
                 self.assertV1(self.get(path), 200, body=b'"OK"', content_type=JSON,
                               headers={"X-Docker-Registry-Standalone": "True"})
 
-    def test_users_post_answers_201_user_created_as_flask_html(self):
+    def test_users_post_answers_201_user_created_as_json(self):
         for path in ("/v1/users", "/v1/users/"):
             with self.subTest(path=path):
                 reply = self.get(path, method="POST", data='{"username": "u", "password": "p"}',
                                  headers=["Content-Type: application/json"])
-                self.assertV1(reply, 201, body=b'"User Created"', content_type=HTML,
+                self.assertV1(reply, 201, body=b'"User Created"', content_type=JSON,
                               headers={"X-Docker-Registry-Standalone": "True"})
 
     # ---- repositories/ID/images ----
