@@ -314,7 +314,8 @@ Response Registry::v1(const Request& req, std::string_view rest, const Index& in
                                               std::string(image) + "/" + std::string(file));
                 if (!path) return v1_error(404, "");
                 r.file_path = std::move(*path);
-                r.content_type = std::string(kMediaOctetStream);
+                // ancestry and json are JSON documents; only the layer is opaque
+                r.content_type = std::string(file == "layer" ? kMediaOctetStream : kMediaJson);
                 // v1 image ids name their content, so the files never change
                 r.headers.push_back({"Cache-Control", repo->is_protected ? "private, max-age=31536000, immutable"
                                                                          : "public, max-age=31536000, immutable"});

@@ -176,6 +176,23 @@ TEST_CASE("v2 errors have the JSON error shape and the API version header", "[re
     CHECK(ping.content_type == "application/json");
 }
 
+TEST_CASE("served v1 image files: ancestry and json are JSON, the layer is opaque", "[registry][v1]") {
+    Config c;
+    c.serve_content = true;
+    c.content_dir_v1 = "/srv/v1";
+    Registry reg = make(c);
+    for (const auto& [file, type] : {std::pair<std::string, std::string>{"ancestry", "application/json"},
+                                     {"json", "application/json"},
+                                     {"layer", "application/octet-stream"}}) {
+        INFO(file);
+        Response r = ask(reg, "GET", "/v1/images/ffff01/" + file);
+        CHECK(r.status == 200);
+        CHECK(r.file_path == "/srv/v1/redhat/rhel/ffff01/" + file);  // repository defaults to the id
+        CHECK(r.content_type == type);
+        CHECK(hdr(r, "X-Docker-Registry-Version") == "0.6.6");
+    }
+}
+
 TEST_CASE("the catalog lists readable v2 repos with paging", "[registry][v2]") {
     Registry reg = make();
     Response r = ask(reg, "GET", "/v2/_catalog");
