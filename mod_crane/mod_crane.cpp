@@ -395,6 +395,15 @@ int crane_handler(request_rec* r) {
         req.accept = accept ? accept : "";
         const char* host = apr_table_get(r->headers_in, "Host");
         req.host = host ? host : (r->hostname ? r->hostname : "");
+        std::string server_host;
+        if (req.host.empty()) {
+            // HTTP/1.0 without Host: ServerName, with its port, else the
+            // port the request came in on (ap_get_server_port would say 80)
+            server_host = ap_get_server_name_for_url(r);
+            apr_port_t port = r->server->port ? r->server->port : r->connection->local_addr->port;
+            if (!ap_is_default_port(port, r)) server_host += ":" + std::to_string(port);
+            req.server_host = server_host;
+        }
         req.base_url = [r] { return std::string(ap_construct_url(r->pool, "", r)); };
         req.now = apr_time_sec(r->request_time);
         req.client_certificate = [r] { return client_certificate(r); };

@@ -249,7 +249,7 @@ std::string Registry::absolute_url(const Request& req, std::string_view url, std
         out += req.base_url();
     } else {
         out += "http://";
-        out += req.host;
+        out += req.host.empty() ? req.server_host : req.host;
     }
     if (!starts_with(url, "/")) out += '/';
     out += url;
@@ -358,8 +358,9 @@ Response Registry::v1(const Request& req, std::string_view rest, const Index& in
         if (!repo || !readable(*repo, client)) return v1_error(404, "");
         if (what == Images) {
             Response r = v1_json(200, repo->images_json);
-            r.headers.push_back({"X-Docker-Endpoints", config_.endpoint.empty() ? std::string(req.host)
-                                                                               : config_.endpoint});
+            std::string_view endpoint = config_.endpoint;
+            if (endpoint.empty()) endpoint = req.host.empty() ? req.server_host : req.host;
+            r.headers.push_back({"X-Docker-Endpoints", std::string(endpoint)});
             return r;
         }
         if (what == Tags) return v1_json(200, repo->tags_json);

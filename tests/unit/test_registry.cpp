@@ -106,6 +106,19 @@ TEST_CASE("the configured endpoint replaces the Host in X-Docker-Endpoints", "[r
     CHECK(hdr(ask(reg, "GET", "/v1/repositories/busybox/images"), "X-Docker-Endpoints") == "cdn.example.com:443");
 }
 
+TEST_CASE("without a Host header X-Docker-Endpoints names the server itself", "[registry][v1]") {
+    Request req;
+    req.method = "GET";
+    req.path = "/v1/repositories/busybox/images";
+    req.server_host = "registry.example.com:8080";
+    CHECK(hdr(make().handle(req), "X-Docker-Endpoints") == "registry.example.com:8080");
+    req.host = "reg.test:5000";  // a Host header wins
+    CHECK(hdr(make().handle(req), "X-Docker-Endpoints") == "reg.test:5000");
+    Config c;
+    c.endpoint = "cdn.example.com:443";  // and the configured endpoint wins over both
+    CHECK(hdr(make(c).handle(req), "X-Docker-Endpoints") == "cdn.example.com:443");
+}
+
 TEST_CASE("v1 image files redirect to the first readable repo holding the image", "[registry][v1]") {
     Registry reg = make();
     Response r = ask(reg, "GET", "/v1/images/a1b2c3/json");
