@@ -5,6 +5,7 @@
 // crane::Response. Every decision lives in libcrane.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -320,8 +321,11 @@ int send_body(request_rec* r, const crane::Response& resp) {
     r->status = resp.status;
     set_headers(r, resp);
     ap_set_content_length(r, static_cast<apr_off_t>(resp.body.size()));
-    if (!resp.body.empty() && !r->header_only) {
-        ap_rwrite(resp.body.data(), static_cast<int>(resp.body.size()), r);
+    // ap_rwrite takes an int length: bodies go out in pieces that fit one
+    constexpr std::size_t kPiece = std::size_t{1} << 20;
+    for (std::size_t at = 0; !r->header_only && at < resp.body.size(); at += kPiece) {
+        std::size_t n = std::min(kPiece, resp.body.size() - at);
+        if (ap_rwrite(resp.body.data() + at, static_cast<int>(n), r) < 0) break;
     }
     return OK;
 }

@@ -476,6 +476,7 @@ Response Registry::search(const Request& req, const Index& index, Client& client
         log_(LogLevel::Error, outcome.error);
         return v1_error(outcome.http_status, "");
     }
+    if (!outcome.notice.empty()) log_(LogLevel::Warn, outcome.notice);
     // results that name a repository are shown only when this server has it
     // and this client may read it (v2 first, then v1)
     std::vector<SearchResult> shown;

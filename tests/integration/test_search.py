@@ -407,10 +407,14 @@ class OneShotSearchTest(SearchAssertions, unittest.TestCase):
 
     def check_failure(self, directive, url, sent, status, body, reason):
         """One search against `url`; answers `status` with `body`, and logs
-        one [crane:error] line naming the backend, the URL it asked (`sent`)
-        and `reason`. Returns the request's duration."""
+        one [crane:error] line naming the backend, the URL it asked (`sent`,
+        logged with its query values as ***) and `reason`. Returns the
+        request's duration."""
         kind = "gsa" if directive == "CraneGSAURL" else "solr"
-        line = r"\[crane:error\] .*search backend %s \(%s\): %s" % (kind, re.escape(sent), reason)
+        base, mark, query = sent.partition("?")
+        logged = base + mark + re.sub(r"=[^&;#]*", "=***", query)
+        self.assertNotIn("q=x", logged)
+        line = r"\[crane:error\] .*search backend %s \(%s\): %s" % (kind, re.escape(logged), reason)
         with self.running(conf="%s %s\n" % (directive, url), expect_log=[line]) as h:
             start = time.monotonic()
             reply = h.curl("/v1/search?q=x")
@@ -530,7 +534,7 @@ class OneShotSearchTest(SearchAssertions, unittest.TestCase):
                            502, b"Bad Gateway", "body larger than")
 
     def test_slow_backend_does_not_block_other_requests(self):
-        line = r"\[crane:error\] .*search backend solr \(%s\): timed out" % re.escape(BACKEND.url("/slow?q=x"))
+        line = r"\[crane:error\] .*search backend solr \(%s\): timed out" % re.escape(BACKEND.url("/slow?q=***"))
         with self.running(conf="CraneSolrURL %s\n" % BACKEND.url("/slow?q={0}"), expect_log=[line]) as h:
             replies = []
             t = threading.Thread(target=lambda: replies.append(h.curl("/v1/search?q=x")))
@@ -661,7 +665,7 @@ class TlsBackendTest(SearchAssertions, unittest.TestCase):
 
     def test_unknown_ca_is_503_by_default(self):
         line = r"\[crane:error\] .*search backend solr \(%s\): cannot connect" % re.escape(
-            self.backend.url("/solr?q=nothing"))
+            self.backend.url("/solr?q=***"))
         reply, errors = self.search_with("", expect_log=[line])
         self.assertV1Error(reply, 503, b"Service Unavailable")
         self.assertEqual(len(errors), 1, errors)
