@@ -367,13 +367,36 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
 
 // ---- the handler ----
 
+// The client certificate of a TLS session, kept with the connection so the
+// PEM export (mod_ssl encodes the certificate on every SSL_CLIENT_CERT
+// lookup) happens once per session, not once per keep-alive request.
+struct ConnCertificate {
+    std::string session_id;
+    crane::ClientCertificate cc;
+};
+
 crane::ClientCertificate client_certificate(request_rec* r) {
     crane::ClientCertificate cc;
     if (!g_ssl_var_lookup) return cc;
+    conn_rec* c = r->connection;
+    char name_session[] = "SSL_SESSION_ID";
     char name_cert[] = "SSL_CLIENT_CERT";
     char name_verify[] = "SSL_CLIENT_VERIFY";
-    if (const char* pem = g_ssl_var_lookup(r->pool, r->server, r->connection, r, name_cert)) cc.pem = pem;
-    if (const char* v = g_ssl_var_lookup(r->pool, r->server, r->connection, r, name_verify)) cc.verify = v;
+    // a renegotiation (per-directory SSLVerifyClient) starts a new session
+    const char* session = g_ssl_var_lookup(r->pool, r->server, c, r, name_session);
+    auto* kept = static_cast<ConnCertificate*>(ap_get_module_config(c->conn_config, &crane_module));
+    if (kept && session && *session && kept->session_id == session) return kept->cc;
+    if (const char* pem = g_ssl_var_lookup(r->pool, r->server, c, r, name_cert)) cc.pem = pem;
+    if (const char* v = g_ssl_var_lookup(r->pool, r->server, c, r, name_verify)) cc.verify = v;
+    // only a presented certificate is kept: a later renegotiation may still add one
+    if (!cc.pem.empty() && session && *session) {
+        if (!kept) {
+            kept = pool_new<ConnCertificate>(c->pool);
+            ap_set_module_config(c->conn_config, &crane_module, kept);
+        }
+        kept->session_id = session;
+        kept->cc = cc;
+    }
     return cc;
 }
 

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "crane/registry.h"
+#include "entitlement_test_helpers.h"
 
 using namespace crane;
 
@@ -284,4 +285,48 @@ TEST_CASE("request-derived parts of a redirect are percent-encoded, never reinte
     CHECK(r.status == 302);
     CHECK(hdr(r, "Location") == "http://cdn.example.com/pulp/docker/v2/zoo/blobs/sha256:a%3Fb%23c%20d%0D%0AX:%20y");
     CHECK(ask(reg, "GET", "/v2").body == "{}");
+}
+
+TEST_CASE("an unknown repo costs the same certificate work as a protected one", "[registry][entitlement]") {
+    // a verified entitlement certificate that entitles neither repo: both
+    // answers are the same 404, and both fetch and walk the certificate
+    const std::string pem =
+        crane::testing::make_v3_certificate(crane::testing::encode_path_tree({"/content/dist/other"}));
+    Registry reg = make();
+    auto ask_with_certificate = [&](std::string_view path, int& fetches) {
+        Request req;
+        req.method = "GET";
+        req.path = path;
+        req.host = "reg.test:5000";
+        req.now = crane::testing::unix_now();
+        req.client_certificate = [&] {
+            ++fetches;
+            return ClientCertificate{pem, "SUCCESS"};
+        };
+        return reg.handle(req);
+    };
+    const std::pair<const char*, const char*> pairs[] = {
+        {"/v2/private/secret/tags/list", "/v2/private/nope/tags/list"},
+        {"/v2/private/secret/manifests/latest", "/v2/nope/manifests/latest"},
+        {"/v1/repositories/secret/tags", "/v1/repositories/nope/tags"},
+        {"/v1/repositories/secret/images", "/v1/repositories/library/nope/images"},
+        {"/v1/repositories/secret/tags/latest", "/v1/repositories/nope/tags/latest"},
+        {"/v1/images/5ec7e7/json", "/v1/images/ffffff/json"},
+    };
+    for (const auto& [protected_path, unknown_path] : pairs) {
+        INFO(protected_path << " / " << unknown_path);
+        int protected_fetches = 0;
+        int unknown_fetches = 0;
+        Response p = ask_with_certificate(protected_path, protected_fetches);
+        Response u = ask_with_certificate(unknown_path, unknown_fetches);
+        CHECK(p.status == 404);
+        CHECK(u.status == 404);
+        CHECK(p.body == u.body);
+        CHECK(p.content_type == u.content_type);
+        CHECK(protected_fetches == 1);
+        CHECK(unknown_fetches == 1);
+    }
+    int fetches = 0;
+    CHECK(ask_with_certificate("/v2/zoo/tags/list", fetches).status == 302);
+    CHECK(fetches == 0);  // unprotected repos never look at certificates
 }
