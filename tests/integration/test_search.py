@@ -497,6 +497,22 @@ class OneShotSearchTest(SearchAssertions, unittest.TestCase):
             ])
             self.assertSearch(h.curl("/v1/search?q=base"), body)
 
+    def test_amplified_answer_is_cut_with_a_warning(self):
+        """A CertifiedSoftware doc repeats its 100 KB description for each of
+        its 1000 pull commands: the answer keeps the results that fit in
+        1 MiB of names and descriptions (10) and says so once at warn."""
+        line = (r"\[crane:warn\] .*search backend solr \(%s\): answer cut to its first 10 results "
+                r"\(limits: 1000 results, 1048576 bytes of names and descriptions\)"
+                % re.escape(BACKEND.url("/solr?q=***")))
+        with self.running(conf="CraneSolrURL %s\n" % BACKEND.url("/solr?q={0}"), expect_log=[line]) as h:
+            reply = h.curl("/v1/search?q=amplified")
+            body = crane_body("amplified", [result("isv/app%d" % i, "x" * 100000, should_filter=False)
+                                            for i in range(10)])
+            self.assertSearch(reply, body)
+            warnings = [l for l in h.log().splitlines() if "[crane:warn]" in l]
+            self.assertEqual(len(warnings), 1, warnings)
+            self.assertRegex(warnings[0], line)
+
     def test_gsa_fixture_file_of_unknown_repos(self):
         with self.running(conf="CraneGSAURL %s\n" % BACKEND.url("/file/gsa_two_results.xml")) as h:
             self.assertSearch(h.curl("/v1/search?q=base"), b'{"num_results": 0, "query": "base", "results": []}')
