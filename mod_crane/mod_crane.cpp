@@ -5,10 +5,12 @@
 // crane::Response. Every decision lives in libcrane.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,7 @@ constexpr int kUnset = -1;
 struct ServerConf {
     std::shared_ptr<const crane::IniFile> ini;  // CraneConfig at this level
     std::map<const crane::ConfigKey*, std::string> overrides;  // native directives
+    std::map<const crane::ConfigKey*, std::string> override_origins;  // "FILE:LINE: Directive"
     int accept_unverified = kUnset;  // CraneAcceptUnverifiedCertificates
     int search_verify_tls = kUnset;  // CraneSearchVerifyTLS
     const char* search_ca_file = nullptr;  // CraneSearchCAFile
@@ -92,8 +95,10 @@ void* merge_server_conf(apr_pool_t* p, void* base_v, void* add_v) {
     } else {
         conf->ini = base->ini;
         conf->overrides = base->overrides;
+        conf->override_origins = base->override_origins;
     }
     for (const auto& [key, value] : add->overrides) conf->overrides[key] = value;
+    for (const auto& [key, origin] : add->override_origins) conf->override_origins[key] = origin;
     conf->accept_unverified = add->accept_unverified != kUnset ? add->accept_unverified : base->accept_unverified;
     conf->search_verify_tls = add->search_verify_tls != kUnset ? add->search_verify_tls : base->search_verify_tls;
     conf->search_ca_file = add->search_ca_file ? add->search_ca_file : base->search_ca_file;
@@ -119,7 +124,12 @@ const char* set_config_key(cmd_parms* cmd, void*, const char* arg) {
     if (auto err = crane::set_config_value(scratch, *key, arg)) {
         return apr_psprintf(cmd->pool, "%s: %s", key->directive, err->c_str());
     }
-    server_conf(cmd->server)->overrides[key] = arg;
+    ServerConf* conf = server_conf(cmd->server);
+    conf->overrides[key] = arg;
+    if (cmd->directive) {
+        conf->override_origins[key] = std::string(cmd->directive->filename ? cmd->directive->filename : "?") + ":" +
+                                      std::to_string(cmd->directive->line_num) + ": " + key->directive;
+    }
     return nullptr;
 }
 
@@ -200,23 +210,96 @@ bool any_server_needs_fallback(server_rec* s) {
     return false;
 }
 
-int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
-    if (!any_server_needs_fallback(s)) return OK;
-    if (auto err = load_fallback_ini()) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_crane: %s (from CRANE_CONFIG_PATH or /etc/crane.conf)",
-                     err->c_str());
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    return OK;
-}
-
 bool env_true(const char* name) {
     const char* v = std::getenv(name);
     auto b = v ? crane::parse_bool(v) : std::nullopt;
     return b && *b;
 }
 
-int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_server) {
+// A server's crane::Config as its INI file and directives make it, and where
+// each key that is set came from ("FILE:LINE" or "FILE:LINE: Directive").
+struct Effective {
+    crane::Config config;
+    std::map<const crane::ConfigKey*, std::string> origins;
+
+    std::string origin(const crane::ConfigKey* key) const {
+        auto it = origins.find(key);
+        return it != origins.end() ? it->second : std::string("(default)");
+    }
+};
+
+Effective effective_config(const ServerConf* conf, apr_pool_t* p) {
+    Effective e;
+    const crane::IniFile* ini = conf->ini ? conf->ini.get() : g_fallback_ini.get();
+    if (ini) {
+        crane::apply_ini(e.config, *ini);
+        for (const auto& entry : ini->entries) e.origins[entry.key] = ini->path + ":" + std::to_string(entry.line);
+    }
+    for (const auto& [key, value] : conf->overrides) crane::set_config_value(e.config, *key, value);
+    for (const auto& [key, origin] : conf->override_origins) e.origins[key] = origin;
+    if (env_true("CRANE_DEBUG")) e.config.debug = true;
+    // relative paths are relative to ServerRoot, as httpd's own paths are
+    // (not to whatever directory httpd was started from)
+    for (std::string* path : {&e.config.data_dir, &e.config.content_dir_v1, &e.config.content_dir_v2}) {
+        if (!path->empty() && (*path)[0] != '/') {
+            if (const char* full = ap_server_root_relative(p, path->c_str())) *path = full;
+        }
+    }
+    return e;
+}
+
+// Logs what crane::config_issues and the content dir check find, each line
+// once however many servers share it. Returns false when one is fatal.
+bool report_config_issues(server_rec* main_server, apr_pool_t* p, bool warnings) {
+    bool ok = true;
+    std::set<std::string> seen;
+    for (server_rec* s = main_server; s; s = s->next) {
+        Effective e = effective_config(server_conf(s), p);
+        for (const auto& issue : crane::config_issues(e.config)) {
+            std::string line = e.origin(issue.key) + ": " + issue.message;
+            if (issue.fatal) ok = false;
+            if ((!issue.fatal && !warnings) || !seen.insert(line).second) continue;
+            ap_log_error(APLOG_MARK, issue.fatal ? APLOG_CRIT : APLOG_WARNING, 0, main_server, "mod_crane: %s",
+                         line.c_str());
+        }
+        if (!warnings || !e.config.serve_content) continue;
+        const std::pair<const char*, const std::string*> dirs[] = {{"content_dir_v1", &e.config.content_dir_v1},
+                                                                   {"content_dir_v2", &e.config.content_dir_v2}};
+        for (const auto& [name, dir_ptr] : dirs) {
+            const crane::ConfigKey* key = crane::find_config_key("serve_content", name);
+            const std::string& dir = *dir_ptr;
+            apr_finfo_t finfo;
+            if (apr_stat(&finfo, dir.c_str(), APR_FINFO_TYPE, p) == APR_SUCCESS && finfo.filetype == APR_DIR) continue;
+            std::string line = e.origin(key) + ": [serve_content] " + name + ": '" + dir +
+                               "' is not a directory; its files answer 404 until it exists";
+            if (seen.insert(line).second) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server, "mod_crane: %s", line.c_str());
+            }
+        }
+    }
+    return ok;
+}
+
+int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
+    if (any_server_needs_fallback(s)) {
+        if (auto err = load_fallback_ini()) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_crane: %s (from CRANE_CONFIG_PATH or /etc/crane.conf)",
+                         err->c_str());
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    // warnings go to the error log from post_config; `httpd -t` shows them here
+    bool config_test = ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST;
+    try {
+        if (!report_config_issues(s, ptemp, config_test)) return HTTP_INTERNAL_SERVER_ERROR;
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_crane: configuration check failed: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* main_server) {
     // the first pass only checks the configuration; load data for real once
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
     try {
@@ -226,13 +309,10 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_se
             apr_pool_cleanup_null);
         g_ssl_var_lookup = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
         crane::search_global_init();  // process-wide libcurl setup; creates no handle
+        report_config_issues(main_server, ptemp, true);  // fatal ones stopped check_config
         for (server_rec* s = main_server; s; s = s->next) {
             ServerConf* conf = server_conf(s);
-            crane::Config config;
-            if (conf->ini) crane::apply_ini(config, *conf->ini);
-            else if (g_fallback_ini) crane::apply_ini(config, *g_fallback_ini);
-            for (const auto& [key, value] : conf->overrides) crane::set_config_value(config, *key, value);
-            if (env_true("CRANE_DEBUG")) config.debug = true;
+            crane::Config config = effective_config(conf, pconf).config;
             if (config.debug) ap_set_module_loglevel(pconf, &s->log, crane_module.module_index, APLOG_DEBUG);
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
                          "mod_crane: effective configuration for %s:%u: %s data_dir=%s "
@@ -287,13 +367,36 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
 
 // ---- the handler ----
 
+// The client certificate of a TLS session, kept with the connection so the
+// PEM export (mod_ssl encodes the certificate on every SSL_CLIENT_CERT
+// lookup) happens once per session, not once per keep-alive request.
+struct ConnCertificate {
+    std::string session_id;
+    crane::ClientCertificate cc;
+};
+
 crane::ClientCertificate client_certificate(request_rec* r) {
     crane::ClientCertificate cc;
     if (!g_ssl_var_lookup) return cc;
+    conn_rec* c = r->connection;
+    char name_session[] = "SSL_SESSION_ID";
     char name_cert[] = "SSL_CLIENT_CERT";
     char name_verify[] = "SSL_CLIENT_VERIFY";
-    if (const char* pem = g_ssl_var_lookup(r->pool, r->server, r->connection, r, name_cert)) cc.pem = pem;
-    if (const char* v = g_ssl_var_lookup(r->pool, r->server, r->connection, r, name_verify)) cc.verify = v;
+    // a renegotiation (per-directory SSLVerifyClient) starts a new session
+    const char* session = g_ssl_var_lookup(r->pool, r->server, c, r, name_session);
+    auto* kept = static_cast<ConnCertificate*>(ap_get_module_config(c->conn_config, &crane_module));
+    if (kept && session && *session && kept->session_id == session) return kept->cc;
+    if (const char* pem = g_ssl_var_lookup(r->pool, r->server, c, r, name_cert)) cc.pem = pem;
+    if (const char* v = g_ssl_var_lookup(r->pool, r->server, c, r, name_verify)) cc.verify = v;
+    // only a presented certificate is kept: a later renegotiation may still add one
+    if (!cc.pem.empty() && session && *session) {
+        if (!kept) {
+            kept = pool_new<ConnCertificate>(c->pool);
+            ap_set_module_config(c->conn_config, &crane_module, kept);
+        }
+        kept->session_id = session;
+        kept->cc = cc;
+    }
     return cc;
 }
 
@@ -320,8 +423,11 @@ int send_body(request_rec* r, const crane::Response& resp) {
     r->status = resp.status;
     set_headers(r, resp);
     ap_set_content_length(r, static_cast<apr_off_t>(resp.body.size()));
-    if (!resp.body.empty() && !r->header_only) {
-        ap_rwrite(resp.body.data(), static_cast<int>(resp.body.size()), r);
+    // ap_rwrite takes an int length: bodies go out in pieces that fit one
+    constexpr std::size_t kPiece = std::size_t{1} << 20;
+    for (std::size_t at = 0; !r->header_only && at < resp.body.size(); at += kPiece) {
+        std::size_t n = std::min(kPiece, resp.body.size() - at);
+        if (ap_rwrite(resp.body.data() + at, static_cast<int>(n), r) < 0) break;
     }
     return OK;
 }
@@ -395,6 +501,15 @@ int crane_handler(request_rec* r) {
         req.accept = accept ? accept : "";
         const char* host = apr_table_get(r->headers_in, "Host");
         req.host = host ? host : (r->hostname ? r->hostname : "");
+        std::string server_host;
+        if (req.host.empty()) {
+            // HTTP/1.0 without Host: ServerName, with its port, else the
+            // port the request came in on (ap_get_server_port would say 80)
+            server_host = ap_get_server_name_for_url(r);
+            apr_port_t port = r->server->port ? r->server->port : r->connection->local_addr->port;
+            if (!ap_is_default_port(port, r)) server_host += ":" + std::to_string(port);
+            req.server_host = server_host;
+        }
         req.base_url = [r] { return std::string(ap_construct_url(r->pool, "", r)); };
         req.now = apr_time_sec(r->request_time);
         req.client_certificate = [r] { return client_certificate(r); };

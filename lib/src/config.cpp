@@ -31,6 +31,34 @@ bool is_hex(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
 }
 
+// The first control character (C0 or DEL) in s, or -1.
+int control_character(std::string_view s) {
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7F) return c;
+    }
+    return -1;
+}
+
+// RFC 3986 unreserved characters: a parameter name that needs no escaping
+// and cannot split or end the query it is added to.
+bool is_plain_query_name(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+        return std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~';
+    });
+}
+
+bool is_http_url(std::string_view url) {
+    std::string head = lower(url.substr(0, 8));
+    std::size_t host = head.rfind("http://", 0) == 0 ? 7 : head.rfind("https://", 0) == 0 ? 8 : 0;
+    return host != 0 && url.size() > host && url.find_first_of("/?#", host) != host;
+}
+
+std::string hex_byte(int c) {
+    static constexpr char digits[] = "0123456789ABCDEF";
+    return std::string("0x") + digits[(c >> 4) & 15] + digits[c & 15];
+}
+
 }  // namespace
 
 const std::vector<ConfigKey>& config_keys() {
@@ -127,6 +155,12 @@ std::optional<std::string> set_config_value(Config& c, const ConfigKey& key,
     }
     std::string v(value);
     std::string_view s = key.section, k = key.key;
+    // values end up in headers, URLs and paths: a newline there (an indented
+    // INI continuation line) only shows up later, as failing requests
+    if (int ctl = control_character(v); ctl >= 0) {
+        return name + ": contains the control character " + hex_byte(ctl) +
+               (ctl == '\n' ? " (an indented continuation line?)" : "");
+    }
     if (k == "data_dir") {
         if (v.empty()) return name + ": must not be empty";
         c.data_dir = v;
@@ -142,7 +176,10 @@ std::optional<std::string> set_config_value(Config& c, const ConfigKey& key,
         }
         c.url_auth_secret = v;
     } else if (k == "url_auth_param") {
-        if (v.empty()) return name + ": must not be empty";
+        if (!is_plain_query_name(v)) {
+            return name + ": '" + v +
+                   "' is not a plain query parameter name (letters, digits, '-', '.', '_', '~')";
+        }
         c.url_auth_param = v;
     } else if (k == "url_auth_algo") {
         std::string a = lower(v);
@@ -157,8 +194,10 @@ std::optional<std::string> set_config_value(Config& c, const ConfigKey& key,
         if (v.empty()) return name + ": must not be empty";
         c.content_dir_v2 = v;
     } else if (s == "gsa") {
+        if (!v.empty() && !is_http_url(v)) return name + ": '" + v + "' is not an http:// or https:// URL";
         c.gsa_url = v;
     } else if (s == "solr") {
+        if (!v.empty() && !is_http_url(v)) return name + ": '" + v + "' is not an http:// or https:// URL";
         if (!v.empty() && v.find("{0}") == std::string::npos) {
             return name + ": '" + v + "' has no {0} placeholder for the query";
         }
@@ -168,6 +207,26 @@ std::optional<std::string> set_config_value(Config& c, const ConfigKey& key,
         c.solr_url = v;
     }
     return std::nullopt;
+}
+
+std::vector<ConfigIssue> config_issues(const Config& config) {
+    std::vector<ConfigIssue> issues;
+    if (config.url_match.empty() != config.url_replace.empty()) {
+        bool match_set = !config.url_match.empty();
+        issues.push_back({find_config_key("cdn", match_set ? "url_match" : "url_replace"), true,
+                          std::string("[cdn] ") + (match_set ? "url_match" : "url_replace") +
+                              " is set but [cdn] " + (match_set ? "url_replace" : "url_match") +
+                              " is not; set both to rewrite redirect URLs, or neither"});
+    }
+    std::size_t secret_bytes = config.url_auth_secret.size() / 2;
+    if (secret_bytes > 0 && secret_bytes < kMinCdnSecretBytes) {
+        issues.push_back({find_config_key("cdn", "url_auth_secret"), false,
+                          "[cdn] url_auth_secret: a " + std::to_string(secret_bytes) +
+                              "-byte key is easy to guess; use at least " +
+                              std::to_string(kMinCdnSecretBytes) + " bytes (" +
+                              std::to_string(2 * kMinCdnSecretBytes) + " hex digits)"});
+    }
+    return issues;
 }
 
 IniResult parse_ini_text(std::string_view text, const std::string& path) {

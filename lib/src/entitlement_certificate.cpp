@@ -32,6 +32,8 @@
 #include <limits>
 #include <new>
 #include <set>
+#include <string>
+#include <tuple>
 #include <utility>
 
 namespace crane {
@@ -44,8 +46,9 @@ constexpr std::size_t kMaxPemBytes = 2u << 20;
 constexpr std::size_t kMaxDerBytes = 2u << 20;
 constexpr std::size_t kMaxInflatedBytes = 4u << 20;  // zip bombs stop here
 constexpr std::size_t kMaxWords = 1u << 18;
-constexpr std::size_t kMaxNodes = 1u << 18;
-constexpr std::size_t kMaxEdges = 1u << 21;
+constexpr std::size_t kMaxNodes = EntitlementPathTree::kMaxNodes;
+constexpr std::size_t kMaxEdges = EntitlementPathTree::kMaxEdges;
+constexpr std::size_t kMaxVariableEdges = EntitlementPathTree::kMaxVariableEdges;
 constexpr std::size_t kMaxListedDepth = 256;
 constexpr std::size_t kMaxListingSteps = 1u << 20;
 
@@ -354,6 +357,7 @@ std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::stri
         const HuffmanDecoder node_code(static_cast<std::uint32_t>(node_count - 1));
 
         tree->node_edges_begin_.reserve(static_cast<std::size_t>(node_count) + 1);
+        std::size_t variable_edges = 0;
         for (std::uint64_t n = 0; n < node_count; ++n) {
             tree->node_edges_begin_.push_back(static_cast<std::uint32_t>(tree->edges_.size()));
             for (;;) {
@@ -369,7 +373,12 @@ std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::stri
                     return nullptr;
                 }
                 if (tree->edges_.size() >= kMaxEdges) {
-                    set_error(error, "too many edges");
+                    set_error(error, "more than " + std::to_string(kMaxEdges) + " edges");
+                    return nullptr;
+                }
+                if (is_variable(tree->word(static_cast<std::uint32_t>(word))) &&
+                    ++variable_edges > kMaxVariableEdges) {
+                    set_error(error, "more than " + std::to_string(kMaxVariableEdges) + " $variable edges");
                     return nullptr;
                 }
                 tree->edges_.push_back(
@@ -378,6 +387,7 @@ std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::stri
         }
         tree->node_edges_begin_.push_back(static_cast<std::uint32_t>(tree->edges_.size()));
         tree->keep_used_words_only();
+        tree->index_edges();
         // python-rhsm would let a childless root match every path; nothing
         // Candlepin emits looks like that, so it entitles nothing here.
         if (tree->node_edges_begin_[1] == 0) {
@@ -414,38 +424,98 @@ void EntitlementPathTree::keep_used_words_only() {
     edges_.shrink_to_fit();
 }
 
+// Sorts each node's edges ($variable ones first, then literal ones by word)
+// and drops repeated (word, child) pairs, so a match looks a segment up by
+// binary search instead of comparing it with every edge.
+void EntitlementPathTree::index_edges() {
+    auto key = [this](const Edge& e) { return std::make_tuple(!is_variable(word(e.word)), word(e.word), e.child); };
+    std::vector<Edge> sorted;
+    sorted.reserve(edges_.size());
+    std::vector<std::uint32_t> begin;
+    begin.reserve(node_edges_begin_.size());
+    literal_begin_.clear();
+    literal_begin_.reserve(node_edges_begin_.size());
+    for (std::size_t n = 0; n + 1 < node_edges_begin_.size(); ++n) {
+        auto first = edges_.begin() + node_edges_begin_[n];
+        auto last = edges_.begin() + node_edges_begin_[n + 1];
+        std::sort(first, last, [&](const Edge& a, const Edge& b) { return key(a) < key(b); });
+        begin.push_back(static_cast<std::uint32_t>(sorted.size()));
+        std::uint32_t literal = begin.back();
+        for (auto it = first; it != last; ++it) {
+            if (it != first && key(*it) == key(*(it - 1))) continue;
+            sorted.push_back(*it);
+            if (is_variable(word(it->word))) literal = static_cast<std::uint32_t>(sorted.size());
+        }
+        literal_begin_.push_back(literal);
+    }
+    begin.push_back(static_cast<std::uint32_t>(sorted.size()));
+    sorted.shrink_to_fit();
+    edges_.swap(sorted);
+    node_edges_begin_.swap(begin);
+}
+
 std::size_t EntitlementPathTree::approximate_size() const {
     return sizeof(*this) + words_.capacity() +
-           (word_begin_.capacity() + word_size_.capacity() + node_edges_begin_.capacity()) *
+           (word_begin_.capacity() + word_size_.capacity() + node_edges_begin_.capacity() +
+            literal_begin_.capacity()) *
                sizeof(std::uint32_t) +
            edges_.capacity() * sizeof(Edge);
 }
 
+namespace {
+
+// Per-thread scratch space of entitles(): the frontier vectors and a
+// "reached at this depth" stamp per node, so nothing is allocated or sorted
+// per match and each node is expanded at most once per segment.
+struct MatchScratch {
+    std::vector<std::uint32_t> frontier;
+    std::vector<std::uint32_t> next;
+    std::vector<std::uint32_t> stamp;  // stamp[node] == generation: already in next
+    std::uint32_t generation = 0;
+
+    void new_depth(std::size_t nodes) {
+        if (stamp.size() < nodes) stamp.resize(nodes, 0);
+        if (++generation == 0) {  // wrapped: old stamps could collide
+            std::fill(stamp.begin(), stamp.end(), 0);
+            generation = 1;
+        }
+        next.clear();
+    }
+    void reach(std::uint32_t node) {
+        if (stamp[node] == generation) return;
+        stamp[node] = generation;
+        next.push_back(node);
+    }
+};
+
+}  // namespace
+
 bool EntitlementPathTree::entitles(std::string_view url_path) const noexcept {
     try {
         const std::vector<std::string_view> segments = split_segments(url_path);
-        // The nodes reached after i segments, deduplicated: cycles and repeated
-        // words cost at most nodes x segments, never an exponential walk.
-        std::vector<std::uint32_t> frontier{0};
-        std::vector<std::uint32_t> next;
+        thread_local MatchScratch scratch;
+        MatchScratch& m = scratch;
+        m.frontier.assign(1, 0);
         for (std::size_t i = 0;; ++i) {
-            next.clear();
+            m.new_depth(node_count());
             const bool last = i + 1 == segments.size();
-            for (std::uint32_t node : frontier) {
+            for (std::uint32_t node : m.frontier) {
                 const std::uint32_t begin = node_edges_begin_[node];
                 const std::uint32_t end = node_edges_begin_[node + 1];
                 if (begin == end) return true;  // a content path ends here
                 if (i == segments.size()) continue;
                 if (last && segments[i] == "listing") return true;
-                for (std::uint32_t e = begin; e < end; ++e) {
-                    const std::string_view w = word(edges_[e].word);
-                    if (w == segments[i] || is_variable(w)) next.push_back(edges_[e].child);
-                }
+                const std::uint32_t literal = literal_begin_[node];
+                for (std::uint32_t e = begin; e < literal; ++e) m.reach(edges_[e].child);
+                auto first = edges_.begin() + literal;
+                auto stop = edges_.begin() + end;
+                auto it = std::lower_bound(first, stop, segments[i], [this](const Edge& e, std::string_view seg) {
+                    return word(e.word) < seg;
+                });
+                for (; it != stop && word(it->word) == segments[i]; ++it) m.reach(it->child);
             }
-            if (i == segments.size() || next.empty()) return false;
-            std::sort(next.begin(), next.end());
-            next.erase(std::unique(next.begin(), next.end()), next.end());
-            frontier.swap(next);
+            if (i == segments.size() || m.next.empty()) return false;
+            m.frontier.swap(m.next);
         }
     } catch (...) {
         return false;

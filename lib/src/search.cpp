@@ -224,11 +224,20 @@ SearchOutcome run_search(SearchBackendKind kind, const std::string& url, std::st
     }
 
     std::string parse_error;
+    bool cut = false;
     auto results = kind == SearchBackendKind::Gsa
-                       ? search_detail::parse_gsa_xml(got.body, parse_error)
-                       : search_detail::parse_solr_json(got.body, parse_error);
+                       ? search_detail::parse_gsa_xml(got.body, parse_error, &cut)
+                       : search_detail::parse_solr_json(got.body, parse_error, &cut);
     if (!results) return fail(502, "unparsable body: " + parse_error);
     outcome.results = std::move(*results);
+    if (cut) {
+        outcome.notice = std::string("search backend ") + search_backend_name(kind) + " (" +
+                         search_detail::redact_url(request_url) + "): answer cut to its first " +
+                         std::to_string(outcome.results.size()) + " results (limits: " +
+                         std::to_string(kMaxSearchResults) + " results, " +
+                         std::to_string(kMaxSearchResultBytes) +
+                         " bytes of names and descriptions)";
+    }
     return outcome;
 }
 

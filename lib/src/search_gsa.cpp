@@ -16,7 +16,7 @@ namespace {
 
 struct GsaParse {
     XML_Parser parser = nullptr;
-    std::vector<SearchResult> results;
+    ResultList list;
     int depth = 0;        // of the element being parsed; the root is 1
     bool in_res = false;  // inside /ROOT/RES
     bool in_r = false;    // inside /ROOT/RES/R
@@ -72,12 +72,14 @@ void XMLCALL on_end(void* user, const XML_Char* /*element*/) {
     try {
         if (p.depth == 3 && p.in_r) {
             p.in_r = false;
-            if (p.name) {
+            if (p.name && !p.list.fits(*p.name, p.description)) {
+                stop(p, "");  // the limits are reached: keep what fitted
+            } else if (p.name) {
                 SearchResult r;
                 r.name = std::move(*p.name);
                 r.description = std::move(p.description);
                 r.should_filter = true;  // Crane's SearchResult.result_defaults
-                p.results.push_back(std::move(r));
+                p.list.results.push_back(std::move(r));
             }
         } else if (p.depth == 2 && p.in_res) {
             p.in_res = false;
@@ -101,7 +103,8 @@ struct ParserDeleter {
 
 }  // namespace
 
-std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, std::string& error) {
+std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, std::string& error,
+                                                       bool* cut) {
     if (body.size() > kMaxSearchBodyBytes) {
         error = "body larger than " + std::to_string(kMaxSearchBodyBytes) + " bytes";
         return std::nullopt;
@@ -121,7 +124,8 @@ std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, st
     XML_SetParamEntityParsing(parser.get(), XML_PARAM_ENTITY_PARSING_NEVER);
 
     if (XML_Parse(parser.get(), body.data(), static_cast<int>(body.size()), XML_TRUE) !=
-        XML_STATUS_OK) {
+            XML_STATUS_OK &&
+        !p.list.cut) {
         if (!p.refused.empty()) {
             error = p.refused;
         } else {
@@ -130,7 +134,8 @@ std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, st
         }
         return std::nullopt;
     }
-    return std::move(p.results);
+    if (cut != nullptr) *cut = p.list.cut;
+    return std::move(p.list.results);
 }
 
 }  // namespace crane::search_detail

@@ -89,17 +89,60 @@ bool is_http_url(std::string_view url) {
 
 }  // namespace
 
+namespace {
+
+// Query values (api_key=..., tokens) become "***"; names stay so the line
+// still says which parameters were sent. The fragment is never sent and
+// stays as it is.
+void append_redacted_query(std::string& out, std::string_view query) {
+    std::size_t start = 0;
+    while (start <= query.size()) {
+        std::size_t end = query.find_first_of("&;", start);
+        if (end == std::string_view::npos) end = query.size();
+        std::string_view pair = query.substr(start, end - start);
+        auto eq = pair.find('=');
+        out += pair.substr(0, eq);
+        if (eq != std::string_view::npos) out += "=***";
+        if (end < query.size()) out += query[end];
+        start = end + 1;
+    }
+}
+
+}  // namespace
+
 std::string redact_url(std::string_view url) {
+    std::string_view fragment;
+    if (auto hash = url.find('#'); hash != std::string_view::npos) {
+        fragment = url.substr(hash);
+        url = url.substr(0, hash);
+    }
+    std::string_view query;
+    bool has_query = false;
+    if (auto mark = url.find('?'); mark != std::string_view::npos) {
+        query = url.substr(mark + 1);
+        url = url.substr(0, mark);
+        has_query = true;
+    }
+    std::string out;
     auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos) return std::string(url);
-    std::size_t host_start = scheme_end + 3;
-    std::size_t authority_end = url.find_first_of("/?#", host_start);
+    std::size_t host_start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+    std::size_t authority_end = url.find('/', host_start);
     if (authority_end == std::string_view::npos) authority_end = url.size();
-    std::size_t at = url.rfind('@', authority_end - 1);
-    if (at == std::string_view::npos || at < host_start) return std::string(url);
-    std::string out(url.substr(0, host_start));
-    out += "***";
-    out += url.substr(at);
+    std::size_t at = scheme_end == std::string_view::npos || authority_end == host_start
+                         ? std::string_view::npos
+                         : url.rfind('@', authority_end - 1);
+    if (at == std::string_view::npos || at < host_start) {
+        out += url;
+    } else {
+        out += url.substr(0, host_start);
+        out += "***";
+        out += url.substr(at);
+    }
+    if (has_query) {
+        out += '?';
+        append_redacted_query(out, query);
+    }
+    out += fragment;
     return out;
 }
 

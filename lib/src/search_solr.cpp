@@ -128,8 +128,8 @@ std::string pull_command_name(std::string_view command) {
 
 }  // namespace
 
-std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body,
-                                                         std::string& error) {
+std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body, std::string& error,
+                                                         bool* cut) {
     if (body.size() > kMaxSearchBodyBytes) {
         error = "body larger than " + std::to_string(kMaxSearchBodyBytes) + " bytes";
         return std::nullopt;
@@ -150,29 +150,38 @@ std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body,
         return std::nullopt;
     }
 
-    std::vector<SearchResult> results;
+    ResultList list;
     for (const Value& doc : docs->GetArray()) {
+        if (list.cut) break;
         if (!doc.IsObject()) continue;
         SearchResult base;
         base.description = description_of(doc);
         base.is_trusted = bool_member(doc, "ir_automated");
         base.is_official = bool_member(doc, "ir_official");
         base.star_count = star_count_of(find_last(doc, "ir_stars"));
+        const std::string_view description =
+            base.description ? std::string_view(*base.description) : std::string_view();
         const Value* kind = find_last(doc, "documentKind");
         std::string_view kind_name = kind != nullptr && kind->IsString() ? string_of(*kind) : "";
 
         if (kind_name == "CertifiedSoftware") {
             const Value* commands = find_last(doc, "c_pull_command");
             if (commands == nullptr) continue;
+            // every entry repeats the doc's description: check before copying
             auto add = [&](const Value& command) {
                 if (!command.IsString()) return;
+                std::string name = pull_command_name(string_of(command));
+                if (!list.fits(name, description)) return;
                 SearchResult r = base;
-                r.name = pull_command_name(string_of(command));
+                r.name = std::move(name);
                 r.should_filter = false;
-                results.push_back(std::move(r));
+                list.results.push_back(std::move(r));
             };
             if (commands->IsArray()) {
-                for (const Value& command : commands->GetArray()) add(command);
+                for (const Value& command : commands->GetArray()) {
+                    if (list.cut) break;
+                    add(command);
+                }
             } else {
                 add(*commands);
             }
@@ -181,11 +190,13 @@ std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body,
 
         const Value* title = find_last(doc, "allTitle");
         if (title == nullptr || !title->IsString()) continue;
+        if (!list.fits(string_of(*title), description)) break;
         base.name = std::string(string_of(*title));
         base.should_filter = kind_name == "ImageRepository";
-        results.push_back(std::move(base));
+        list.results.push_back(std::move(base));
     }
-    return results;
+    if (cut != nullptr) *cut = list.cut;
+    return std::move(list.results);
 }
 
 }  // namespace crane::search_detail

@@ -75,6 +75,12 @@ SOLR_SCENARIOS = {
     ],
     # nothing found
     "nothing": [],
+    # one doc whose 100 KB description every pull command repeats: uncut,
+    # a 130 KB body would make a 100 MB answer
+    "amplified": [
+        {"allTitle": "isv/big", "ir_description": "x" * 100000, "documentKind": "CertifiedSoftware",
+         "c_pull_command": ["docker pull isv/app%d" % i for i in range(1000)]},
+    ],
 }
 
 

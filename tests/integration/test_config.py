@@ -84,11 +84,120 @@ class ConfigErrors(unittest.TestCase):
             h.cleanup()
 
     def test_valid_config_passes(self):
-        h = Httpd(data_src=METADATA, crane_ini="[general]\ndata_dir: {data}\n[cdn]\nurl_auth_secret: 0a0b\n")
+        h = Httpd(data_src=METADATA, crane_ini="[general]\ndata_dir: {data}\n[cdn]\nurl_auth_secret: %s\n" % ("0a" * 16))
         try:
             code, out = h.config_test()
             self.assertEqual(code, 0, out)
             self.assertIn("Syntax OK", out)
+            self.assertNotIn("mod_crane", out)
+        finally:
+            h.cleanup()
+
+    def directive_line(self, h, text):
+        with open(h.conf_path) as f:
+            return [i + 1 for i, l in enumerate(f) if l.startswith(text)][0]
+
+    # ---- values that would break headers, URLs or paths later ----
+
+    def test_continuation_line_in_endpoint(self):
+        self.check_fails(r"crane\.ini:4: \[general\] endpoint: contains the control character 0x0A "
+                         r"\(an indented continuation line\?\)",
+                         crane_ini="[general]\ndata_dir: {data}\nendpoint: reg.example.com\n    :5000\n")
+
+    def test_control_character_in_cdn_rewrite(self):
+        self.check_fails(r"crane\.ini:3: \[cdn\] url_replace: contains the control character 0x0A",
+                         crane_ini="[cdn]\nurl_replace: cdn.example.com\n\t/edge\nurl_match: origin\n")
+
+    def test_auth_param_must_be_a_plain_query_name(self):
+        h = Httpd(data_src=METADATA, conf='CraneCDNAuthParam "a&b=c#d"')
+        try:
+            code, out = h.config_test()
+            self.assertNotEqual(code, 0, out)
+            self.assertIn("Syntax error on line %d of %s" % (self.directive_line(h, "CraneCDNAuthParam"),
+                                                             h.conf_path), out)
+            self.assertIn("CraneCDNAuthParam: [cdn] url_auth_param: 'a&b=c#d' is not a plain query parameter "
+                          "name (letters, digits, '-', '.', '_', '~')", out)
+        finally:
+            h.cleanup()
+
+    def test_search_urls_need_an_http_scheme(self):
+        self.check_fails(r"crane\.ini:2: \[gsa\] url: 'gsa\.example\.com/search' is not an http:// or https:// URL",
+                         crane_ini="[gsa]\nurl: gsa.example.com/search\n")
+        h = Httpd(data_src=METADATA, conf="CraneSolrURL solr:8983/select?q={0}")
+        try:
+            code, out = h.config_test()
+            self.assertNotEqual(code, 0, out)
+            self.assertIn("CraneSolrURL: [solr] url: 'solr:8983/select?q={0}' is not an http:// or https:// URL",
+                          out)
+        finally:
+            h.cleanup()
+
+    def test_url_match_without_url_replace_names_the_directive(self):
+        h = Httpd(data_src=METADATA, conf="\nCraneCDNURLMatch origin.example.com")
+        try:
+            code, out = h.config_test()
+            self.assertNotEqual(code, 0, out)
+            self.assertIn("mod_crane: %s:%d: CraneCDNURLMatch: [cdn] url_match is set but [cdn] url_replace is "
+                          "not; set both to rewrite redirect URLs, or neither"
+                          % (h.conf_path, self.directive_line(h, "CraneCDNURLMatch")), out)
+        finally:
+            h.cleanup()
+
+    def test_url_replace_without_url_match_names_the_ini_line(self):
+        self.check_fails(r"mod_crane: .*crane\.ini:3: \[cdn\] url_replace is set but \[cdn\] url_match is not",
+                         crane_ini="[cdn]\n\nurl_replace: cdn.example.com\n")
+
+    def test_match_and_replace_from_ini_and_directive_together_pass(self):
+        h = Httpd(data_src=METADATA, crane_ini="[general]\ndata_dir: {data}\n[cdn]\nurl_match: origin\n",
+                  conf="CraneCDNURLReplace cdn")
+        try:
+            code, out = h.config_test()
+            self.assertEqual(code, 0, out)
+        finally:
+            h.cleanup()
+
+    # ---- warnings: the configuration works, but probably not as meant ----
+
+    def test_short_cdn_secret_warns(self):
+        ini = "[general]\ndata_dir: {data}\n[cdn]\nurl_auth_secret: 0a\n"
+        warning = (r"mod_crane: .*crane\.ini:4: \[cdn\] url_auth_secret: a 1-byte key is easy to guess; "
+                   r"use at least 16 bytes \(32 hex digits\)")
+        h = Httpd(data_src=METADATA, crane_ini=ini, expect_log=[warning])
+        try:
+            code, out = h.config_test()
+            self.assertEqual(code, 0, out)
+            self.assertRegex(out, warning)
+            h.start()
+            self.assertEqual(h.stop(), [])
+            self.assertRegex(h.log(), r"\[crane:warn\] .*" + warning)
+        finally:
+            h.cleanup()
+
+    def test_missing_content_dir_warns_when_serving_content(self):
+        conf = "CraneServeContent On\nCraneContentDirV1 {dir}/v1-missing\nCraneContentDirV2 {dir}/htdocs"
+        h = Httpd(data_src=METADATA, conf=conf, expect_log=[r"content_dir_v1"])
+        try:
+            line = self.directive_line(h, "CraneContentDirV1")
+            warning = ("mod_crane: %s:%d: CraneContentDirV1: [serve_content] content_dir_v1: '%s/v1-missing' is "
+                       "not a directory; its files answer 404 until it exists" % (h.conf_path, line, h.dir))
+            code, out = h.config_test()
+            self.assertEqual(code, 0, out)
+            self.assertIn(warning, out)
+            self.assertNotIn("content_dir_v2", out)
+            h.start()
+            self.assertEqual(h.stop(), [])
+            warnings = [l for l in h.log().splitlines() if "[crane:warn]" in l]
+            self.assertEqual(len(warnings), 1, warnings)
+            self.assertIn(warning, warnings[0])
+        finally:
+            h.cleanup()
+
+    def test_missing_content_dir_is_fine_without_serve_content(self):
+        h = Httpd(data_src=METADATA, conf="CraneContentDirV1 {dir}/v1-missing")
+        try:
+            code, out = h.config_test()
+            self.assertEqual(code, 0, out)
+            self.assertNotIn("mod_crane", out)
         finally:
             h.cleanup()
 
@@ -147,6 +256,25 @@ class Sources(unittest.TestCase):
         h.curl("/v2/")
         self.stop(h)
         self.assertNotIn("[crane:debug]", h.log())
+
+    def test_relative_dirs_are_relative_to_server_root(self):
+        # ServerRoot is the server's temporary dir; the test runs elsewhere
+        h = Httpd(data_src=METADATA, conf="CraneDataDir metadata\nCraneServeContent On\n"
+                                          "CraneContentDirV1 content/v1\nCraneContentDirV2 ./content/v2/")
+        self.addCleanup(h.cleanup)
+        self.assertNotEqual(os.path.realpath(os.getcwd()), os.path.realpath(h.dir))
+        files = {"content/v2/zoo-pulp/blobs/sha256:0123": b"blob\n",
+                 "content/v1/busybox-pulp/d4e5f6/layer": b"layer\n"}
+        for name, data in files.items():
+            os.makedirs(os.path.dirname(os.path.join(h.dir, name)), exist_ok=True)
+            with open(os.path.join(h.dir, name), "wb") as f:
+                f.write(data)
+        h.start()
+        r = h.curl("/v2/zoo/blobs/sha256:0123")
+        self.assertEqual((r.status, r.body), (200, b"blob\n"))
+        r = h.curl("/v1/images/d4e5f6/layer")
+        self.assertEqual((r.status, r.body), (200, b"layer\n"))
+        self.stop(h)
 
     def test_virtual_hosts_serve_their_own_data_dirs_and_inherit_the_rest(self):
         other = os.path.join(TEST_DATA, "metadata_bad")

@@ -154,7 +154,7 @@ class E2ECase(HttpdTestCase):
             cls.setup_tls()
             conf = STATIC_CONF + cls.extra_conf
             if cls.serve_content:
-                conf += "CraneServeContent On\nCraneContentDirV2 {dir}/web\n"
+                conf += "CraneServeContent On\nCraneContentDirV1 {dir}/web\nCraneContentDirV2 {dir}/web\n"
             cls.httpd = cls.make_httpd(conf=conf)
             cls.web = os.path.join(cls.httpd.dir, "web")
             cls.base_url = cls.httpd.url("/pub")

@@ -407,10 +407,14 @@ class OneShotSearchTest(SearchAssertions, unittest.TestCase):
 
     def check_failure(self, directive, url, sent, status, body, reason):
         """One search against `url`; answers `status` with `body`, and logs
-        one [crane:error] line naming the backend, the URL it asked (`sent`)
-        and `reason`. Returns the request's duration."""
+        one [crane:error] line naming the backend, the URL it asked (`sent`,
+        logged with its query values as ***) and `reason`. Returns the
+        request's duration."""
         kind = "gsa" if directive == "CraneGSAURL" else "solr"
-        line = r"\[crane:error\] .*search backend %s \(%s\): %s" % (kind, re.escape(sent), reason)
+        base, mark, query = sent.partition("?")
+        logged = base + mark + re.sub(r"=[^&;#]*", "=***", query)
+        self.assertNotIn("q=x", logged)
+        line = r"\[crane:error\] .*search backend %s \(%s\): %s" % (kind, re.escape(logged), reason)
         with self.running(conf="%s %s\n" % (directive, url), expect_log=[line]) as h:
             start = time.monotonic()
             reply = h.curl("/v1/search?q=x")
@@ -493,6 +497,22 @@ class OneShotSearchTest(SearchAssertions, unittest.TestCase):
             ])
             self.assertSearch(h.curl("/v1/search?q=base"), body)
 
+    def test_amplified_answer_is_cut_with_a_warning(self):
+        """A CertifiedSoftware doc repeats its 100 KB description for each of
+        its 1000 pull commands: the answer keeps the results that fit in
+        1 MiB of names and descriptions (10) and says so once at warn."""
+        line = (r"\[crane:warn\] .*search backend solr \(%s\): answer cut to its first 10 results "
+                r"\(limits: 1000 results, 1048576 bytes of names and descriptions\)"
+                % re.escape(BACKEND.url("/solr?q=***")))
+        with self.running(conf="CraneSolrURL %s\n" % BACKEND.url("/solr?q={0}"), expect_log=[line]) as h:
+            reply = h.curl("/v1/search?q=amplified")
+            body = crane_body("amplified", [result("isv/app%d" % i, "x" * 100000, should_filter=False)
+                                            for i in range(10)])
+            self.assertSearch(reply, body)
+            warnings = [l for l in h.log().splitlines() if "[crane:warn]" in l]
+            self.assertEqual(len(warnings), 1, warnings)
+            self.assertRegex(warnings[0], line)
+
     def test_gsa_fixture_file_of_unknown_repos(self):
         with self.running(conf="CraneGSAURL %s\n" % BACKEND.url("/file/gsa_two_results.xml")) as h:
             self.assertSearch(h.curl("/v1/search?q=base"), b'{"num_results": 0, "query": "base", "results": []}')
@@ -530,7 +550,7 @@ class OneShotSearchTest(SearchAssertions, unittest.TestCase):
                            502, b"Bad Gateway", "body larger than")
 
     def test_slow_backend_does_not_block_other_requests(self):
-        line = r"\[crane:error\] .*search backend solr \(%s\): timed out" % re.escape(BACKEND.url("/slow?q=x"))
+        line = r"\[crane:error\] .*search backend solr \(%s\): timed out" % re.escape(BACKEND.url("/slow?q=***"))
         with self.running(conf="CraneSolrURL %s\n" % BACKEND.url("/slow?q={0}"), expect_log=[line]) as h:
             replies = []
             t = threading.Thread(target=lambda: replies.append(h.curl("/v1/search?q=x")))
@@ -661,7 +681,7 @@ class TlsBackendTest(SearchAssertions, unittest.TestCase):
 
     def test_unknown_ca_is_503_by_default(self):
         line = r"\[crane:error\] .*search backend solr \(%s\): cannot connect" % re.escape(
-            self.backend.url("/solr?q=nothing"))
+            self.backend.url("/solr?q=***"))
         reply, errors = self.search_with("", expect_log=[line])
         self.assertV1Error(reply, 503, b"Service Unavailable")
         self.assertEqual(len(errors), 1, errors)

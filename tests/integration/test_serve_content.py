@@ -413,9 +413,10 @@ class ServeContentTest(ServeContentCase):
 
     def test_v1_image_files(self):
         c = self.content
-        for name, data in (("layer", c.v1_layer), ("json", c.v1_json), ("ancestry", c.v1_ancestry)):
+        for name, data, media_type in (("layer", c.v1_layer, OCTET), ("json", c.v1_json, JSON),
+                                       ("ancestry", c.v1_ancestry, JSON)):
             with self.subTest(file=name):
-                self.assertServed("/v1/images/d4e5f6/" + name, data, OCTET, IMMUTABLE)
+                self.assertServed("/v1/images/d4e5f6/" + name, data, media_type, IMMUTABLE)
 
     def test_v1_repository_defaults_to_repo_registry_id(self):
         self.assertServed("/v1/images/ffff01/layer", self.content.rhel_layer, OCTET, IMMUTABLE)
@@ -777,7 +778,7 @@ class ServeContentBasicAuthTest(ServeContentCase):
         self.assertNotFound(self.get("/v2/zoo/blobs/sha256:" + "e" * 64, extra=self.AUTH))
 
     def test_v1_is_outside_the_protected_location(self):
-        self.assertServed("/v1/images/d4e5f6/json", self.content.v1_json, OCTET, IMMUTABLE)
+        self.assertServed("/v1/images/d4e5f6/json", self.content.v1_json, JSON, IMMUTABLE)
 
     def test_admin_pages_answer_localhost(self):
         reply = self.get("/crane/repositories/v2", headers=["Accept: application/json"])

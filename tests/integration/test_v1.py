@@ -6,6 +6,7 @@ sort_keys, ", " / ": " separators and ensure_ascii.
 
 import json
 import os
+import socket
 import unittest
 
 from harness import TEST_DATA, HttpdTestCase, JSON, V1_HEADERS
@@ -55,12 +56,12 @@ class V1Test(HttpdTestCase):
                 self.assertV1(self.get(path), 200, body=b'"OK"', content_type=JSON,
                               headers={"X-Docker-Registry-Standalone": "True"})
 
-    def test_users_post_answers_201_user_created_as_flask_html(self):
+    def test_users_post_answers_201_user_created_as_json(self):
         for path in ("/v1/users", "/v1/users/"):
             with self.subTest(path=path):
                 reply = self.get(path, method="POST", data='{"username": "u", "password": "p"}',
                                  headers=["Content-Type: application/json"])
-                self.assertV1(reply, 201, body=b'"User Created"', content_type=HTML,
+                self.assertV1(reply, 201, body=b'"User Created"', content_type=JSON,
                               headers={"X-Docker-Registry-Standalone": "True"})
 
     # ---- repositories/ID/images ----
@@ -73,6 +74,23 @@ class V1Test(HttpdTestCase):
         reply = self.get("/v1/repositories/busybox/images", headers=["Host: reg.local:8080"])
         self.assertV1(reply, 200, body=BUSYBOX_IMAGES, content_type=JSON,
                       headers={"X-Docker-Endpoints": "reg.local:8080"})
+
+    def test_images_endpoint_without_host_header_is_the_server_name(self):
+        # HTTP/1.0 allows a request without Host; curl always sends one
+        with socket.create_connection(("127.0.0.1", self.httpd.port), timeout=10) as s:
+            s.sendall(b"GET /v1/repositories/busybox/images HTTP/1.0\r\n\r\n")
+            raw = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                raw += chunk
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.assertEqual(lines[0], "HTTP/1.1 200 OK")
+        headers = [line.split(": ", 1) for line in lines[1:]]
+        self.assertIn(["X-Docker-Endpoints", "127.0.0.1:%d" % self.httpd.port], headers)
+        self.assertEqual(body, BUSYBOX_IMAGES)
 
     def test_images_of_repo_id_with_one_slash(self):
         self.assertV1(self.get("/v1/repositories/redhat/rhel/images"), 200, body=RHEL_IMAGES,

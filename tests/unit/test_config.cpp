@@ -121,6 +121,20 @@ TEST_CASE("config errors name the file, the line and the key", "[config]") {
          "c.conf:2: [serve_content] enable: 'si' is not a boolean (true/false, yes/no, on/off, 1/0)"},
         {"data_dir: /x\n", "c.conf:1: key 'data_dir' before any [section] header"},
         {"[general\n", "c.conf:1: section header without ']'"},
+        // a continuation line puts a newline into the value
+        {"[general]\nendpoint: reg.example.com\n  :5000\n",
+         "c.conf:3: [general] endpoint: contains the control character 0x0A (an indented continuation line?)"},
+        {"[cdn]\nurl_match: a\n\tb\n",
+         "c.conf:3: [cdn] url_match: contains the control character 0x0A (an indented continuation line?)"},
+        {"[cdn]\nurl_replace: a\x01" "b\n", "c.conf:2: [cdn] url_replace: contains the control character 0x01"},
+        {"[gsa]\nurl: http://gsa/\x7f\n", "c.conf:2: [gsa] url: contains the control character 0x7F"},
+        {"[cdn]\nurl_auth_param: a&b=c#d\n",
+         "c.conf:2: [cdn] url_auth_param: 'a&b=c#d' is not a plain query parameter name (letters, digits, "
+         "'-', '.', '_', '~')"},
+        {"[gsa]\nurl: gsa.example.com/search\n",
+         "c.conf:2: [gsa] url: 'gsa.example.com/search' is not an http:// or https:// URL"},
+        {"[solr]\nurl: ftp://solr/q={0}\n", "c.conf:2: [solr] url: 'ftp://solr/q={0}' is not an http:// or https:// URL"},
+        {"[solr]\nurl: http:///q={0}\n", "c.conf:2: [solr] url: 'http:///q={0}' is not an http:// or https:// URL"},
         {"[general]\njust words\n", "c.conf:2: 'just words' is not 'key: value' or 'key = value'"},
     };
     for (const auto& c : cases) {
@@ -146,4 +160,63 @@ TEST_CASE("every key has a directive, a default and help text", "[config]") {
         CHECK(find_config_key(k.section, k.key) == &k);
     }
     CHECK(config_keys().size() == 16);
+}
+
+TEST_CASE("values bound for headers and URLs refuse what would break them", "[config]") {
+    Config c;
+    const ConfigKey& param = *find_config_key("cdn", "url_auth_param");
+    for (const char* bad : {"a&b", "a=b", "a#b", "a?b", "a b", "a%20", "a+b", "a/b", "", "a\tb"}) {
+        INFO(bad);
+        CHECK(set_config_value(c, param, bad).has_value());
+    }
+    for (const char* good : {"_auth_", "token", "hdnts", "__gda__", "a-b.c~d"}) {
+        INFO(good);
+        CHECK_FALSE(set_config_value(c, param, good).has_value());
+        CHECK(c.url_auth_param == good);
+    }
+    const ConfigKey& gsa = *find_config_key("gsa", "url");
+    for (const char* good : {"http://gsa", "HTTPS://gsa.example.com:8443/search?site=x", ""}) {
+        INFO(good);
+        CHECK_FALSE(set_config_value(c, gsa, good).has_value());
+    }
+    for (const char* bad : {"gsa", "http://", "https://?x", "file:///etc/passwd", "//gsa/x"}) {
+        INFO(bad);
+        CHECK(set_config_value(c, gsa, bad).has_value());
+    }
+    for (const char* key : {"data_dir", "endpoint"}) {
+        INFO(key);
+        CHECK(set_config_value(c, *find_config_key("general", key), "a\rb").has_value());
+    }
+}
+
+TEST_CASE("config_issues: match without replace is fatal, a short secret a warning", "[config]") {
+    Config c;
+    CHECK(config_issues(c).empty());
+    c.url_match = "origin.example.com";
+    auto issues = config_issues(c);
+    REQUIRE(issues.size() == 1);
+    CHECK(issues[0].fatal);
+    CHECK(issues[0].key == find_config_key("cdn", "url_match"));
+    CHECK(issues[0].message ==
+          "[cdn] url_match is set but [cdn] url_replace is not; set both to rewrite redirect URLs, or neither");
+    c.url_match.clear();
+    c.url_replace = "cdn.example.com";
+    issues = config_issues(c);
+    REQUIRE(issues.size() == 1);
+    CHECK(issues[0].fatal);
+    CHECK(issues[0].key == find_config_key("cdn", "url_replace"));
+    c.url_match = "origin.example.com";
+    CHECK(config_issues(c).empty());
+
+    c.url_auth_secret = "0a";
+    issues = config_issues(c);
+    REQUIRE(issues.size() == 1);
+    CHECK_FALSE(issues[0].fatal);
+    CHECK(issues[0].key == find_config_key("cdn", "url_auth_secret"));
+    CHECK(issues[0].message ==
+          "[cdn] url_auth_secret: a 1-byte key is easy to guess; use at least 16 bytes (32 hex digits)");
+    c.url_auth_secret = std::string(30, 'a');
+    CHECK(config_issues(c).size() == 1);
+    c.url_auth_secret = std::string(32, 'a');
+    CHECK(config_issues(c).empty());
 }

@@ -501,9 +501,10 @@ TEST_CASE("cycles in a v3 tree neither hang nor crash", "[entitlement][v3][hosti
 }
 
 TEST_CASE("a densely connected v3 tree is matched in bounded time", "[entitlement][v3][hostile]") {
-    // Every one of 100 nodes reaches every other through a $v edge: a naive
-    // recursive walk would take 100^depth steps.
-    constexpr std::uint32_t kNodes = 100;
+    // Every one of 60 nodes reaches every other through a $v edge: a naive
+    // recursive walk would take 60^depth steps. (3660 $v edges: within
+    // kMaxVariableEdges.)
+    constexpr std::uint32_t kNodes = 60;
     t::PathGraph graph;
     graph.nodes.resize(kNodes + 2);
     for (std::uint32_t n = 0; n <= kNodes; ++n) {
@@ -520,6 +521,109 @@ TEST_CASE("a densely connected v3 tree is matched in bounded time", "[entitlemen
     CHECK_FALSE(listed.empty());
     CHECK(listed.size() <= 50);
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+}
+
+TEST_CASE("v3 trees beyond the node, edge and $variable edge limits are refused",
+          "[entitlement][v3][hostile]") {
+    std::string error;
+    SECTION("60000 $v edges (a 41 KB certificate that made every match scan them)") {
+        t::PathGraph graph;
+        graph.nodes = {{}, {{"end", 2}}, {}};
+        for (int i = 0; i < 60000; ++i) graph.nodes[0].push_back({"$v", 1});
+        const std::string payload = t::encode_path_graph(graph);
+        CHECK(payload.size() < 50000);
+        CHECK(EntitlementPathTree::decode(payload, &error) == nullptr);
+        CHECK(error == "more than 4096 $variable edges");
+        auto cert = parse(t::make_v3_certificate(payload));
+        CHECK_FALSE(cert->entitles("/q/end"));
+    }
+    SECTION("exactly kMaxVariableEdges $v edges are accepted") {
+        t::PathGraph graph;
+        graph.nodes = {{}, {{"end", 2}}, {}};
+        for (std::size_t i = 0; i < EntitlementPathTree::kMaxVariableEdges; ++i) {
+            graph.nodes[0].push_back({"$v" + std::to_string(i % 7), 1});
+        }
+        auto tree = decode(t::encode_path_graph(graph));
+        CHECK(tree->entitles("/q/end"));
+        CHECK_FALSE(tree->entitles("/q/other"));
+    }
+    SECTION("too many literal edges") {
+        t::PathGraph graph;
+        graph.nodes = {{}, {}};
+        for (std::size_t i = 0; i <= EntitlementPathTree::kMaxEdges; ++i) {
+            graph.nodes[0].push_back({"w" + std::to_string(i), 1});
+        }
+        CHECK(EntitlementPathTree::decode(t::encode_path_graph(graph), &error) == nullptr);
+        CHECK(error == "more than 32768 edges");
+    }
+    SECTION("too many nodes") {
+        t::PathGraph graph;
+        graph.nodes.resize(EntitlementPathTree::kMaxNodes + 1);
+        for (std::uint32_t n = 0; n + 1 < graph.nodes.size(); ++n) graph.nodes[n].push_back({"a", n + 1});
+        CHECK(EntitlementPathTree::decode(t::encode_path_graph(graph), &error) == nullptr);
+        CHECK(error == "implausible node count");
+    }
+}
+
+TEST_CASE("a large v3 tree within the limits matches by lookup, not by scanning",
+          "[entitlement][v3]") {
+    // root: 20000 literal edges to the end node, and 4000 $v edges to nodes
+    // that each continue with their own literal word
+    constexpr std::uint32_t kFan = 4000;
+    t::PathGraph graph;
+    graph.nodes.resize(kFan + 2);
+    const std::uint32_t end = kFan + 1;
+    for (std::uint32_t i = 0; i < 20000; ++i) graph.nodes[0].push_back({"w" + std::to_string(i), end});
+    for (std::uint32_t k = 1; k <= kFan; ++k) {
+        graph.nodes[0].push_back({"$v", k});
+        graph.nodes[k].push_back({"x" + std::to_string(k), end});
+        graph.nodes[k].push_back({"x" + std::to_string(k), end});  // repeated edges collapse
+    }
+    auto tree = decode(t::encode_path_graph(graph));
+    REQUIRE(tree->node_count() == kFan + 2);
+    CHECK(tree->entitles("/w0"));
+    CHECK(tree->entitles("/w19999/anything/below"));
+    CHECK_FALSE(tree->entitles("/w20000"));
+    CHECK(tree->entitles("/q/x1"));
+    CHECK(tree->entitles("/w5/x4000"));  // w5 is also a $v segment
+    CHECK(tree->entitles("/q/x4000/listing"));
+    CHECK_FALSE(tree->entitles("/q/x4001"));
+    CHECK_FALSE(tree->entitles("/q"));
+    CHECK(tree->entitles("/q/listing"));
+    CHECK_FALSE(tree->entitles("/"));
+}
+
+TEST_CASE("v3 matching on big hostile trees (timing)", "[.][bench][entitlement]") {
+    // not run by default: crane_unit_tests "[bench]" prints the figures.
+    // Fully connected: every node has a $v edge to every other.
+    for (std::uint32_t nodes : {63u, 245u}) {  // 4032 $v edges (allowed), 60025 (refused)
+        t::PathGraph graph;
+        graph.nodes.resize(nodes + 2);
+        for (std::uint32_t n = 0; n <= nodes; ++n) {
+            for (std::uint32_t to = 1; to <= nodes; ++to) graph.nodes[n].push_back({"$v", to});
+            if (n > 0) graph.nodes[n].push_back({"end", nodes + 1});
+        }
+        const std::string payload = t::encode_path_graph(graph);
+        auto start = std::chrono::steady_clock::now();
+        std::string error;
+        auto tree = EntitlementPathTree::decode(payload, &error);
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+        if (!tree) {
+            WARN(nodes << " nodes, payload " << payload.size() << " bytes: refused in " << us.count()
+                       << " us (" << error << ")");
+            continue;
+        }
+        constexpr int kRepos = 200;
+        start = std::chrono::steady_clock::now();
+        int entitled = 0;
+        for (int i = 0; i < kRepos; ++i) {
+            entitled += tree->entitles("/content/dist/rhel/server/7/repo" + std::to_string(i)) ? 1 : 0;
+        }
+        us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+        WARN(nodes << " nodes, payload " << payload.size() << " bytes: " << kRepos
+                   << " matches of 6 segments in " << us.count() << " us");
+        CHECK(entitled == 0);
+    }
 }
 
 TEST_CASE("random bytes after a valid word list never crash the decoder",

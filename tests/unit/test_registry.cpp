@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "crane/registry.h"
+#include "entitlement_test_helpers.h"
 
 using namespace crane;
 
@@ -58,7 +59,8 @@ TEST_CASE("v1 endpoints answer as Crane did", "[registry][v1]") {
         {"GET", "/v1/_ping", 200, "true", "application/json"},
         {"GET", "/v1/users", 200, "\"OK\"", "application/json"},
         {"GET", "/v1/users/", 200, "\"OK\"", "application/json"},
-        {"POST", "/v1/users/", 201, "\"User Created\"", "text/html; charset=utf-8"},
+        {"POST", "/v1/users/", 201, "\"User Created\"", "application/json"},
+        {"POST", "/v1/users", 201, "\"User Created\"", "application/json"},
         {"GET", "/v1/repositories/busybox/images", 200, R"([{"id": "a1b2c3"}, {"id": "d4e5f6", "size": 42}])",
          "application/json"},
         {"GET", "/v1/repositories/library/busybox/images", 200,
@@ -103,6 +105,19 @@ TEST_CASE("the configured endpoint replaces the Host in X-Docker-Endpoints", "[r
     c.endpoint = "cdn.example.com:443";
     Registry reg = make(c);
     CHECK(hdr(ask(reg, "GET", "/v1/repositories/busybox/images"), "X-Docker-Endpoints") == "cdn.example.com:443");
+}
+
+TEST_CASE("without a Host header X-Docker-Endpoints names the server itself", "[registry][v1]") {
+    Request req;
+    req.method = "GET";
+    req.path = "/v1/repositories/busybox/images";
+    req.server_host = "registry.example.com:8080";
+    CHECK(hdr(make().handle(req), "X-Docker-Endpoints") == "registry.example.com:8080");
+    req.host = "reg.test:5000";  // a Host header wins
+    CHECK(hdr(make().handle(req), "X-Docker-Endpoints") == "reg.test:5000");
+    Config c;
+    c.endpoint = "cdn.example.com:443";  // and the configured endpoint wins over both
+    CHECK(hdr(make(c).handle(req), "X-Docker-Endpoints") == "cdn.example.com:443");
 }
 
 TEST_CASE("v1 image files redirect to the first readable repo holding the image", "[registry][v1]") {
@@ -173,6 +188,23 @@ TEST_CASE("v2 errors have the JSON error shape and the API version header", "[re
     CHECK(ping.status == 200);
     CHECK(ping.body == "{}");
     CHECK(ping.content_type == "application/json");
+}
+
+TEST_CASE("served v1 image files: ancestry and json are JSON, the layer is opaque", "[registry][v1]") {
+    Config c;
+    c.serve_content = true;
+    c.content_dir_v1 = "/srv/v1";
+    Registry reg = make(c);
+    for (const auto& [file, type] : {std::pair<std::string, std::string>{"ancestry", "application/json"},
+                                     {"json", "application/json"},
+                                     {"layer", "application/octet-stream"}}) {
+        INFO(file);
+        Response r = ask(reg, "GET", "/v1/images/ffff01/" + file);
+        CHECK(r.status == 200);
+        CHECK(r.file_path == "/srv/v1/redhat/rhel/ffff01/" + file);  // repository defaults to the id
+        CHECK(r.content_type == type);
+        CHECK(hdr(r, "X-Docker-Registry-Version") == "0.6.6");
+    }
 }
 
 TEST_CASE("the catalog lists readable v2 repos with paging", "[registry][v2]") {
@@ -253,4 +285,48 @@ TEST_CASE("request-derived parts of a redirect are percent-encoded, never reinte
     CHECK(r.status == 302);
     CHECK(hdr(r, "Location") == "http://cdn.example.com/pulp/docker/v2/zoo/blobs/sha256:a%3Fb%23c%20d%0D%0AX:%20y");
     CHECK(ask(reg, "GET", "/v2").body == "{}");
+}
+
+TEST_CASE("an unknown repo costs the same certificate work as a protected one", "[registry][entitlement]") {
+    // a verified entitlement certificate that entitles neither repo: both
+    // answers are the same 404, and both fetch and walk the certificate
+    const std::string pem =
+        crane::testing::make_v3_certificate(crane::testing::encode_path_tree({"/content/dist/other"}));
+    Registry reg = make();
+    auto ask_with_certificate = [&](std::string_view path, int& fetches) {
+        Request req;
+        req.method = "GET";
+        req.path = path;
+        req.host = "reg.test:5000";
+        req.now = crane::testing::unix_now();
+        req.client_certificate = [&] {
+            ++fetches;
+            return ClientCertificate{pem, "SUCCESS"};
+        };
+        return reg.handle(req);
+    };
+    const std::pair<const char*, const char*> pairs[] = {
+        {"/v2/private/secret/tags/list", "/v2/private/nope/tags/list"},
+        {"/v2/private/secret/manifests/latest", "/v2/nope/manifests/latest"},
+        {"/v1/repositories/secret/tags", "/v1/repositories/nope/tags"},
+        {"/v1/repositories/secret/images", "/v1/repositories/library/nope/images"},
+        {"/v1/repositories/secret/tags/latest", "/v1/repositories/nope/tags/latest"},
+        {"/v1/images/5ec7e7/json", "/v1/images/ffffff/json"},
+    };
+    for (const auto& [protected_path, unknown_path] : pairs) {
+        INFO(protected_path << " / " << unknown_path);
+        int protected_fetches = 0;
+        int unknown_fetches = 0;
+        Response p = ask_with_certificate(protected_path, protected_fetches);
+        Response u = ask_with_certificate(unknown_path, unknown_fetches);
+        CHECK(p.status == 404);
+        CHECK(u.status == 404);
+        CHECK(p.body == u.body);
+        CHECK(p.content_type == u.content_type);
+        CHECK(protected_fetches == 1);
+        CHECK(unknown_fetches == 1);
+    }
+    int fetches = 0;
+    CHECK(ask_with_certificate("/v2/zoo/tags/list", fetches).status == 302);
+    CHECK(fetches == 0);  // unprotected repos never look at certificates
 }

@@ -500,6 +500,88 @@ TEST_CASE("Solr: strings keep escapes and non-ASCII as UTF-8", "[search][solr]")
 
 // ===================== URLs =====================
 
+// ---- limits: results and their bytes ----
+
+namespace {
+
+// One CertifiedSoftware doc: `commands` pull commands sharing one description.
+std::string certified_doc(std::size_t description_bytes, std::size_t commands) {
+    std::string doc = R"({"documentKind": "CertifiedSoftware", "ir_description": ")" +
+                      std::string(description_bytes, 'd') + R"(", "c_pull_command": [)";
+    for (std::size_t i = 0; i < commands; ++i) {
+        if (i > 0) doc += ", ";
+        doc += "\"docker pull r/" + std::to_string(i) + "\"";
+    }
+    return doc + "]}";
+}
+
+std::size_t payload_bytes(const std::vector<SearchResult>& results) {
+    std::size_t n = 0;
+    for (const auto& r : results) n += r.name.size() + (r.description ? r.description->size() : 0);
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("Solr: pull commands repeating a big description are cut to the byte limit",
+          "[search][solr][limits]") {
+    // ~112 KB of body; uncut, every command copies the 100 KB description (60 MB)
+    const std::string body = solr_body("[" + certified_doc(100000, 600) + "]");
+    REQUIRE(body.size() < 115000);
+    auto results = parse_solr_ok(body);
+    // 10 results of 100000 + 5 bytes fit in 1 MiB, the 11th does not
+    REQUIRE(results.size() == 10);
+    CHECK(results[0].name == "r/0");
+    CHECK(results[9].name == "r/9");
+    CHECK(payload_bytes(results) <= crane::kMaxSearchResultBytes);
+    CHECK(crane::render_search_response("q", results).size() < 2 * crane::kMaxSearchResultBytes);
+}
+
+TEST_CASE("Solr: a description bigger than the byte limit yields no result", "[search][solr][limits]") {
+    // 3.8 MB description under 30 commands: uncut, 114 MB of copies
+    const std::string body = solr_body("[" + certified_doc(3800000, 30) + "]");
+    REQUIRE(body.size() < crane::kMaxSearchBodyBytes);
+    CHECK(parse_solr_ok(body).empty());
+}
+
+TEST_CASE("Solr and GSA: at most kMaxSearchResults results", "[search][limits]") {
+    SECTION("pull commands") {
+        auto results = parse_solr_ok(solr_body("[" + certified_doc(1, 5000) + "]"));
+        REQUIRE(results.size() == crane::kMaxSearchResults);
+        CHECK(results.back().name == "r/999");
+    }
+    SECTION("docs") {
+        std::string docs = "[";
+        for (int i = 0; i < 3000; ++i) {
+            if (i > 0) docs += ", ";
+            docs += R"({"allTitle": "t)" + std::to_string(i) + R"("})";
+        }
+        auto results = parse_solr_ok(solr_body(docs + "]"));
+        REQUIRE(results.size() == crane::kMaxSearchResults);
+        CHECK(results.back().name == "t999");
+    }
+    SECTION("GSA") {
+        std::string res;
+        for (int i = 0; i < 3000; ++i) {
+            res += R"(<R><MT N="portal_name" V="g)" + std::to_string(i) + R"("/></R>)";
+        }
+        auto results = parse_gsa_ok(gsa_body(res));
+        REQUIRE(results.size() == crane::kMaxSearchResults);
+        CHECK(results.back().name == "g999");
+    }
+    SECTION("GSA bytes") {
+        std::string res;
+        for (int i = 0; i < 30; ++i) {
+            res += R"(<R><MT N="portal_name" V="g)" + std::to_string(i) +
+                   R"("/><MT N="portal_short_description" V=")" + std::string(100000, 'x') +
+                   R"("/></R>)";
+        }
+        auto results = parse_gsa_ok(gsa_body(res));
+        CHECK(results.size() == 10);
+        CHECK(payload_bytes(results) <= crane::kMaxSearchResultBytes);
+    }
+}
+
 TEST_CASE("percent_encode_query is Python 2 urllib.quote", "[search][url]") {
     CHECK(crane::percent_encode_query("hi mom") == "hi%20mom");
     CHECK(crane::percent_encode_query("rhel") == "rhel");
@@ -647,7 +729,7 @@ TEST_CASE("run_search: a non-200 backend status is 502", "[search][http]") {
         INFO(status << ": " << outcome.error);
         CHECK(outcome.http_status == 502);
         CHECK(outcome.results.empty());
-        CHECK(outcome.error.find("search backend solr (" + server.url("/s?q=x") + ")") == 0);
+        CHECK(outcome.error.find("search backend solr (" + server.url("/s?q=***") + ")") == 0);
         CHECK(outcome.error.find(std::to_string(status)) != std::string::npos);
     }
 }
@@ -744,6 +826,23 @@ TEST_CASE("run_search: a body over max_body_bytes is 502", "[search][http]") {
     }
 }
 
+TEST_CASE("run_search: a cut answer is 200 with a notice for the log", "[search][http][limits]") {
+    const std::string body = solr_body("[" + certified_doc(100000, 600) + "]");
+    TestServer server([&](const std::string&) { return Reply{http_reply(200, body)}; });
+    auto outcome = crane::run_search(crane::SearchBackendKind::Solr,
+                                     server.url("/s?q={0}&api_key=k"), "x", fast_options());
+    INFO(outcome.error);
+    REQUIRE(outcome.http_status == 200);
+    CHECK(outcome.results.size() == 10);
+    CHECK(outcome.notice == "search backend solr (" + server.url("/s?q=***&api_key=***") +
+                                "): answer cut to its first 10 results (limits: 1000 results, "
+                                "1048576 bytes of names and descriptions)");
+    const std::string small = fixture("solr_docs.json");
+    TestServer plain([&](const std::string&) { return Reply{http_reply(200, small)}; });
+    CHECK(crane::run_search(crane::SearchBackendKind::Solr, plain.url("/s?q={0}"), "x", fast_options())
+              .notice.empty());
+}
+
 TEST_CASE("run_search: credentials in the backend URL stay out of the log line", "[search][http]") {
     TestServer server([](const std::string&) { return Reply{http_reply(500, "")}; });
     std::string url = "http://user:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/s?q={0}";
@@ -751,6 +850,33 @@ TEST_CASE("run_search: credentials in the backend URL stay out of the log line",
     CHECK(outcome.http_status == 502);
     CHECK(outcome.error.find("s3cret") == std::string::npos);
     CHECK(outcome.error.find("http://***@127.0.0.1:") != std::string::npos);
+}
+
+TEST_CASE("run_search: query values of the backend URL stay out of the log line",
+          "[search][http]") {
+    TestServer server([](const std::string&) { return Reply{http_reply(500, "")}; });
+    const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+    SECTION("Solr") {
+        auto outcome = crane::run_search(crane::SearchBackendKind::Solr,
+                                         base + "/s?q={0}&api_key=s3cret;wt=json&flag#frag",
+                                         "private query", fast_options());
+        CHECK(outcome.http_status == 502);
+        CHECK(outcome.error.find("s3cret") == std::string::npos);
+        CHECK(outcome.error.find("private") == std::string::npos);
+        CHECK(outcome.error.find("search backend solr (" + base +
+                                 "/s?q=***&api_key=***;wt=***&flag#frag): ") == 0);
+    }
+    SECTION("GSA") {
+        auto outcome = crane::run_search(crane::SearchBackendKind::Gsa,
+                                         "http://u:pw@127.0.0.1:" + std::to_string(server.port()) +
+                                             "/search?api_key=s3cret",
+                                         "x", fast_options());
+        CHECK(outcome.http_status == 502);
+        CHECK(outcome.error.find("s3cret") == std::string::npos);
+        CHECK(outcome.error.find("search backend gsa (http://***@127.0.0.1:" +
+                                 std::to_string(server.port()) + "/search?api_key=***&q=***): ") ==
+              0);
+    }
 }
 
 TEST_CASE("run_search: other schemes are refused without a request (503)", "[search][http]") {

@@ -2,6 +2,7 @@
 // table of keys that the Apache directives are generated from.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,6 +54,21 @@ const ConfigKey* find_config_key(std::string_view section, std::string_view key)
 // message naming the key and what is wrong (no file/line: the caller adds them).
 std::optional<std::string> set_config_value(Config& config, const ConfigKey& key,
                                             std::string_view value);
+
+// Checks that span several keys or point at a likely mistake, run on the
+// effective configuration (INI file and directives merged).
+struct ConfigIssue {
+    const ConfigKey* key;  // the key to point the user at
+    bool fatal;            // true: refuse the configuration; false: warn
+    std::string message;   // names the key; no file/line (the caller adds them)
+};
+
+// HMAC keys shorter than this are accepted with a warning.
+inline constexpr std::size_t kMinCdnSecretBytes = 16;
+
+// fatal: url_match without url_replace or the reverse (Crane silently did
+// not rewrite). warn: a CDN secret under kMinCdnSecretBytes bytes.
+std::vector<ConfigIssue> config_issues(const Config& config);
 
 std::optional<bool> parse_bool(std::string_view text);
 std::optional<std::int64_t> parse_int(std::string_view text);

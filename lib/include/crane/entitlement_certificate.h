@@ -22,6 +22,16 @@ std::string normalize_url_path(std::string_view path);
 // node count and Huffman-coded edges. Immutable once decoded; safe to share.
 class EntitlementPathTree {
   public:
+    // Trees beyond these are refused (the certificate then entitles nothing).
+    // Candlepin's trees for whole product catalogues stay far below; the caps
+    // bound what one match can cost: a literal segment is looked up in each
+    // reached node's sorted edges, and every node is visited at most once per
+    // segment, so a match costs at most segments x (reached nodes x log edges
+    // + $variable edges) steps, whatever the certificate holds.
+    static constexpr std::size_t kMaxNodes = std::size_t{1} << 15;
+    static constexpr std::size_t kMaxEdges = std::size_t{1} << 15;
+    static constexpr std::size_t kMaxVariableEdges = std::size_t{1} << 12;  // "$name" edges
+
     // Decodes a payload (already unwrapped from its DER OCTET STRING). nullptr,
     // with a short reason in `error`, for anything malformed or over the limits.
     static std::shared_ptr<const EntitlementPathTree> decode(std::string_view payload,
@@ -56,11 +66,15 @@ class EntitlementPathTree {
   private:
     std::string_view word(std::uint32_t i) const;
     void keep_used_words_only();
+    void index_edges();
 
     std::string words_;                      // the words edges use, back to back
     std::vector<std::uint32_t> word_begin_;  // offset of word i in words_
     std::vector<std::uint32_t> word_size_;
     std::vector<std::uint32_t> node_edges_begin_;  // node n's edges: [begin[n], begin[n+1])
+    // node n's $variable edges come first; its literal edges, sorted by word,
+    // are [literal_begin_[n], begin[n+1])
+    std::vector<std::uint32_t> literal_begin_;
     std::vector<Edge> edges_;
 };
 

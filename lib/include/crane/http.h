@@ -22,6 +22,9 @@ struct Request {
     std::string_view query;     // raw query string without '?'
     std::string_view accept;    // all Accept headers, comma-joined
     std::string_view host;      // Host header (host[:port])
+    // this server's own name[:port] (port only when not the scheme's
+    // default), used where the Host header would be but is absent (HTTP/1.0)
+    std::string_view server_host;
     // scheme://host[:port] for relative metadata URLs, asked for only then
     // (the glue honours UseCanonicalName); empty: http:// + Host
     std::function<std::string()> base_url;

@@ -36,6 +36,15 @@ const char* search_backend_name(SearchBackendKind kind);  // "none", "gsa", "sol
 // Bodies larger than this are refused (by the HTTP client and by the parsers).
 inline constexpr std::size_t kMaxSearchBodyBytes = std::size_t{4} * 1024 * 1024;
 
+// One backend answer yields at most kMaxSearchResults results whose names and
+// descriptions together take at most kMaxSearchResultBytes; the parsers stop
+// at the first result that does not fit (backend order), so the 200 body stays
+// within a few MiB. Without this a Solr doc with many c_pull_command entries,
+// each repeating the doc's description, turned a 100 KB body into hundreds of
+// MB. Cutting is not an error: the answer is 200 with what fitted.
+inline constexpr std::size_t kMaxSearchResults = 1000;
+inline constexpr std::size_t kMaxSearchResultBytes = std::size_t{1} * 1024 * 1024;
+
 // Parsers: nullopt = unparsable body (the request answers 502).
 //
 // GSA: every <R> child of a <RES> child of the root is a result; its <MT>
@@ -74,6 +83,9 @@ struct SearchOutcome {
     // When http_status != 200: one log line naming the backend, its URL
     // (credentials removed) and the reason.
     std::string error;
+    // When the results were cut to the limits above: one warning line saying
+    // so (backend and redacted URL); empty otherwise.
+    std::string notice;
 };
 
 struct HttpClientOptions {
