@@ -67,7 +67,12 @@ ManifestChoice by_digest(const V2Repo& repo, const std::string& d) {
         if (amd.schema_version == 2) return found("manifests/2/" + d, kMediaManifestV2);
         return found("manifests/1/" + d, kMediaJson);
     }
-    return failed(ManifestOutcome::Unknown, "manifest unknown");
+    // the metadata lists no schema 1 digests: Crane's path, for whoever can
+    // look at the files
+    ManifestChoice c = failed(ManifestOutcome::Unknown, "manifest unknown");
+    c.path = "manifests/1/" + d;
+    c.media_type = kMediaJson;
+    return c;
 }
 
 }  // namespace

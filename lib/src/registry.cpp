@@ -428,6 +428,10 @@ Response Registry::v2(const Request& req, std::string_view rest, const Index& in
                 case ManifestOutcome::Found: break;
                 case ManifestOutcome::DigestInvalid: return v2_error(V2Error::DigestInvalid);
                 case ManifestOutcome::Unknown:
+                    // a schema 1 manifest's digest is in no list: serving
+                    // content can look for its file (404 when missing)
+                    if (config_.serve_content) break;
+                    [[fallthrough]];
                 case ManifestOutcome::OciNotAccepted: {
                     Response r = v2_error(V2Error::ManifestUnknown, choice.message);
                     r.headers.push_back({"Vary", "Accept"});

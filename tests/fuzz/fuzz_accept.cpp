@@ -128,7 +128,7 @@ crane::ManifestChoice model_negotiate(const crane::V2Repo& repo, std::string_vie
             return amd.schema_version == 2 ? make("manifests/2/" + r, crane::kMediaManifestV2)
                                            : make("manifests/1/" + r, crane::kMediaJson);
         }
-        return make("", {}, ManifestOutcome::Unknown);
+        return make("manifests/1/" + r, crane::kMediaJson, ManifestOutcome::Unknown);
     }
     if (list && has(repo.manifest_list_data, ref)) return make("manifests/list/" + r, crane::kMediaManifestList);
     if (index && has(repo.oci_index_data, ref)) return make("manifests/oci-index/" + r, crane::kMediaOciIndex);
@@ -182,7 +182,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             fail("negotiation differs from the model", input);
         }
         const bool found = got.outcome == crane::ManifestOutcome::Found;
-        if (found && got.path.compare(0, 10, "manifests/") != 0) fail("path outside manifests/", got.path);
+        if ((found || got.outcome == crane::ManifestOutcome::Unknown) && got.path.compare(0, 10, "manifests/") != 0) fail("path outside manifests/", got.path);
         if (found != got.message.empty()) fail("an error without a message (or a message without one)", input);
     }
     return 0;

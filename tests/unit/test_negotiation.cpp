@@ -218,6 +218,8 @@ TEST_CASE("the full matrix: every kind of ref under every Accept", "[negotiation
     CHECK(negotiate_manifest(m, "idx", AcceptSet(S2)).message ==
           "OCI index found, but the Accept header does not allow it");
     CHECK(negotiate_manifest(m, DU, AcceptSet(S2)).message == "manifest unknown");
+    // where a schema 1 manifest of an unlisted digest would be (serving content looks)
+    CHECK(negotiate_manifest(m, DU, AcceptSet(S2)).path == "manifests/1/" + DU);
     CHECK(negotiate_manifest(m, "s2", AcceptSet(S2)).message.empty());
 }
 

@@ -520,6 +520,9 @@ TEST_CASE("served manifests carry their own type and name the error a missing fi
         {"/v2/docker/manifests/latest", kS2, "docker/manifests/2/latest", kS2, true, kManifestUnknown},
         {"/v2/docker/manifests/latest", "", "docker/manifests/1/latest", "application/json", true, kManifestUnknown},
         {"/v2/ns/oci/blobs/" + kS1, "", "oci-pulp/blobs/" + kS1, "application/octet-stream", false, kBlobUnknown},
+        // a digest in no list: a schema 1 manifest's file, if there is one
+        {"/v2/ns/oci/manifests/" + kS1, kOciMan, "oci-pulp/manifests/1/" + kS1, "application/json", true,
+         kManifestUnknown},
     };
     for (const auto& row : rows) {
         for (const char* method : {"GET", "HEAD"}) {

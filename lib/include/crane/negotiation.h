@@ -38,7 +38,8 @@ bool is_valid_digest(std::string_view digest);
 
 enum class ManifestOutcome {
     Found,          // path and media_type name the manifest
-    Unknown,        // no such manifest (404 MANIFEST_UNKNOWN)
+    Unknown,        // no such manifest in the metadata (404 MANIFEST_UNKNOWN); path
+                    // names where a schema 1 manifest of that digest would be
     OciNotAccepted,  // the tag exists only as OCI and Accept rules it out (404)
     DigestInvalid,  // REF holds ':' but is no well-formed digest (400)
 };
