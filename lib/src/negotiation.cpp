@@ -117,27 +117,32 @@ ManifestChoice negotiate_manifest(const V2Repo& repo, std::string_view ref, cons
     }
     if (digest) return by_digest(repo, r);
 
-    // a tag: Crane's order, the OCI types ranking with their Docker peers
+    // a tag: Crane's order, the OCI types ranking with their Docker peers.
+    // A client that accepts an OCI type is no schema 1 client, and reads the
+    // Docker list and schema 2 formats (the same structures): it gets those
+    // when the tag has no OCI manifest, rather than a schema 1 one.
+    const bool oci_index = accept.contains(kMediaOciIndex);
+    const bool oci_manifest = accept.contains(kMediaOciManifest);
     if (accept.contains(kMediaManifestList) && repo.in_manifest_list(ref)) {
         return found("manifests/list/" + r, kMediaManifestList);
     }
-    if (accept.contains(kMediaOciIndex) && repo.in_oci_index(ref)) {
-        return found("manifests/oci-index/" + r, kMediaOciIndex);
-    }
+    if (oci_index && repo.in_oci_index(ref)) return found("manifests/oci-index/" + r, kMediaOciIndex);
     if (const Amd64Tag* amd = repo.find_amd64(ref)) {
         if (accept.contains(kMediaManifestV2)) {
             return found("manifests/" + std::to_string(amd->schema_version) + "/" + amd->digest,
                          amd->schema_version == 2 ? kMediaManifestV2 : kMediaJson);
         }
+        if (oci_index && repo.in_manifest_list(ref)) return found("manifests/list/" + r, kMediaManifestList);
+        if (amd->schema_version == 2 && oci_manifest) return found("manifests/2/" + amd->digest, kMediaManifestV2);
         if (amd->schema_version == 1) return found("manifests/1/" + amd->digest, kMediaJson);
         return found("manifests/1/" + r, kMediaJson);
     }
     if (accept.contains(kMediaManifestV2) && repo.in_schema2(ref)) {
         return found("manifests/2/" + r, kMediaManifestV2);
     }
-    if (accept.contains(kMediaOciManifest) && repo.in_oci_manifest(ref)) {
-        return found("manifests/oci/" + r, kMediaOciManifest);
-    }
+    if (oci_manifest && repo.in_oci_manifest(ref)) return found("manifests/oci/" + r, kMediaOciManifest);
+    if (oci_index && repo.in_manifest_list(ref)) return found("manifests/list/" + r, kMediaManifestList);
+    if (oci_manifest && repo.in_schema2(ref)) return found("manifests/2/" + r, kMediaManifestV2);
     // an OCI-only tag has no schema 1 manifest to fall back to
     if (!repo.in_schema2(ref) && !repo.in_manifest_list(ref)) {
         if (repo.in_oci_index(ref)) return failed(ManifestOutcome::OciNotAccepted, kOciIndexNotAccepted);

@@ -138,11 +138,18 @@ crane::ManifestChoice model_negotiate(const crane::V2Repo& repo, std::string_vie
             return make("manifests/" + std::to_string(amd.schema_version) + "/" + amd.digest,
                         amd.schema_version == 2 ? crane::kMediaManifestV2 : crane::kMediaJson);
         }
+        // OCI clients read the Docker formats
+        if (index && has(repo.manifest_list_data, ref)) {
+            return make("manifests/list/" + r, crane::kMediaManifestList);
+        }
+        if (oci && amd.schema_version == 2) return make("manifests/2/" + amd.digest, crane::kMediaManifestV2);
         if (amd.schema_version == 1) return make("manifests/1/" + amd.digest, crane::kMediaJson);
         return make("manifests/1/" + r, crane::kMediaJson);
     }
     if (s2 && has(repo.schema2_data, ref)) return make("manifests/2/" + r, crane::kMediaManifestV2);
     if (oci && has(repo.oci_manifest_data, ref)) return make("manifests/oci/" + r, crane::kMediaOciManifest);
+    if (index && has(repo.manifest_list_data, ref)) return make("manifests/list/" + r, crane::kMediaManifestList);
+    if (oci && has(repo.schema2_data, ref)) return make("manifests/2/" + r, crane::kMediaManifestV2);
     if (!has(repo.schema2_data, ref) && !has(repo.manifest_list_data, ref) &&
         (has(repo.oci_index_data, ref) || has(repo.oci_manifest_data, ref))) {
         return make("", {}, ManifestOutcome::OciNotAccepted);
