@@ -1,5 +1,6 @@
 // Fuzz target `v2_path`: split_v2_path on the text after "/v2/". Checks the
-// split against SPEC section 5 with an independent model: NAME non-empty,
+// split (kinds: tags, manifests, blobs, referrers) against an independent
+// model: NAME non-empty,
 // PATH starts with the kind's component, NAME + "/" + PATH == input, REST is
 // what follows the kind, no later component (but the last) is a kind, and
 // nullopt exactly for unsafe components or no kind with something after it.
@@ -34,13 +35,14 @@ std::vector<std::string_view> components(std::string_view s) {
     }
 }
 
-bool is_kind(std::string_view c) { return c == "tags" || c == "manifests" || c == "blobs"; }
+bool is_kind(std::string_view c) { return c == "tags" || c == "manifests" || c == "blobs" || c == "referrers"; }
 
 std::string_view kind_word(crane::V2Kind kind) {
     switch (kind) {
         case crane::V2Kind::Tags: return "tags";
         case crane::V2Kind::Manifests: return "manifests";
         case crane::V2Kind::Blobs: return "blobs";
+        case crane::V2Kind::Referrers: return "referrers";
     }
     fail("unknown kind", "");
 }
