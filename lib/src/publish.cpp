@@ -942,6 +942,19 @@ std::string metadata_json(const Plan& p) {
     return w.take() + "\n";
 }
 
+std::vector<std::pair<std::string, std::string>> error_documents() {
+    auto body = [](const char* code, const char* message) {
+        json::Writer w;
+        w.begin_object().key("errors").begin_array().begin_object();
+        w.key("code").string(code).key("message").string(message);
+        w.end_object().end_array().end_object();
+        return w.take();
+    };
+    return {{"blob-unknown.json", body("BLOB_UNKNOWN", "blob unknown to registry")},
+            {"manifest-unknown.json", body("MANIFEST_UNKNOWN", "manifest unknown")},
+            {"name-unknown.json", body("NAME_UNKNOWN", "repository name not known to registry")}};
+}
+
 std::string metadata_file_name(const std::string& repo_id) {
     return slashes_to_dashes(repo_id) + ".json";
 }
@@ -1186,7 +1199,34 @@ Result publish(const Options& options) {
     }
     sync_dir(parent);
 
-    // 5. the metadata file, last
+    // 5. the error documents (shared by every repository in web_dir: each
+    // is replaced by rename, never seen half-written)
+    const std::string errors = o.web_dir + "/" + std::string(kErrorDir);
+    make_dirs(errors);
+    for (const auto& [name, body] : error_documents()) {
+        const std::string path = errors + "/" + name;
+        if (is_regular_file(path) && read_file(path, 4096) == body) continue;
+        std::string etmpl = errors + "/." + name + ".tmp.XXXXXX";
+        std::vector<char> ebuf(etmpl.begin(), etmpl.end());
+        ebuf.push_back('\0');
+        Fd efd(::mkstemp(ebuf.data()));
+        if (efd.get() < 0) {
+            throw Error("Cannot create a temporary file in " + errors + ": " + errno_text(errno) +
+                        ".");
+        }
+        const std::string etmp(ebuf.data());
+        TreeGuard eguard(etmp);
+        if (::fchmod(efd.get(), 0644) != 0)
+            throw Error("Cannot chmod " + etmp + ": " + errno_text(errno) + ".");
+        write_all(efd.get(), body.data(), body.size(), etmp);
+        sync_and_close(efd, etmp);
+        if (::rename(etmp.c_str(), path.c_str()) != 0) {
+            throw Error("Cannot move " + etmp + " to " + path + ": " + errno_text(errno) + ".");
+        }
+        eguard.release();
+    }
+
+    // 6. the metadata file, last
     if (::rename(mtmp.c_str(), r.metadata_file.c_str()) != 0) {
         throw Error("Published " + r.repo_dir + " but cannot move " + mtmp + " to " +
                     r.metadata_file + ": " + errno_text(errno) + ".");

@@ -636,9 +636,17 @@ TEST_CASE("publish writes the web tree, then the metadata file", "[publish]") {
                                 "ns-app/manifests/2/1.0", "ns-app/manifests/2/" + single.digest,
                                 "ns-app/manifests/list/", "ns-app/manifests/oci/",
                                 "ns-app/manifests/oci-index/", "ns-app/tags/",
-                                "ns-app/tags/list"});
+                                "ns-app/tags/list", ".errors/", ".errors/blob-unknown.json",
+                                ".errors/manifest-unknown.json", ".errors/name-unknown.json"});
     CHECK(tree(t / "meta") == std::set<std::string>{"ns-app.json"});
     CHECK(slurp(t / "web/ns-app/blobs/" + single.layer_digest) == single.layer);
+    // what a static server answers 404 with, per subtree
+    CHECK(slurp(t / "web/.errors/manifest-unknown.json") ==
+          R"({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]})");
+    CHECK(slurp(t / "web/.errors/blob-unknown.json") ==
+          R"({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry"}]})");
+    CHECK(slurp(t / "web/.errors/name-unknown.json") ==
+          R"({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]})");
     crane::MetadataResult md = crane::parse_metadata(slurp(r.metadata_file), r.metadata_file);
     REQUIRE(md.v2);
     CHECK(md.v2->url == "https://cdn.example.com/v2/ns-app/");
@@ -663,7 +671,9 @@ TEST_CASE("republishing replaces the tree and removes stale files", "[publish]")
     CHECK(files.count("manifests/2/" + l.images[0].digest) == 0);
     CHECK(files.count("blobs/" + l.images[0].layer_digest) == 0);
     CHECK(files.size() == 13);
-    for (const auto& name : tree(t / "web")) CHECK(name.rfind("ns-app/", 0) == 0);
+    for (const auto& name : tree(t / "web")) {
+        CHECK((name.rfind("ns-app/", 0) == 0 || name.rfind(".errors/", 0) == 0));
+    }
     CHECK(tree(t / "meta") == std::set<std::string>{"ns-app.json"});
     CHECK(slurp(t / "web/ns-app/tags/list") == R"({"name": "ns/app", "tags": ["2.0"]})");
 }
@@ -786,7 +796,9 @@ TEST_CASE("concurrent publications of one repository never mix", "[publish]") {
         CHECK(slurp(t / "web/ns-app/tags/list") ==
               R"({"name": "ns/app", "tags": [")" + tag + R"("]})");
         CHECK(tree(t / "web/ns-app").size() == 13);
-        for (const auto& name : tree(t / "web")) CHECK(name.rfind("ns-app/", 0) == 0);
+        for (const auto& name : tree(t / "web")) {
+        CHECK((name.rfind("ns-app/", 0) == 0 || name.rfind(".errors/", 0) == 0));
+    }
     }
 }
 

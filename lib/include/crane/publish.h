@@ -197,6 +197,12 @@ std::string tags_list_json(const std::string& repo_id, const std::vector<std::st
 // The metadata file name in metadata_dir: slashes_to_dashes(repo_id) + ".json".
 std::string metadata_file_name(const std::string& repo_id);
 
+// The static JSON error documents a static server answers 404 with in
+// redirect mode (file name in WEBDIR/.errors/ -> body): the registry's error
+// body for a missing manifest, blob, or anything else.
+std::vector<std::pair<std::string, std::string>> error_documents();
+inline constexpr std::string_view kErrorDir = ".errors";  // a name no repository dir can have
+
 // Copies src to dst (created, must not exist) while hashing it; throws
 // Error, leaving no dst, unless the bytes hash to `digest` and number `size`
 // (size < 0: any).
@@ -213,8 +219,8 @@ struct Result {
 
 // Reads and verifies every input, builds the repository tree in a temp dir
 // beside web_dir/repository, swaps it in (renameat2 RENAME_EXCHANGE when
-// replacing), removes the old tree, then writes the metadata file (temp file
-// + rename). On error nothing is left behind and an earlier publication is
+// replacing), removes the old tree, refreshes WEBDIR/.errors/, then writes
+// the metadata file (temp file + rename). On error nothing is left behind and an earlier publication is
 // untouched.
 Result publish(const Options& options);
 
