@@ -331,7 +331,9 @@ int send_body(request_rec* r, const crane::Response& resp) {
 int send_file(request_rec* r, const crane::Response& resp) {
     bool v2 = std::strncmp(r->uri, "/v2/", 4) == 0;
     auto not_found = [&] {
-        crane::Response nf = v2 ? crane::v2_error(404, "") : crane::v1_error(404, "");
+        // the library says which error a missing file is (manifest, blob, ...)
+        if (resp.if_missing) return send_body(r, *resp.if_missing);
+        crane::Response nf = v2 ? crane::v2_error(crane::V2Error::NameUnknown) : crane::v1_error(404, "");
         for (const auto& h : resp.headers) {
             if (h.name != "Cache-Control") nf.headers.push_back(h);
         }
@@ -363,7 +365,7 @@ int send_file(request_rec* r, const crane::Response& resp) {
     ap_set_etag(r);
     int cond = ap_meets_conditions(r);
     if (cond == HTTP_PRECONDITION_FAILED) {
-        crane::Response failed = v2 ? crane::v2_error(412, "") : crane::v1_error(412, "");
+        crane::Response failed = v2 ? crane::v2_error(crane::V2Error::PreconditionFailed) : crane::v1_error(412, "");
         return send_body(r, failed);
     }
     if (cond != OK) return cond;

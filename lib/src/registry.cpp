@@ -169,17 +169,43 @@ Response v1_error(int status, std::string_view message) {
     return r;
 }
 
-Response v2_error(int status, std::string_view message) {
+namespace {
+
+struct V2ErrorInfo {
+    int status;
+    std::string_view code;
+    std::string_view message;
+};
+
+V2ErrorInfo v2_error_info(V2Error error) {
+    switch (error) {
+        case V2Error::NameUnknown: return {404, "NAME_UNKNOWN", "repository name not known to registry"};
+        case V2Error::ManifestUnknown: return {404, "MANIFEST_UNKNOWN", "manifest unknown"};
+        case V2Error::BlobUnknown: return {404, "BLOB_UNKNOWN", "blob unknown to registry"};
+        case V2Error::Unsupported: return {405, "UNSUPPORTED", "The operation is unsupported."};
+        case V2Error::DigestInvalid: return {400, "DIGEST_INVALID", "provided digest did not match uploaded content"};
+        case V2Error::NameInvalid: return {400, "NAME_INVALID", "invalid repository name"};
+        case V2Error::PaginationNumberInvalid:
+            return {400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested"};
+        case V2Error::PreconditionFailed: return {412, "UNKNOWN", "precondition failed"};
+    }
+    return {500, "UNKNOWN", "unknown error"};
+}
+
+}  // namespace
+
+Response v2_error(V2Error error, std::string_view message) {
+    const V2ErrorInfo info = v2_error_info(error);
     Response r;
-    r.status = status;
+    r.status = info.status;
     r.content_type = std::string(kMediaJson);
     json::Writer w;
     w.begin_object().key("errors").begin_array().begin_object();
-    w.key("code").string(std::to_string(status));
-    w.key("message").string(message.empty() ? reason(status) : message);
+    w.key("code").string(info.code);
+    w.key("message").string(message.empty() ? info.message : message);
     w.end_object().end_array().end_object();
     r.body = w.take();
-    if (status == 405) r.headers.push_back({"Allow", "GET, HEAD"});
+    if (info.status == 405) r.headers.push_back({"Allow", "GET, HEAD"});
     return r;
 }
 
@@ -263,6 +289,11 @@ Response Registry::handle(const Request& req) const {
         std::string_view rest = req.path.size() > kV2Prefix.size() ? req.path.substr(kV2Prefix.size()) : "";
         Response r = v2(req, rest, *index, client);
         r.headers.push_back({"Docker-Distribution-API-Version", "registry/2.0"});
+        if (r.if_missing) {
+            auto missing = std::make_shared<Response>(*r.if_missing);
+            missing->headers.push_back({"Docker-Distribution-API-Version", "registry/2.0"});
+            r.if_missing = std::move(missing);
+        }
         return r;
     }
     if (starts_with(req.path, kV1Prefix)) return v1(req, req.path.substr(kV1Prefix.size()), *index, client);
@@ -371,9 +402,7 @@ Response Registry::v1(const Request& req, std::string_view rest, const Index& in
 }
 
 Response Registry::v2(const Request& req, std::string_view rest, const Index& index, Client& client) const {
-    if (!is_read(req.method)) {
-        return v2_error(405, "");
-    }
+    if (!is_read(req.method)) return v2_error(V2Error::Unsupported);
     if (rest.empty()) {
         Response r;
         r.content_type = std::string(kMediaJson);
@@ -382,34 +411,67 @@ Response Registry::v2(const Request& req, std::string_view rest, const Index& in
     }
     if (rest == "_catalog") return catalog(req, index, client);
     auto split = split_v2_path(rest);
-    if (!split) return v2_error(404, "");
+    // no endpoint names a repository here
+    if (!split) return v2_error(V2Error::NameUnknown);
     const V2Repo* repo = index.find_v2(split->name);
-    if (!repo || !readable(*repo, client)) return v2_error(404, "");
+    // byte-identical for unknown and unreadable repos
+    if (!repo || !readable(*repo, client)) return v2_error(V2Error::NameUnknown);
 
     std::string path;
     std::string_view media_type = kMediaJson;
-    if (split->kind == V2Kind::Manifests) {
-        if (split->rest.find('/') != std::string_view::npos) return v2_error(404, "");
-        auto choice = negotiate_manifest(*repo, split->rest, AcceptSet(req.accept));
-        path = std::move(choice.path);
-        media_type = choice.media_type;
-    } else {
-        path = std::string(split->path);
-        if (split->kind == V2Kind::Blobs) media_type = kMediaOctetStream;
+    V2Error missing = V2Error::NameUnknown;
+    switch (split->kind) {
+        case V2Kind::Manifests: {
+            if (split->rest.find('/') != std::string_view::npos) return v2_error(V2Error::ManifestUnknown);
+            auto choice = negotiate_manifest(*repo, split->rest, AcceptSet(req.accept));
+            switch (choice.outcome) {
+                case ManifestOutcome::Found: break;
+                case ManifestOutcome::DigestInvalid: return v2_error(V2Error::DigestInvalid);
+                case ManifestOutcome::Unknown:
+                    // a schema 1 manifest's digest is in no list: serving
+                    // content can look for its file (404 when missing)
+                    if (config_.serve_content) break;
+                    [[fallthrough]];
+                case ManifestOutcome::OciNotAccepted: {
+                    Response r = v2_error(V2Error::ManifestUnknown, choice.message);
+                    r.headers.push_back({"Vary", "Accept"});
+                    return r;
+                }
+            }
+            path = std::move(choice.path);
+            media_type = choice.media_type;
+            missing = V2Error::ManifestUnknown;
+            break;
+        }
+        case V2Kind::Blobs:
+            if (!is_valid_digest(split->rest)) return v2_error(V2Error::DigestInvalid);
+            path = std::string(split->path);
+            media_type = kMediaOctetStream;
+            missing = V2Error::BlobUnknown;
+            break;
+        case V2Kind::Referrers:
+            if (!is_valid_digest(split->rest)) return v2_error(V2Error::DigestInvalid);
+            return referrers(req, *repo, split->rest);
+        case V2Kind::Tags:
+            if (split->rest == "list" && repo->has_tags) return tag_list(req, *repo);
+            path = std::string(split->path);
+            break;
     }
+    const bool manifest = split->kind == V2Kind::Manifests;
 
     if (config_.serve_content) {
-        auto file = content_file_path(config_.content_dir_v2, repo->repository, path);
-        if (!file) return v2_error(404, "");
         Response r;
+        r.if_missing = std::make_shared<Response>(v2_error(missing));
+        auto file = content_file_path(config_.content_dir_v2, repo->repository, path);
+        if (!file) return *r.if_missing;
         r.file_path = std::move(*file);
         r.content_type = std::string(media_type);
-        r.digest_header = split->kind == V2Kind::Manifests;
+        r.digest_header = manifest;
         // what the client asked for decides: a tag may point elsewhere after
         // the next publish even when the negotiated file is digest-named
         r.headers.push_back({"Cache-Control", content_cache_control(split->path, config_.data_dir_polling_interval,
                                                                     repo->is_protected)});
-        if (split->kind == V2Kind::Manifests) r.headers.push_back({"Vary", "Accept"});
+        if (manifest) r.headers.push_back({"Vary", "Accept"});
         return r;
     }
     std::string location = absolute_url(req, repo->url, path.size() + 1);
@@ -417,47 +479,123 @@ Response Registry::v2(const Request& req, std::string_view rest, const Index& in
     append_path_segment(location, path);
     if (cdn_.rewrites() || cdn_.signs()) location = cdn_apply(location, cdn_, req.now);
     Response r = redirect(std::move(location));
-    if (split->kind == V2Kind::Manifests) r.headers.push_back({"Vary", "Accept"});
+    if (manifest) r.headers.push_back({"Vary", "Accept"});
     return r;
 }
 
-Response Registry::catalog(const Request& req, const Index& index, Client& client) const {
-    std::optional<std::size_t> limit;
-    if (auto n = query_param(req.query, "n")) {
+namespace {
+
+// The n / last query parameters of a paged list (_catalog, tags/list).
+struct Paging {
+    std::optional<std::size_t> limit;  // n; none: everything
+    std::string last;                  // names after this one only
+};
+
+std::optional<Paging> paging_of(std::string_view query) {
+    Paging p;
+    if (auto n = query_param(query, "n")) {
         auto parsed = parse_int(*n);
-        if (!parsed || *parsed < 0) return v2_error(400, "");
-        limit = static_cast<std::size_t>(*parsed);
+        if (!parsed || *parsed < 0) return std::nullopt;
+        p.limit = static_cast<std::size_t>(*parsed);
     }
-    std::string last = query_param(req.query, "last").value_or(std::string());
-    const auto& all = index.v2_sorted();
-    auto it = last.empty() ? all.begin()
-                           : std::upper_bound(all.begin(), all.end(), last,
-                                              [](const std::string& l, const V2Repo* r) { return l < r->id; });
-    json::Writer w;
-    w.begin_object().key("repositories").begin_array();
+    p.last = query_param(query, "last").value_or(std::string());
+    return p;
+}
+
+// Writes the names of sorted [begin, end) after `last` that `keep` accepts,
+// at most `limit` of them; returns the Link header value when more follow.
+template <typename It, typename NameOf, typename Keep>
+std::string write_page(json::Writer& w, It begin, It end, const Paging& paging, std::string_view link_path,
+                       NameOf name_of, Keep keep) {
+    It it = paging.last.empty() ? begin
+                                : std::upper_bound(begin, end, paging.last, [&](const std::string& l, const auto& item) {
+                                      return l < name_of(item);
+                                  });
     std::size_t count = 0;
-    std::string last_sent;
-    bool more = false;
-    for (; it != all.end(); ++it) {
-        if (!readable(**it, client)) continue;
-        if (limit && count == *limit) {
-            more = true;
-            break;
+    std::string_view last_sent;
+    for (; it != end; ++it) {
+        if (!keep(*it)) continue;
+        if (paging.limit && count == *paging.limit) {
+            if (count == 0) break;
+            std::string link = "<";
+            link += link_path;
+            link += "?n=" + std::to_string(*paging.limit) + "&last=";
+            append_query_value(link, last_sent);
+            link += ">; rel=\"next\"";
+            return link;
         }
-        w.string((*it)->id);
-        last_sent = (*it)->id;
+        last_sent = name_of(*it);
+        w.string(last_sent);
         ++count;
     }
-    w.end_array().end_object();
+    return {};
+}
+
+Response paged_json(json::Writer& w, std::string link) {
     Response r;
     r.content_type = std::string(kMediaJson);
     r.body = w.take();
-    if (more && count > 0) {
-        std::string link = "</v2/_catalog?last=";
-        append_query_value(link, last_sent);
-        link += "&n=" + std::to_string(*limit) + ">; rel=\"next\"";
-        r.headers.push_back({"Link", std::move(link)});
+    if (!link.empty()) r.headers.push_back({"Link", std::move(link)});
+    return r;
+}
+
+}  // namespace
+
+Response Registry::catalog(const Request& req, const Index& index, Client& client) const {
+    auto paging = paging_of(req.query);
+    if (!paging) return v2_error(V2Error::PaginationNumberInvalid);
+    const auto& all = index.v2_sorted();
+    json::Writer w;
+    w.begin_object().key("repositories").begin_array();
+    std::string link = write_page(
+        w, all.begin(), all.end(), *paging, "/v2/_catalog", [](const V2Repo* r) -> const std::string& { return r->id; },
+        [&](const V2Repo* r) { return readable(*r, client); });
+    w.end_array().end_object();
+    return paged_json(w, std::move(link));
+}
+
+// tags/list from the metadata's own tag list (sorted, unique).
+Response Registry::tag_list(const Request& req, const V2Repo& repo) const {
+    auto paging = paging_of(req.query);
+    if (!paging) return v2_error(V2Error::PaginationNumberInvalid);
+    std::string link_path = "/v2/";
+    append_path_segment(link_path, repo.id);
+    link_path += "/tags/list";
+    json::Writer w;
+    w.begin_object().key("name").string(repo.id).key("tags").begin_array();
+    std::string link = write_page(
+        w, repo.tags.begin(), repo.tags.end(), *paging, link_path,
+        [](const std::string& t) -> const std::string& { return t; }, [](const std::string&) { return true; });
+    w.end_array().end_object();
+    return paged_json(w, std::move(link));
+}
+
+// The referrers of `digest` as an OCI image index, optionally filtered by
+// artifactType; an empty index when there are none.
+Response Registry::referrers(const Request& req, const V2Repo& repo, std::string_view digest) const {
+    std::string filter = query_param(req.query, "artifactType").value_or(std::string());
+    json::Writer w;
+    w.begin_object().key("schemaVersion").integer(2).key("mediaType").string(kMediaOciIndex);
+    w.key("manifests").begin_array();
+    if (const auto* list = repo.find_referrers(digest)) {
+        for (const Referrer& d : *list) {
+            if (!filter.empty() && d.artifact_type != filter) continue;
+            w.begin_object().key("mediaType").string(d.media_type).key("digest").string(d.digest);
+            w.key("size").integer(d.size);
+            if (!d.artifact_type.empty()) w.key("artifactType").string(d.artifact_type);
+            if (!d.annotations.empty()) {
+                w.key("annotations").begin_object();
+                for (const auto& [k, v] : d.annotations) w.key(k).string(v);
+                w.end_object();
+            }
+            w.end_object();
+        }
     }
+    w.end_array().end_object();
+    Response r;
+    r.content_type = std::string(kMediaOciIndex);
+    r.body = w.take();
+    if (!filter.empty()) r.headers.push_back({"OCI-Filters-Applied", "artifactType"});
     return r;
 }
 

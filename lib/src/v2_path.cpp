@@ -9,6 +9,7 @@ bool kind_of(std::string_view part, V2Kind& kind) {
     if (part == "manifests") kind = V2Kind::Manifests;
     else if (part == "blobs") kind = V2Kind::Blobs;
     else if (part == "tags") kind = V2Kind::Tags;
+    else if (part == "referrers") kind = V2Kind::Referrers;
     else return false;
     return true;
 }

@@ -1,13 +1,15 @@
 // Fuzz target `accept`: the Accept header parser (AcceptSet) and manifest
-// negotiation (negotiate_manifest) on fixed v2/v3/v4 repos. Input: ACCEPT NUL
-// REF, or (no NUL) the same bytes used as both. Both are compared with an
-// independent model of SPEC section 5 (Accept splitting, negotiation table).
+// negotiation (negotiate_manifest) on fixed v2/v3/v4 repos (with OCI keys
+// too). Input: ACCEPT NUL REF, or (no NUL) the same bytes used as both. Both
+// are compared with an independent model (Accept splitting, the negotiation
+// table for tags and digests, the digest grammar as a regex).
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +37,14 @@ const char* const kRepoJson[] = {
                                      "only2": ["sha256:cccc02", 2], "x": ["", 1]}})",
     R"({"version": 4, "repo-registry-id": "listless", "url": "http://cdn.example.com/listless/",
         "schema2_data": [], "manifest_list_data": ["latest"], "manifest_list_amd64_tags": {}})",
+    R"({"version": 4, "repo-registry-id": "oci", "url": "http://cdn.example.com/oci/",
+        "schema2_data": ["both", "sha256:2222222222222222222222222222222222222222222222222222222222222222"],
+        "manifest_list_data": ["sha256:1111111111111111111111111111111111111111111111111111111111111111"],
+        "manifest_list_amd64_tags": {"both": ["sha256:5555555555555555555555555555555555555555555555555555555555555555", 2]},
+        "oci_index_data": ["idx", "both", "sha256:3333333333333333333333333333333333333333333333333333333333333333"],
+        "oci_manifest_data": ["man", "sha256:4444444444444444444444444444444444444444444444444444444444444444"]})",
+    R"({"version": 4, "repo-registry-id": "ocionly", "url": "http://cdn.example.com/ocionly/",
+        "schema2_data": [], "manifest_list_data": [], "manifest_list_amd64_tags": {}, "oci_manifest_data": ["man"]})",
 };
 
 const std::vector<std::shared_ptr<const crane::V2Repo>>& repos() {
@@ -74,25 +84,77 @@ bool has(const std::vector<std::string>& sorted, std::string_view v) {
     return std::find(sorted.begin(), sorted.end(), v) != sorted.end();
 }
 
+bool model_digest(std::string_view ref) {
+    static const std::regex grammar("[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+");
+    static const std::regex sha256("sha256:[a-f0-9]{64}");
+    static const std::regex sha512("sha512:[a-f0-9]{128}");
+    const std::string r(ref);
+    if (!std::regex_match(r, grammar)) return false;
+    if (r.compare(0, 7, "sha256:") == 0) return std::regex_match(r, sha256);
+    if (r.compare(0, 7, "sha512:") == 0) return std::regex_match(r, sha512);
+    return true;
+}
+
+crane::ManifestChoice make(std::string path, std::string_view type,
+                           crane::ManifestOutcome outcome = crane::ManifestOutcome::Found) {
+    crane::ManifestChoice c;
+    c.path = std::move(path);
+    c.media_type = type;
+    c.outcome = outcome;
+    return c;
+}
+
 crane::ManifestChoice model_negotiate(const crane::V2Repo& repo, std::string_view ref,
                                       const std::vector<std::string_view>& accept) {
+    using crane::ManifestOutcome;
     const std::string r(ref);
-    const bool list = std::find(accept.begin(), accept.end(), crane::kMediaManifestList) != accept.end();
-    const bool s2 = std::find(accept.begin(), accept.end(), crane::kMediaManifestV2) != accept.end();
-    if (repo.version == 2) return {"manifests/" + r, crane::kMediaJson};
-    if (repo.schema2_data.empty() && repo.manifest_list_data.empty()) return {"manifests/1/" + r, crane::kMediaJson};
-    if (list && has(repo.manifest_list_data, ref)) return {"manifests/list/" + r, crane::kMediaManifestList};
+    auto accepts = [&](std::string_view t) { return std::find(accept.begin(), accept.end(), t) != accept.end(); };
+    const bool list = accepts(crane::kMediaManifestList), s2 = accepts(crane::kMediaManifestV2);
+    const bool index = accepts(crane::kMediaOciIndex), oci = accepts(crane::kMediaOciManifest);
+    const bool digest = ref.find(':') != std::string_view::npos;
+    if (digest && !model_digest(ref)) return make("", {}, ManifestOutcome::DigestInvalid);
+    if (repo.version == 2) return make("manifests/" + r, crane::kMediaJson);
+    if (repo.schema2_data.empty() && repo.manifest_list_data.empty() && repo.oci_index_data.empty() &&
+        repo.oci_manifest_data.empty()) {
+        return make("manifests/1/" + r, crane::kMediaJson);
+    }
+    if (digest) {
+        if (has(repo.manifest_list_data, ref)) return make("manifests/list/" + r, crane::kMediaManifestList);
+        if (has(repo.schema2_data, ref)) return make("manifests/2/" + r, crane::kMediaManifestV2);
+        if (has(repo.oci_index_data, ref)) return make("manifests/oci-index/" + r, crane::kMediaOciIndex);
+        if (has(repo.oci_manifest_data, ref)) return make("manifests/oci/" + r, crane::kMediaOciManifest);
+        for (const auto& amd : repo.manifest_list_amd64_tags) {
+            if (amd.digest != ref) continue;
+            return amd.schema_version == 2 ? make("manifests/2/" + r, crane::kMediaManifestV2)
+                                           : make("manifests/1/" + r, crane::kMediaJson);
+        }
+        return make("manifests/1/" + r, crane::kMediaJson, ManifestOutcome::Unknown);
+    }
+    if (list && has(repo.manifest_list_data, ref)) return make("manifests/list/" + r, crane::kMediaManifestList);
+    if (index && has(repo.oci_index_data, ref)) return make("manifests/oci-index/" + r, crane::kMediaOciIndex);
     for (const auto& amd : repo.manifest_list_amd64_tags) {
         if (amd.tag != ref) continue;
         if (s2) {
-            return {"manifests/" + std::to_string(amd.schema_version) + "/" + amd.digest,
-                    amd.schema_version == 2 ? crane::kMediaManifestV2 : crane::kMediaJson};
+            return make("manifests/" + std::to_string(amd.schema_version) + "/" + amd.digest,
+                        amd.schema_version == 2 ? crane::kMediaManifestV2 : crane::kMediaJson);
         }
-        if (amd.schema_version == 1) return {"manifests/1/" + amd.digest, crane::kMediaJson};
-        return {"manifests/1/" + r, crane::kMediaJson};
+        // OCI clients read the Docker formats
+        if (index && has(repo.manifest_list_data, ref)) {
+            return make("manifests/list/" + r, crane::kMediaManifestList);
+        }
+        if (oci && amd.schema_version == 2) return make("manifests/2/" + amd.digest, crane::kMediaManifestV2);
+        if (amd.schema_version == 1) return make("manifests/1/" + amd.digest, crane::kMediaJson);
+        return make("manifests/1/" + r, crane::kMediaJson);
     }
-    if (s2 && has(repo.schema2_data, ref)) return {"manifests/2/" + r, crane::kMediaManifestV2};
-    return {"manifests/1/" + r, crane::kMediaJson};
+    if (s2 && has(repo.schema2_data, ref)) return make("manifests/2/" + r, crane::kMediaManifestV2);
+    if (oci && has(repo.oci_manifest_data, ref)) return make("manifests/oci/" + r, crane::kMediaOciManifest);
+    if (index && has(repo.manifest_list_data, ref)) return make("manifests/list/" + r, crane::kMediaManifestList);
+    if (oci && has(repo.schema2_data, ref)) return make("manifests/2/" + r, crane::kMediaManifestV2);
+    if (!has(repo.schema2_data, ref) && !has(repo.manifest_list_data, ref) &&
+        (has(repo.oci_index_data, ref) || has(repo.oci_manifest_data, ref))) {
+        return make("", {}, ManifestOutcome::OciNotAccepted);
+    }
+    return make("manifests/1/" + r, crane::kMediaJson);
 }
 
 }  // namespace
@@ -120,13 +182,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& repo : repos()) {
         const crane::ManifestChoice got = crane::negotiate_manifest(*repo, ref, accept);
         const crane::ManifestChoice want = model_negotiate(*repo, ref, expected);
-        if (got.path != want.path || got.media_type != want.media_type) {
+        if (got.path != want.path || got.media_type != want.media_type || got.outcome != want.outcome) {
             std::fprintf(stderr, "repo %s: got %s (%.*s), want %s (%.*s)\n", repo->id.c_str(), got.path.c_str(),
                          static_cast<int>(got.media_type.size()), got.media_type.data(), want.path.c_str(),
                          static_cast<int>(want.media_type.size()), want.media_type.data());
             fail("negotiation differs from the model", input);
         }
-        if (got.path.compare(0, 10, "manifests/") != 0) fail("path outside manifests/", got.path);
+        const bool found = got.outcome == crane::ManifestOutcome::Found;
+        if ((found || got.outcome == crane::ManifestOutcome::Unknown) && got.path.compare(0, 10, "manifests/") != 0) fail("path outside manifests/", got.path);
+        if (found != got.message.empty()) fail("an error without a message (or a message without one)", input);
     }
     return 0;
 }

@@ -10,6 +10,8 @@
 //
 // Invariants (abort() when broken):
 //   - status is one of 200 201 302 400 404 405;
+//   - every /v2/ error has the distribution spec's body with one of its codes,
+//     and a served file names the 404 that answers when it is missing;
 //   - open redirect: a 302's Location starts with the (absolute) URL of a repo
 //     the client may read (relative URLs: on the request's own Host), or its
 //     CDN rewrite, and what follows is an encoded
@@ -23,6 +25,7 @@
 //   - every other header is free of CR, LF and NUL.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -80,6 +83,15 @@ const RepoFile kRepos[] = {
          "url": "http://cdn.example.com/pulp/docker/v2/zoo/",
          "schema2_data": ["2.0", "latest"], "manifest_list_data": ["latest", "multi"],
          "manifest_list_amd64_tags": {"latest": ["sha256:aaaa02", 2], "multi": ["sha256:bbbb01", 1]}})"},
+    {"oci.json",
+     R"({"version": 4, "repo-registry-id": "oci", "url": "http://cdn.example.com/pulp/docker/v2/oci/",
+         "schema2_data": [], "manifest_list_data": [], "manifest_list_amd64_tags": {}, "tags": ["a", "b", "c"],
+         "oci_index_data": ["a", "sha256:3333333333333333333333333333333333333333333333333333333333333333"],
+         "oci_manifest_data": ["b", "sha256:4444444444444444444444444444444444444444444444444444444444444444"],
+         "referrers": {"sha256:4444444444444444444444444444444444444444444444444444444444444444": [
+             {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+              "digest": "sha256:5555555555555555555555555555555555555555555555555555555555555555", "size": 7,
+              "artifactType": "application/x-sig", "annotations": {"k": "v"}}]}})"},
     {"v2repo.json",
      R"({"version": 2, "repo-registry-id": "v2repo", "url": "http://cdn.example.com/pulp/docker/v2/v2repo/"})"},
     {"v3repo.json",
@@ -275,6 +287,17 @@ void check_file_path(const Setup& s, std::string_view path, const std::string& f
     }
 }
 
+void check_v2_error(const crane::Response& r) {
+    static const char* const codes[] = {"NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "UNSUPPORTED",
+                                        "DIGEST_INVALID", "NAME_INVALID", "PAGINATION_NUMBER_INVALID"};
+    const std::string prefix = R"({"errors": [{"code": ")";
+    if (r.body.compare(0, prefix.size(), prefix) != 0) fail("a v2 error without the error body", r.body);
+    const std::size_t end = r.body.find('"', prefix.size());
+    const std::string code = r.body.substr(prefix.size(), end - prefix.size());
+    if (std::find(std::begin(codes), std::end(codes), code) == std::end(codes)) fail("an unknown v2 error code", code);
+    if (r.content_type != "application/json") fail("a v2 error that is not JSON", r.content_type);
+}
+
 void check(const Setup& s, Mode mode, const crane::Request& req, const crane::Response& r) {
     switch (r.status) {
         case 200: case 201: case 302: case 400: case 404: case 405: break;
@@ -298,8 +321,13 @@ void check(const Setup& s, Mode mode, const crane::Request& req, const crane::Re
     } else if (location) {
         fail("Location on a non-302", *location);
     }
+    if (starts_with(req.path, "/v2/") && r.status >= 400) check_v2_error(r);
     if (!r.file_path.empty()) {
         if (mode != Mode::ServeContent || r.status != 200) fail("a file outside serve-content mode", r.file_path);
+        if (starts_with(req.path, "/v2/")) {
+            if (!r.if_missing || r.if_missing->status != 404) fail("a served file without its 404", r.file_path);
+            check_v2_error(*r.if_missing);
+        }
         check_file_path(s, req.path, r.file_path);
     }
     // (a Location is covered by the prefix check; a body may only echo the request)

@@ -34,13 +34,14 @@ std::vector<std::string_view> components(std::string_view s) {
     }
 }
 
-bool is_kind(std::string_view c) { return c == "tags" || c == "manifests" || c == "blobs"; }
+bool is_kind(std::string_view c) { return c == "tags" || c == "manifests" || c == "blobs" || c == "referrers"; }
 
 std::string_view kind_word(crane::V2Kind kind) {
     switch (kind) {
         case crane::V2Kind::Tags: return "tags";
         case crane::V2Kind::Manifests: return "manifests";
         case crane::V2Kind::Blobs: return "blobs";
+        case crane::V2Kind::Referrers: return "referrers";
     }
     fail("unknown kind", "");
 }

@@ -40,7 +40,22 @@ S1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 ACCEPT_LIST = "Accept: " + LIST
 ACCEPT_S2 = "Accept: " + S2
 ACCEPT_BOTH = "Accept: %s, %s, %s" % (S1, S2, LIST)  # what a current docker client sends
-V2_NOT_FOUND = b'{"errors": [{"code": "404", "message": "Not Found"}]}'
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+ACCEPT_OCI = "Accept: %s, %s" % (OCI_INDEX, OCI_MANIFEST)
+
+
+def v2_error(code, message):
+    return ('{"errors": [{"code": "%s", "message": "%s"}]}' % (code, message)).encode()
+
+
+# the v2 error bodies: the distribution spec's codes, Docker Distribution's messages
+V2_NAME_UNKNOWN = v2_error("NAME_UNKNOWN", "repository name not known to registry")  # 404
+V2_MANIFEST_UNKNOWN = v2_error("MANIFEST_UNKNOWN", "manifest unknown")  # 404
+V2_BLOB_UNKNOWN = v2_error("BLOB_UNKNOWN", "blob unknown to registry")  # 404
+V2_DIGEST_INVALID = v2_error("DIGEST_INVALID", "provided digest did not match uploaded content")  # 400
+V2_UNSUPPORTED = v2_error("UNSUPPORTED", "The operation is unsupported.")  # 405
+V2_PAGINATION_INVALID = v2_error("PAGINATION_NUMBER_INVALID", "invalid number of results requested")  # 400
 
 # httpd's own shutdown race (SIGTERM while a keep-alive connection is being
 # parked), not mod_crane's doing

@@ -22,9 +22,7 @@ import unittest
 
 from harness import (
     HttpdTestCase, ACCEPT_BOTH, ACCEPT_LIST, ACCEPT_S2, API_VERSION, JSON, LIST, OCTET, S1, S2,
-    V1_HEADERS, V2_NOT_FOUND)
-
-NOT_FOUND = V2_NOT_FOUND
+    V1_HEADERS, V2_BLOB_UNKNOWN, V2_DIGEST_INVALID, V2_MANIFEST_UNKNOWN, V2_NAME_UNKNOWN)
 
 POLL = 7  # data_dir_polling_interval of the INI-configured classes
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -39,6 +37,11 @@ MTIME = 1577836800  # 2020-01-01 00:00:00 UTC
 LAST_MODIFIED = "Wed, 01 Jan 2020 00:00:00 GMT"
 
 SECRET = b"TOP-SECRET-do-not-serve-me\n"
+
+# blob names (well-formed digests) of the odd files in the content tree
+PUBLISHED_LINK = "sha256:" + "5e" * 32  # a publisher's symlink to ROOT/secret.txt
+DANGLING = "sha256:" + "da" * 32  # a symlink to nothing
+UNREADABLE = "sha256:" + "00" * 32  # mode 000
 MIB = 1 << 20
 
 
@@ -185,12 +188,12 @@ class Content:
         os.symlink(self.path("outside/v1-layer"), self.path("v1/busybox-pulp/a1b2c3/layer"))
         # a symlink inside that points at the secret, to tell "followed" from "refused"
         # (a publisher-placed link is trusted, so this one IS served)
-        os.symlink(self.path("secret.txt"), self.path("v2/zoo-pulp/blobs/published-link"))
+        os.symlink(self.path("secret.txt"), self.path("v2/zoo-pulp/blobs/" + PUBLISHED_LINK))
         # a directory where a file is expected, and a dangling symlink
         os.makedirs(self.path("v2/zoo-pulp/blobs/sha256:" + "d" * 64))
-        os.symlink(self.path("outside/nothing-here"), self.path("v2/zoo-pulp/blobs/dangling"))
+        os.symlink(self.path("outside/nothing-here"), self.path("v2/zoo-pulp/blobs/" + DANGLING))
         # a file httpd's children cannot read
-        write(self.path("v2/zoo-pulp/blobs/unreadable"), b"nope", mode=0o000)
+        write(self.path("v2/zoo-pulp/blobs/" + UNREADABLE), b"nope", mode=0o000)
         # the manifest test_digest_follows_file_changes rewrites
         write(self.path("v2/v2repo-pulp/manifests/mutable"), self.mutable_a)
         open_up(self.root)
@@ -235,8 +238,8 @@ class ServeContentCase(HttpdTestCase):
     def prepare(cls):
         pass
 
-    def assertNotFound(self, reply):
-        self.assertReply(reply, 404, body=NOT_FOUND, headers=dict(API_VERSION, **{"Content-Type": JSON}),
+    def assertNotFound(self, reply, body=V2_NAME_UNKNOWN):
+        self.assertReply(reply, 404, body=body, headers=dict(API_VERSION, **{"Content-Type": JSON}),
                          absent=("Cache-Control", "Docker-Content-Digest", "ETag", "Last-Modified"))
 
     def assertServed(self, path, data, content_type, cache_control, headers=(), digest=False, extra_headers=None,
@@ -270,7 +273,7 @@ class ServeContentTest(ServeContentCase):
         # httpd itself refuses a path that climbs above the root
         r"AH10244: invalid URI path",
         # the unreadable file (test_unreadable_file_is_not_found)
-        r"\[crane:error\].*cannot open content file .*/blobs/unreadable",
+        r"\[crane:error\].*cannot open content file .*/blobs/" + UNREADABLE,
         # past PATH_MAX (test_path_longer_than_path_max_never_reaches_a_file)
         r"\[core:error\].*File name too long.*AH00127: Cannot map GET /v2/zoo/blobs/s{5000} ",
     )
@@ -522,13 +525,12 @@ class ServeContentTest(ServeContentCase):
     # ---- missing files ----
 
     def test_missing_file_is_v2_not_found(self):
-        for path, headers in (("/v2/zoo/blobs/sha256:" + "e" * 64, []),
-                              ("/v2/zoo/manifests/nosuchtag", [ACCEPT_BOTH]),
-                              ("/v2/v2repo/manifests/nosuchtag", []),
-                              ("/v2/v3old/tags/list", []),  # repo known, file missing
-                              ("/v2/zoo/blobs/dangling", []),
-                              ("/v2/zoo/blobs/sha256:" + "d" * 64, []),  # a directory
-                              ("/v2/zoo/blobs/a/b/c", [])):
+        for path, headers, body in (("/v2/zoo/blobs/sha256:" + "e" * 64, [], V2_BLOB_UNKNOWN),
+                                    ("/v2/zoo/manifests/nosuchtag", [ACCEPT_BOTH], V2_MANIFEST_UNKNOWN),
+                                    ("/v2/v2repo/manifests/nosuchtag", [], V2_MANIFEST_UNKNOWN),
+                                    ("/v2/v3old/tags/list", [], V2_NAME_UNKNOWN),  # repo known, file missing
+                                    ("/v2/zoo/blobs/" + DANGLING, [], V2_BLOB_UNKNOWN),
+                                    ("/v2/zoo/blobs/sha256:" + "d" * 64, [], V2_BLOB_UNKNOWN)):  # a directory
             for method in (None, "HEAD"):
                 with self.subTest(path=path, method=method):
                     reply = self.get(path, method=method, headers=headers)
@@ -536,7 +538,14 @@ class ServeContentTest(ServeContentCase):
                         self.assertReply(reply, 404, body=b"", headers=dict(API_VERSION, **{"Content-Type": JSON}),
                                          absent=("Cache-Control", "Docker-Content-Digest"))
                     else:
-                        self.assertNotFound(reply)
+                        self.assertNotFound(reply, body)
+
+    def test_blob_name_that_is_no_digest_is_bad_request(self):
+        for path in ("/v2/zoo/blobs/a/b/c", "/v2/zoo/blobs/dangling", "/v2/zoo/blobs/sha256:abc"):
+            with self.subTest(path=path):
+                self.assertReply(self.get(path), 400, body=V2_DIGEST_INVALID,
+                                 headers=dict(API_VERSION, **{"Content-Type": JSON}),
+                                 absent=("Cache-Control", "Docker-Content-Digest", "Last-Modified"))
 
     def test_unknown_repo_is_v2_not_found(self):
         self.assertNotFound(self.get("/v2/nope/blobs/" + self.content.blob_digest))
@@ -546,7 +555,7 @@ class ServeContentTest(ServeContentCase):
 
     def test_unreadable_file_is_not_found(self):
         # mode 000: not even its owner may read it (httpd never runs as root)
-        self.assertNotFound(self.get("/v2/zoo/blobs/unreadable"))
+        self.assertNotFound(self.get("/v2/zoo/blobs/" + UNREADABLE), V2_BLOB_UNKNOWN)
 
     # ---- no way out of the content dirs ----
 
@@ -605,16 +614,16 @@ class ServeContentTest(ServeContentCase):
 
     def test_unsafe_names_are_refused_even_when_the_file_exists(self):
         # content/v2/zoo-pulp/blobs holds files literally named "%41", "a\b"
-        # and "a<0x01>b"; the module refuses those names rather than open them
+        # and "a<0x01>b"; no such name is a digest, so they are refused as one
         for path in ("/v2/zoo/blobs/%2541", "/v2/zoo/blobs/a%5cb", "/v2/zoo/blobs/a\\b", "/v2/zoo/blobs/a%01b"):
             with self.subTest(path=path):
-                self.assertNotFound(self.get(path))
+                self.assertReply(self.get(path), 400, body=V2_DIGEST_INVALID, absent=("Last-Modified",))
 
     def test_over_long_segment_is_not_found(self):
         for n in (256, 300, 1000, 3900):
             with self.subTest(n=n):
-                self.assertNotFound(self.get("/v2/zoo/blobs/" + "s" * n))
-                self.assertNotFound(self.get("/v2/zoo/manifests/" + "s" * n))
+                self.assertReply(self.get("/v2/zoo/blobs/" + "s" * n), 400, body=V2_DIGEST_INVALID)
+                self.assertNotFound(self.get("/v2/zoo/manifests/" + "s" * n), V2_MANIFEST_UNKNOWN)
 
     def test_path_longer_than_path_max_never_reaches_a_file(self):
         # Past PATH_MAX httpd's own map_to_storage (the DocumentRoot walk
@@ -630,8 +639,8 @@ class ServeContentTest(ServeContentCase):
         self.assertServed("/v2/zoo/blobs/" + c.linked_digest, c.linked_blob, OCTET, IMMUTABLE)
         self.assertServed("/v2/v2repo/manifests/linked", c.linked_manifest, JSON, TAG_CACHE, digest=True)
         # the publisher is trusted: a link it placed is served whatever it names
-        reply = self.get("/v2/zoo/blobs/published-link")
-        self.assertReply(reply, 200, body=SECRET, headers={"Content-Type": OCTET, "Cache-Control": TAG_CACHE})
+        reply = self.get("/v2/zoo/blobs/" + PUBLISHED_LINK)
+        self.assertReply(reply, 200, body=SECRET, headers={"Content-Type": OCTET, "Cache-Control": IMMUTABLE})
 
     # ---- neither redirects nor helper headers ----
 
@@ -774,7 +783,7 @@ class ServeContentBasicAuthTest(ServeContentCase):
         self.assertReply(reply, 206, body=c.blob[:100])
 
     def test_missing_file_with_credentials_is_v2_not_found(self):
-        self.assertNotFound(self.get("/v2/zoo/blobs/sha256:" + "e" * 64, extra=self.AUTH))
+        self.assertNotFound(self.get("/v2/zoo/blobs/sha256:" + "e" * 64, extra=self.AUTH), V2_BLOB_UNKNOWN)
 
     def test_v1_is_outside_the_protected_location(self):
         self.assertServed("/v1/images/d4e5f6/json", self.content.v1_json, OCTET, IMMUTABLE)
@@ -881,7 +890,8 @@ class ServeContentProtectedTest(ServeContentCase):
         self.assertReply(reply, 404, body=b"Not Found")
 
     def test_protected_missing_file_is_not_found(self):
-        self.assertNotFound(self.get("/v2/private/secret/blobs/sha256:" + "e" * 64, extra=self.cert()))
+        self.assertNotFound(self.get("/v2/private/secret/blobs/sha256:" + "e" * 64, extra=self.cert()),
+                            V2_BLOB_UNKNOWN)
 
     def test_unprotected_repo_stays_public_with_a_certificate(self):
         c = self.content

@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import certs
 from harness import (
-    REPO, TEST_DATA, HttpdTestCase, free_port, API_VERSION, JSON, S2, V1_HEADERS, V2_NOT_FOUND)
+    REPO, TEST_DATA, HttpdTestCase, free_port, API_VERSION, JSON, S2, V1_HEADERS, V2_BLOB_UNKNOWN, V2_NAME_UNKNOWN)
 from search_backend import SearchBackend
 
 HTML = "text/html; charset=utf-8"
@@ -56,10 +56,13 @@ LISTING_URL = "https://cdn.example.com/content/dist/rhel/server/listing/"
 UNPROTECTED = ["ns/app", "org/tags/app", "v2repo", "v3old", "v3repo", "zoo"]
 
 # (protected path, the same request for an unknown repo/image)
+BLOB = "sha256:abc0000000000000000000000000000000000000000000000000000000000000"
 V2_SECRET_REQUESTS = [
     ("/v2/private/secret/manifests/latest", "/v2/private/nope/manifests/latest"),
     ("/v2/private/secret/tags/list", "/v2/private/nope/tags/list"),
+    ("/v2/private/secret/blobs/" + BLOB, "/v2/private/nope/blobs/" + BLOB),
     ("/v2/private/secret/blobs/sha256:abc", "/v2/private/nope/blobs/sha256:abc"),
+    ("/v2/private/secret/referrers/" + BLOB, "/v2/private/nope/referrers/" + BLOB),
 ]
 V1_SECRET_REQUESTS = [
     ("/v1/repositories/secret/tags", "/v1/repositories/nope/tags"),
@@ -104,7 +107,7 @@ class _ContentHandler(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", JSON)
         else:
-            body = V2_NOT_FOUND
+            body = V2_BLOB_UNKNOWN if "/blobs/" in self.path else V2_NAME_UNKNOWN
             self.send_response(404)
             self.send_header("Content-Type", JSON)
         self.send_header("Content-Length", str(len(body)))
@@ -258,7 +261,7 @@ class TlsTestCase(HttpdTestCase):
         self.assertEqual(got.body, unknown.body)
         self.assertEqual(without_date(got), without_date(unknown))
         if method != "HEAD":
-            self.assertEqual(got.body, V2_NOT_FOUND if path.startswith("/v2/") else V1_NOT_FOUND)
+            self.assertEqual(got.body, V2_NAME_UNKNOWN if path.startswith("/v2/") else V1_NOT_FOUND)
         return got
 
     def assertAllProtectedHidden(self, cert, port=None, verify="SUCCESS"):
@@ -273,7 +276,7 @@ class TlsTestCase(HttpdTestCase):
             ("/v2/private/secret/manifests/latest", (), V2_SECRET_URL + "manifests/1/latest"),
             ("/v2/private/secret/manifests/latest", ["Accept: " + S2], V2_SECRET_URL + "manifests/2/latest"),
             ("/v2/private/secret/tags/list", (), V2_SECRET_URL + "tags/list"),
-            ("/v2/private/secret/blobs/sha256:abc", (), V2_SECRET_URL + "blobs/sha256:abc"),
+            ("/v2/private/secret/blobs/" + BLOB, (), V2_SECRET_URL + "blobs/" + BLOB),
         ]
         for path, headers, location in cases:
             for method in (None, "HEAD"):
@@ -438,7 +441,7 @@ class VerifiedClientTest(TlsTestCase):
             self.assertLess(time.time(), not_after, "too slow: the certificate expired already")
             sock = conn.sock
             time.sleep(max(0.0, not_after + 1.5 - time.time()))
-            self.assertEqual(get("/v2/private/secret/tags/list"), (404, "SUCCESS", None, V2_NOT_FOUND))
+            self.assertEqual(get("/v2/private/secret/tags/list"), (404, "SUCCESS", None, V2_NAME_UNKNOWN))
             self.assertIs(conn.sock, sock, "not the same connection")
             self.assertEqual(get("/v2/_catalog"), (200, "SUCCESS", None, catalog_body(UNPROTECTED)))
             self.assertEqual(get("/v2/v2repo/tags/list")[0], 302)
@@ -569,7 +572,7 @@ class UnverifiedClientDefaultTest(TlsTestCase):
         forged = self.fetch("/v2/private/secret/manifests/latest", "forged")
         none = self.fetch("/v2/private/secret/manifests/latest", None)
         self.assertEqual(forged.status, 404)
-        self.assertEqual(forged.body, V2_NOT_FOUND)
+        self.assertEqual(forged.body, V2_NAME_UNKNOWN)
         self.assertEqual(forged.body, none.body)
         self.assertEqual(forged.header(VERIFY), "FAILED:self-signed certificate")
         strip = lambda r: [h for h in without_date(r) if h[0] != VERIFY.lower()]

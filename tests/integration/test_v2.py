@@ -1,5 +1,5 @@
-"""v2 API (SPEC section 5) against a real httpd with mod_crane: routing,
-manifest negotiation, error bodies, HEAD, read-only methods and _catalog.
+"""v2 API against a real httpd with mod_crane: routing, manifest
+negotiation, error bodies, HEAD, read-only methods and _catalog.
 """
 
 import json
@@ -7,11 +7,10 @@ import unittest
 
 from harness import (
     HttpdTestCase, ACCEPT_BOTH, ACCEPT_LIST, ACCEPT_S2, API_VERSION, JSON, LIST, S1, S2,
-    V2_NOT_FOUND)
+    V2_BLOB_UNKNOWN, V2_DIGEST_INVALID, V2_MANIFEST_UNKNOWN, V2_NAME_UNKNOWN, V2_PAGINATION_INVALID,
+    V2_UNSUPPORTED)
 
-NOT_FOUND = V2_NOT_FOUND
-BAD_REQUEST = b'{"errors": [{"code": "400", "message": "Bad Request"}]}'
-METHOD_NOT_ALLOWED = b'{"errors": [{"code": "405", "message": "Method Not Allowed"}]}'
+BLOB = "sha256:abc0000000000000000000000000000000000000000000000000000000000000"
 
 
 CDN = "http://cdn.example.com/pulp/docker/v2"
@@ -39,8 +38,11 @@ class V2Test(HttpdTestCase):
         self.assertReply(reply, 302, body=b"", headers=dict(API_VERSION, Location=location))
         return reply
 
-    def assertNotFound(self, reply):
-        self.assertReply(reply, 404, body=NOT_FOUND, headers=dict(API_VERSION, **{"Content-Type": JSON}))
+    def assertNotFound(self, reply, body=V2_NAME_UNKNOWN):
+        self.assertReply(reply, 404, body=body, headers=dict(API_VERSION, **{"Content-Type": JSON}))
+
+    def assertDigestInvalid(self, reply):
+        self.assertReply(reply, 400, body=V2_DIGEST_INVALID, headers=dict(API_VERSION, **{"Content-Type": JSON}))
 
     # ---- base ----
 
@@ -54,13 +56,14 @@ class V2Test(HttpdTestCase):
     # ---- not found ----
 
     def test_unknown_repo_is_not_found_with_v2_error_body(self):
-        for path in ("/v2/nope/manifests/latest", "/v2/nope/tags/list", "/v2/nope/blobs/sha256:abc",
-                     "/v2/ns/nope/manifests/latest"):
+        for path in ("/v2/nope/manifests/latest", "/v2/nope/tags/list", "/v2/nope/blobs/" + BLOB,
+                     "/v2/nope/blobs/sha256:abc", "/v2/nope/referrers/" + BLOB, "/v2/ns/nope/manifests/latest"):
             with self.subTest(path=path):
                 self.assertNotFound(self.get(path))
 
     def test_protected_repo_answers_like_unknown_repo(self):
-        for rest in ("manifests/latest", "tags/list", "blobs/sha256:abc"):
+        for rest in ("manifests/latest", "tags/list", "blobs/" + BLOB, "blobs/sha256:abc", "referrers/" + BLOB,
+                     "manifests/" + BLOB, "manifests/sha256:abc", "tags/list?n=x"):
             for method in (None, "HEAD"):
                 with self.subTest(rest=rest, method=method):
                     secret = self.get("/v2/private/secret/" + rest, method=method)
@@ -83,12 +86,28 @@ class V2Test(HttpdTestCase):
                 self.assertNotFound(self.get(path))
 
     def test_component_without_name_is_not_found(self):
-        for path in ("/v2/tags/list", "/v2/manifests/latest", "/v2/blobs/sha256:abc"):
+        for path in ("/v2/tags/list", "/v2/manifests/latest", "/v2/blobs/" + BLOB, "/v2/referrers/" + BLOB):
             with self.subTest(path=path):
                 self.assertNotFound(self.get(path))
 
-    def test_manifest_reference_with_extra_segment_is_not_found(self):
-        self.assertNotFound(self.get("/v2/zoo/manifests/latest/extra"))
+    def test_manifest_reference_with_extra_segment_is_an_unknown_manifest(self):
+        self.assertNotFound(self.get("/v2/zoo/manifests/latest/extra"), V2_MANIFEST_UNKNOWN)
+
+    def test_unknown_digest_is_an_unknown_manifest(self):
+        for method in (None, "HEAD"):
+            for accept in ([], [ACCEPT_BOTH]):
+                with self.subTest(method=method, accept=accept):
+                    reply = self.get("/v2/zoo/manifests/sha256:" + "e" * 64, method=method, headers=accept)
+                    self.assertReply(reply, 404, body=b"" if method else V2_MANIFEST_UNKNOWN,
+                                     headers=dict(API_VERSION, **{"Content-Type": JSON, "Vary": "Accept"}))
+
+    def test_malformed_digest_is_bad_request(self):
+        for path in ("/v2/zoo/manifests/sha256:abc", "/v2/v2repo/manifests/sha256:abc",
+                     "/v2/v3old/manifests/sha256:" + "A" * 64, "/v2/zoo/manifests/sha256:" + "a" * 65,
+                     "/v2/zoo/blobs/sha256:abc", "/v2/zoo/blobs/latest", "/v2/zoo/blobs/" + BLOB + "/x",
+                     "/v2/zoo/referrers/sha256:abc", "/v2/zoo/referrers/latest"):
+            with self.subTest(path=path):
+                self.assertDigestInvalid(self.get(path))
 
     def test_v1_repo_is_not_visible_through_v2(self):
         for path in ("/v2/busybox/tags/list", "/v2/redhat/rhel/manifests/latest", "/v2/secret/tags/list"):
@@ -102,7 +121,7 @@ class V2Test(HttpdTestCase):
     # ---- blobs and tags ----
 
     def test_blob_redirects_to_repo_url(self):
-        self.assertRedirect("/v2/zoo/blobs/sha256:abc", ZOO + "blobs/sha256:abc")
+        self.assertRedirect("/v2/zoo/blobs/" + BLOB, ZOO + "blobs/" + BLOB)
 
     def test_tags_list_redirects_to_repo_url(self):
         self.assertRedirect("/v2/zoo/tags/list", ZOO + "tags/list")
@@ -112,19 +131,19 @@ class V2Test(HttpdTestCase):
         self.assertRedirect("/v2/v3repo/blobs/" + V3_DIGEST, V3REPO + "blobs/" + V3_DIGEST)
 
     def test_blob_and_tags_ignore_accept(self):
-        self.assertRedirect("/v2/zoo/blobs/sha256:abc", ZOO + "blobs/sha256:abc", headers=[ACCEPT_BOTH])
+        self.assertRedirect("/v2/zoo/blobs/" + BLOB, ZOO + "blobs/" + BLOB, headers=[ACCEPT_BOTH])
         self.assertRedirect("/v2/zoo/tags/list", ZOO + "tags/list", headers=[ACCEPT_BOTH])
 
     def test_name_with_slash(self):
         self.assertRedirect("/v2/ns/app/manifests/latest", CDN + "/ns-app/manifests/latest")
         self.assertRedirect("/v2/ns/app/tags/list", CDN + "/ns-app/tags/list")
-        self.assertRedirect("/v2/ns/app/blobs/sha256:abc", CDN + "/ns-app/blobs/sha256:abc")
+        self.assertRedirect("/v2/ns/app/blobs/" + BLOB, CDN + "/ns-app/blobs/" + BLOB)
 
     def test_rightmost_component_ends_the_name(self):
         # the name org/tags/app itself holds a "tags" component
         self.assertRedirect("/v2/org/tags/app/tags/list", CDN + "/org-tags-app/tags/list")
         self.assertRedirect("/v2/org/tags/app/manifests/latest", CDN + "/org-tags-app/manifests/latest")
-        self.assertRedirect("/v2/org/tags/app/blobs/sha256:abc", CDN + "/org-tags-app/blobs/sha256:abc")
+        self.assertRedirect("/v2/org/tags/app/blobs/" + BLOB, CDN + "/org-tags-app/blobs/" + BLOB)
 
     def test_query_string_is_not_part_of_the_reference(self):
         self.assertRedirect("/v2/zoo/tags/list?n=10", ZOO + "tags/list")
@@ -166,6 +185,17 @@ class V2Test(HttpdTestCase):
                 self.assertRedirect("/v2/zoo/manifests/multi", ZOO + "manifests/1/" + DIGEST_MULTI, accept)
                 # V=2: the schema 1 manifest of the tag itself
                 self.assertRedirect("/v2/zoo/manifests/latest", ZOO + "manifests/1/latest", accept)
+
+    def test_digest_is_answered_by_content_whatever_the_accept(self):
+        for accept in ([], [ACCEPT_S2], [ACCEPT_LIST], [ACCEPT_BOTH]):
+            with self.subTest(accept=accept):
+                # the amd64 manifests of the lists, schema 2 and schema 1
+                self.assertRedirect("/v2/zoo/manifests/" + DIGEST_LATEST, ZOO + "manifests/2/" + DIGEST_LATEST,
+                                    accept)
+                self.assertRedirect("/v2/zoo/manifests/" + DIGEST_MULTI, ZOO + "manifests/1/" + DIGEST_MULTI,
+                                    accept)
+                self.assertRedirect("/v2/v3repo/manifests/" + V3_DIGEST, V3REPO + "manifests/2/" + V3_DIGEST,
+                                    accept)
 
     def test_schema2_when_accepted_and_ref_in_schema2_data(self):
         self.assertRedirect("/v2/zoo/manifests/2.0", ZOO + "manifests/2/2.0", [ACCEPT_S2])
@@ -210,7 +240,7 @@ class V2Test(HttpdTestCase):
                  ("/v2/zoo/manifests/latest", [], ZOO + "manifests/1/latest"),
                  ("/v2/v3old/manifests/latest", [], CDN + "/v3old/manifests/1/latest"),
                  ("/v2/v2repo/manifests/latest", [], CDN + "/v2repo/manifests/latest"),
-                 ("/v2/zoo/blobs/sha256:abc", [], ZOO + "blobs/sha256:abc"),
+                 ("/v2/zoo/blobs/" + BLOB, [], ZOO + "blobs/" + BLOB),
                  ("/v2/zoo/tags/list", [], ZOO + "tags/list")]
         for path, accept, location in cases:
             with self.subTest(path=path, accept=accept):
@@ -223,11 +253,12 @@ class V2Test(HttpdTestCase):
     def test_write_methods_are_not_allowed(self):
         for method in ("PUT", "POST", "PATCH", "DELETE"):
             for path in ("/v2/", "/v2/zoo/manifests/latest", "/v2/zoo/blobs/uploads/",
-                         "/v2/zoo/blobs/sha256:abc", "/v2/nope/manifests/latest",
-                         "/v2/private/secret/manifests/latest", "/v2/_catalog"):
+                         "/v2/zoo/blobs/" + BLOB, "/v2/zoo/blobs/sha256:abc", "/v2/nope/manifests/latest",
+                         "/v2/private/secret/manifests/latest", "/v2/_catalog", "/v2/zoo/tags/list",
+                         "/v2/zoo/referrers/" + BLOB, "/v2/zoo"):
                 with self.subTest(method=method, path=path):
                     reply = self.get(path, method=method, data="{}")
-                    self.assertReply(reply, 405, body=METHOD_NOT_ALLOWED,
+                    self.assertReply(reply, 405, body=V2_UNSUPPORTED,
                                      headers=dict(API_VERSION, **{"Content-Type": JSON, "Allow": "GET, HEAD"}))
 
     # ---- _catalog ----
@@ -247,7 +278,7 @@ class V2Test(HttpdTestCase):
 
     def test_catalog_first_page_links_to_next(self):
         self.assertCatalog("/v2/_catalog?n=2", ["ns/app", "org/tags/app"],
-                           '</v2/_catalog?last=org%2Ftags%2Fapp&n=2>; rel="next"')
+                           '</v2/_catalog?n=2&last=org%2Ftags%2Fapp>; rel="next"')
 
     def test_catalog_pages_through_all_repos_by_following_link(self):
         path, seen, pages = "/v2/_catalog?n=2", [], 0
@@ -270,9 +301,9 @@ class V2Test(HttpdTestCase):
 
     def test_catalog_pages_after_url_encoded_last(self):
         self.assertCatalog("/v2/_catalog?n=2&last=ns%2Fapp", ["org/tags/app", "v2repo"],
-                           '</v2/_catalog?last=v2repo&n=2>; rel="next"')
+                           '</v2/_catalog?n=2&last=v2repo>; rel="next"')
         self.assertCatalog("/v2/_catalog?n=2&last=org%2Ftags%2Fapp", ["v2repo", "v3old"],
-                           '</v2/_catalog?last=v3old&n=2>; rel="next"')
+                           '</v2/_catalog?n=2&last=v3old>; rel="next"')
 
     def test_catalog_last_page_has_no_link(self):
         self.assertCatalog("/v2/_catalog?n=2&last=v3old", ["v3repo", "zoo"])
@@ -290,15 +321,15 @@ class V2Test(HttpdTestCase):
     def test_catalog_skips_protected_repo_between_pages(self):
         # private/secret sorts between org/tags/app and v2repo
         self.assertCatalog("/v2/_catalog?n=1&last=org%2Ftags%2Fapp", ["v2repo"],
-                           '</v2/_catalog?last=v2repo&n=1>; rel="next"')
+                           '</v2/_catalog?n=1&last=v2repo>; rel="next"')
         self.assertCatalog("/v2/_catalog?n=1&last=ns%2Fapp", ["org/tags/app"],
-                           '</v2/_catalog?last=org%2Ftags%2Fapp&n=1>; rel="next"')
+                           '</v2/_catalog?n=1&last=org%2Ftags%2Fapp>; rel="next"')
 
     def test_catalog_bad_n_is_bad_request(self):
         for n in ("abc", "-1", "", "2x", "1.5"):
             with self.subTest(n=n):
                 reply = self.get("/v2/_catalog?n=" + n)
-                self.assertReply(reply, 400, body=BAD_REQUEST, headers=dict(API_VERSION, **{"Content-Type": JSON}))
+                self.assertReply(reply, 400, body=V2_PAGINATION_INVALID, headers=dict(API_VERSION, **{"Content-Type": JSON}))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
-// The manifest negotiation table of SPEC section 5 and the Accept parser.
+// The manifest negotiation table (Docker and OCI types, tags and digests),
+// the digest grammar and the Accept parser.
 #include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <iterator>
 
 #include "crane/negotiation.h"
 #include "crane/v2_path.h"
@@ -72,6 +76,156 @@ TEST_CASE("the negotiation table picks the manifest path and media type", "[nego
     }
 }
 
+TEST_CASE("digests follow the grammar; sha256 and sha512 are lowercase hex of their length", "[negotiation]") {
+    const std::string hex64(64, 'a');
+    for (const std::string& good :
+         {"sha256:" + hex64, "sha512:" + std::string(128, '0'), std::string("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"),
+          std::string("sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564"), std::string("a.b_c-d+e:Z=_-")}) {
+        INFO(good);
+        CHECK(is_valid_digest(good));
+    }
+    for (const std::string& bad :
+         {std::string(""), std::string("sha256"), std::string(":abc"), std::string("sha256:"), std::string("sha256:abc"),
+          "sha256:" + std::string(63, 'a'), "sha256:" + std::string(65, 'a'), "sha256:" + std::string(64, 'A'),
+          "sha256:" + std::string(63, 'a') + "g", "sha512:" + hex64, "SHA256:" + hex64, std::string("a..b:x"),
+          std::string("a.:x"), std::string(".a:x"), std::string("a:x:y"), std::string("a:x/y"), std::string("a:x y"),
+          "sha256:" + hex64 + "\n"}) {
+        INFO(bad);
+        CHECK_FALSE(is_valid_digest(bad));
+    }
+}
+
+namespace {
+
+// digests of each kind in the "mix" repo
+const std::string DL = "sha256:" + std::string(63, '0') + "1";  // a manifest list
+const std::string DS = "sha256:" + std::string(63, '0') + "2";  // a schema 2 manifest
+const std::string DI = "sha256:" + std::string(63, '0') + "3";  // an OCI index
+const std::string DM = "sha256:" + std::string(63, '0') + "4";  // an OCI manifest
+const std::string DA2 = "sha256:" + std::string(63, '0') + "5";  // amd64 manifest of "amd" (schema 2)
+const std::string DA1 = "sha256:" + std::string(63, '0') + "6";  // amd64 manifest of "amd1" (schema 1)
+const std::string DU = "sha256:" + std::string(63, '0') + "7";  // unknown
+
+V2Repo mix() {
+    V2Repo r;
+    r.id = "mix";
+    r.version = 4;
+    r.has_schema2_fields = true;
+    r.manifest_list_data = {"amd", "amd1", "list", DL};
+    std::sort(r.manifest_list_data.begin(), r.manifest_list_data.end());
+    r.manifest_list_amd64_tags = {{"amd", DA2, 2}, {"amd1", DA1, 1}};
+    r.schema2_data = {"s2", DS};
+    r.oci_index_data = {"idx", DI};
+    r.oci_manifest_data = {"man", DM};
+    for (auto* v : {&r.schema2_data, &r.oci_index_data, &r.oci_manifest_data}) std::sort(v->begin(), v->end());
+    return r;
+}
+
+// "PATH TYPE" (J application/json, L list, S schema 2, I OCI index, M OCI
+// manifest), or the error: "404" unknown, "404 OCI" not accepted, "400".
+std::string outcome(const ManifestChoice& c) {
+    switch (c.outcome) {
+        case ManifestOutcome::Unknown: return "404";
+        case ManifestOutcome::OciNotAccepted: return "404 OCI";
+        case ManifestOutcome::DigestInvalid: return "400";
+        case ManifestOutcome::Found: break;
+    }
+    const char* t = c.media_type == kMediaJson           ? "J"
+                    : c.media_type == kMediaManifestList ? "L"
+                    : c.media_type == kMediaManifestV2   ? "S"
+                    : c.media_type == kMediaOciIndex     ? "I"
+                    : c.media_type == kMediaOciManifest  ? "M"
+                                                         : "?";
+    return c.path + " " + t;
+}
+
+}  // namespace
+
+TEST_CASE("the full matrix: every kind of ref under every Accept", "[negotiation]") {
+    const V2Repo m = mix();
+    const std::string IDX(kMediaOciIndex), MAN(kMediaOciManifest);
+    const std::string S1 = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    // the columns: what the client accepts
+    const std::string accepts[] = {"", S1, S2, LIST, IDX, MAN, S1 + ", " + S2 + ", " + LIST + ", " + IDX + ", " + MAN,
+                                   IDX + ", " + MAN};  // the last: what an OCI-only client sends
+    struct Row {
+        std::string ref;
+        std::string want[8];  // one per column
+    };
+    auto all = [](const std::string& v) {
+        Row r;
+        for (auto& w : r.want) w = v;
+        return r;
+    };
+    auto same = [&](const std::string& ref, const std::string& v) {
+        Row r = all(v);
+        r.ref = ref;
+        return r;
+    };
+    const std::string oci = "404 OCI";
+    const std::string mal = "400";
+    const Row rows[] = {
+        // tags
+        // (an OCI client reads the Docker formats: a Docker tag's list or schema 2)
+        {"list", {"manifests/1/list J", "manifests/1/list J", "manifests/1/list J", "manifests/list/list L",
+                  "manifests/list/list L", "manifests/1/list J", "manifests/list/list L", "manifests/list/list L"}},
+        {"s2", {"manifests/1/s2 J", "manifests/1/s2 J", "manifests/2/s2 S", "manifests/1/s2 J", "manifests/1/s2 J",
+                "manifests/2/s2 S", "manifests/2/s2 S", "manifests/2/s2 S"}},
+        {"idx", {oci, oci, oci, oci, "manifests/oci-index/idx I", oci, "manifests/oci-index/idx I",
+                 "manifests/oci-index/idx I"}},
+        {"man", {oci, oci, oci, oci, oci, "manifests/oci/man M", "manifests/oci/man M", "manifests/oci/man M"}},
+        {"amd", {"manifests/1/amd J", "manifests/1/amd J", "manifests/2/" + DA2 + " S", "manifests/list/amd L",
+                 "manifests/list/amd L", "manifests/2/" + DA2 + " S", "manifests/list/amd L", "manifests/list/amd L"}},
+        {"amd1", {"manifests/1/" + DA1 + " J", "manifests/1/" + DA1 + " J", "manifests/1/" + DA1 + " J",
+                  "manifests/list/amd1 L", "manifests/list/amd1 L", "manifests/1/" + DA1 + " J",
+                  "manifests/list/amd1 L", "manifests/list/amd1 L"}},
+        same("s1", "manifests/1/s1 J"),  // schema 1 only / unknown tag: Crane's schema 1 path
+        // digests: by content, whatever Accept says
+        same(DL, "manifests/list/" + DL + " L"),
+        same(DS, "manifests/2/" + DS + " S"),
+        same(DI, "manifests/oci-index/" + DI + " I"),
+        same(DM, "manifests/oci/" + DM + " M"),
+        same(DA2, "manifests/2/" + DA2 + " S"),
+        same(DA1, "manifests/1/" + DA1 + " J"),
+        same(DU, "404"),
+        same("sha256:abc", mal),
+        same("sha256:" + std::string(64, 'A'), mal),
+        same("latest:1", "404"),  // well-formed (algorithm "latest"), just unknown
+        same("Latest:1", mal),
+        same("a:", mal),
+    };
+    for (const auto& row : rows) {
+        for (std::size_t i = 0; i < std::size(accepts); ++i) {
+            INFO(row.ref << " with Accept: " << accepts[i]);
+            CHECK(outcome(negotiate_manifest(m, row.ref, AcceptSet(accepts[i]))) == row.want[i]);
+        }
+    }
+    // repos without negotiation data keep Crane's paths for tags and digests
+    V2Repo v2;
+    v2.version = 2;
+    V2Repo v3old;
+    v3old.version = 3;
+    v3old.has_schema2_fields = true;
+    for (const auto& accept : accepts) {
+        INFO("Accept: " << accept);
+        for (const std::string& ref : {std::string("latest"), DL, DU}) {
+            CHECK(outcome(negotiate_manifest(v2, ref, AcceptSet(accept))) == "manifests/" + ref + " J");
+            CHECK(outcome(negotiate_manifest(v3old, ref, AcceptSet(accept))) == "manifests/1/" + ref + " J");
+        }
+        CHECK(outcome(negotiate_manifest(v2, "sha256:abc", AcceptSet(accept))) == mal);
+        CHECK(outcome(negotiate_manifest(v3old, "sha256:abc", AcceptSet(accept))) == mal);
+    }
+    // an error carries its message
+    CHECK(negotiate_manifest(m, "man", AcceptSet(S2)).message ==
+          "OCI manifest found, but the Accept header does not allow it");
+    CHECK(negotiate_manifest(m, "idx", AcceptSet(S2)).message ==
+          "OCI index found, but the Accept header does not allow it");
+    CHECK(negotiate_manifest(m, DU, AcceptSet(S2)).message == "manifest unknown");
+    // where a schema 1 manifest of an unlisted digest would be (serving content looks)
+    CHECK(negotiate_manifest(m, DU, AcceptSet(S2)).path == "manifests/1/" + DU);
+    CHECK(negotiate_manifest(m, "s2", AcceptSet(S2)).message.empty());
+}
+
 TEST_CASE("the v2 path split uses the rightmost kind component with something after it", "[v2path]") {
     auto p = split_v2_path("org/tags/app/tags/list");
     REQUIRE(p);
@@ -91,6 +245,13 @@ TEST_CASE("the v2 path split uses the rightmost kind component with something af
     CHECK(p->name == "a/b");
     CHECK(p->rest == "sha256:abc");
     CHECK(p->kind == V2Kind::Blobs);
+
+    p = split_v2_path("a/referrers/b/referrers/sha256:abc");
+    REQUIRE(p);
+    CHECK(p->name == "a/referrers/b");
+    CHECK(p->path == "referrers/sha256:abc");
+    CHECK(p->rest == "sha256:abc");
+    CHECK(p->kind == V2Kind::Referrers);
 
     p = split_v2_path("repo/manifests/manifests");
     REQUIRE(p);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,9 @@ struct Response {
     // Serve-content mode: the file to send instead of body (status 200).
     std::string file_path;
     bool digest_header = false;  // add Docker-Content-Digest of the file (manifests)
+    // Serve-content mode: the answer when file_path is missing (only the
+    // library knows whether a manifest, a blob or a tag list was asked for).
+    std::shared_ptr<const Response> if_missing;
 
     const std::string* header(std::string_view name) const;
 };

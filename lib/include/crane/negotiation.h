@@ -1,5 +1,5 @@
-// Manifest negotiation (SPEC section 5): which stored manifest a client
-// gets for manifests/REF, from its Accept headers and the repo's metadata.
+// Manifest negotiation: which stored manifest a client gets for
+// manifests/REF, from its Accept headers and the repo's metadata.
 #pragma once
 
 #include <string>
@@ -13,6 +13,8 @@ namespace crane {
 inline constexpr std::string_view kMediaManifestList =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 inline constexpr std::string_view kMediaManifestV2 = "application/vnd.docker.distribution.manifest.v2+json";
+inline constexpr std::string_view kMediaOciIndex = "application/vnd.oci.image.index.v1+json";
+inline constexpr std::string_view kMediaOciManifest = "application/vnd.oci.image.manifest.v1+json";
 inline constexpr std::string_view kMediaJson = "application/json";
 inline constexpr std::string_view kMediaOctetStream = "application/octet-stream";
 
@@ -29,9 +31,24 @@ private:
     std::vector<std::string_view> types_;
 };
 
+// A well-formed digest: ALGORITHM ":" ENCODED, algorithm components
+// [a-z0-9]+ joined by one of . + _ -, encoded [a-zA-Z0-9=_-]+; sha256 is
+// 64 and sha512 128 lowercase hex digits.
+bool is_valid_digest(std::string_view digest);
+
+enum class ManifestOutcome {
+    Found,          // path and media_type name the manifest
+    Unknown,        // no such manifest in the metadata (404 MANIFEST_UNKNOWN); path
+                    // names where a schema 1 manifest of that digest would be
+    OciNotAccepted,  // the tag exists only as OCI and Accept rules it out (404)
+    DigestInvalid,  // REF holds ':' but is no well-formed digest (400)
+};
+
 struct ManifestChoice {
     std::string path;             // relative to the repo url, e.g. "manifests/2/latest"
     std::string_view media_type;  // for serving the file
+    ManifestOutcome outcome = ManifestOutcome::Found;
+    std::string_view message;     // the error message when not Found
 };
 
 ManifestChoice negotiate_manifest(const V2Repo& repo, std::string_view ref, const AcceptSet& accept);

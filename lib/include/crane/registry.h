@@ -40,6 +40,8 @@ private:
     Response v2(const Request& req, std::string_view rest, const Index& index, Client& client) const;
     Response admin(const Request& req, std::string_view rest, const Index& index) const;
     Response catalog(const Request& req, const Index& index, Client& client) const;
+    Response tag_list(const Request& req, const V2Repo& repo) const;
+    Response referrers(const Request& req, const V2Repo& repo, std::string_view digest) const;
     Response search(const Request& req, const Index& index, Client& client) const;
     bool readable(const RepoCommon& repo, Client& client) const;
     // url made absolute (relative metadata URLs get the request's scheme and
@@ -54,8 +56,22 @@ private:
     CdnSettings cdn_;  // derived once from config_
 };
 
-// Error bodies, shared with the glue for errors it raises itself.
+// The v2 errors, each with the distribution spec's code, its HTTP status
+// and Docker Distribution's message.
+enum class V2Error {
+    NameUnknown,              // 404 NAME_UNKNOWN
+    ManifestUnknown,          // 404 MANIFEST_UNKNOWN
+    BlobUnknown,              // 404 BLOB_UNKNOWN
+    Unsupported,              // 405 UNSUPPORTED (writes; with Allow)
+    DigestInvalid,            // 400 DIGEST_INVALID
+    NameInvalid,              // 400 NAME_INVALID
+    PaginationNumberInvalid,  // 400 PAGINATION_NUMBER_INVALID
+    PreconditionFailed,       // 412 UNKNOWN (conditional GET of a served file)
+};
+
+// Error bodies, shared with the glue for errors it raises itself. An empty
+// message stands for the error's usual one.
 Response v1_error(int status, std::string_view message);
-Response v2_error(int status, std::string_view message);
+Response v2_error(V2Error error, std::string_view message = {});
 
 }  // namespace crane

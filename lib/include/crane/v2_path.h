@@ -1,6 +1,6 @@
-// Splitting a /v2/ request path into the repository NAME and the file path
-// (SPEC section 5): the rightmost component equal to tags, manifests or
-// blobs that has something after it ends NAME.
+// Splitting a /v2/ request path into the repository NAME and the file path:
+// the rightmost component equal to tags, manifests, blobs or referrers that
+// has something after it ends NAME.
 #pragma once
 
 #include <optional>
@@ -8,7 +8,7 @@
 
 namespace crane {
 
-enum class V2Kind { Tags, Manifests, Blobs };
+enum class V2Kind { Tags, Manifests, Blobs, Referrers };
 
 struct V2Path {
     std::string_view name;  // "library/busybox"
