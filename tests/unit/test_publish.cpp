@@ -1098,3 +1098,34 @@ TEST_CASE("publish writes an OCI layout's images and referrers atomically", "[pu
         CHECK(slurp(r.metadata_file) == meta_before);
     }
 }
+TEST_CASE("what is published as OCI negotiates to files that exist", "[publish][oci]") {
+    TempDir t;
+    OciImage single("amd64", "neg");
+    OciIndex idx({OciImage("amd64", "negi"), OciImage("arm64", "negi")});
+    Options o = normalized(options_for(t, {{"unused", "/unused"}}));
+    std::vector<std::pair<std::string, DirImage>> images;
+    images.emplace_back("1.0", read_image(single.write_dir(t / "single")));
+    images.emplace_back("latest", read_image(idx.write_dir(t / "idx")));
+    Plan p = make_plan(o, images);
+    crane::MetadataResult md = crane::parse_metadata(metadata_json(p), "ns-app.json");
+    REQUIRE(md.v2);
+    const std::string all = OCI_INDEX + ", " + OCI_MAN + ", " + LIST + ", " + S2;
+    struct Row {
+        std::string ref, accept, path;
+    };
+    const Row rows[] = {
+        {"1.0", all, "manifests/oci/1.0"},
+        {"1.0", OCI_MAN, "manifests/oci/1.0"},
+        {single.digest, S2, "manifests/oci/" + single.digest},
+        {"latest", all, "manifests/oci-index/latest"},
+        {idx.digest, S2, "manifests/oci-index/" + idx.digest},
+        {idx.images[1].digest, all, "manifests/oci/" + idx.images[1].digest},
+    };
+    for (const auto& row : rows) {
+        crane::AcceptSet accept(row.accept);
+        crane::ManifestChoice c = crane::negotiate_manifest(*md.v2, row.ref, accept);
+        INFO(row.ref << " with " << row.accept);
+        CHECK(c.path == row.path);
+        CHECK(p.files.count(c.path) == 1);
+    }
+}
