@@ -13,8 +13,11 @@ certificate for a protected repository.
 What the static server has to do for redirects: send the manifest media
 types. containers/image takes the Content-Type of the redirected response
 as the manifest type (it treats an unknown one as schema 1), so /pub maps
-manifests/2/ and manifests/list/ to their types with ForceType, as a CDN or
-Pulp's own Apache config for the published files does.
+manifests/2/, manifests/list/, manifests/oci/ and manifests/oci-index/ to
+their types with ForceType, as a CDN or Pulp's own Apache config for the
+published files does, and answers a missing file with the registry's JSON
+error (ErrorDocument, bodies from crane-publish's .errors/), as
+apache-conf/crane.conf does. OCI images: test_e2e_oci.py.
 """
 
 import hashlib
@@ -47,6 +50,7 @@ STATIC_CONF = """
 Alias /pub {dir}/web
 <Location "/pub">
     SetHandler None
+    ErrorDocument 404 /pub/.errors/name-unknown.json
 </Location>
 <LocationMatch "^/pub/.+/manifests/2/[^/]+$">
     ForceType application/vnd.docker.distribution.manifest.v2+json
@@ -54,11 +58,23 @@ Alias /pub {dir}/web
 <LocationMatch "^/pub/.+/manifests/list/[^/]+$">
     ForceType application/vnd.docker.distribution.manifest.list.v2+json
 </LocationMatch>
+<LocationMatch "^/pub/.+/manifests/oci/[^/]+$">
+    ForceType application/vnd.oci.image.manifest.v1+json
+</LocationMatch>
+<LocationMatch "^/pub/.+/manifests/oci-index/[^/]+$">
+    ForceType application/vnd.oci.image.index.v1+json
+</LocationMatch>
 <LocationMatch "^/pub/.+/blobs/[^/]+$">
     ForceType application/octet-stream
 </LocationMatch>
-<LocationMatch "^/pub/.+/tags/list$">
+<LocationMatch "^/pub/(.+/tags/list|\\.errors/[^/]+)$">
     ForceType application/json
+</LocationMatch>
+<LocationMatch "^/pub/.+/manifests/">
+    ErrorDocument 404 /pub/.errors/manifest-unknown.json
+</LocationMatch>
+<LocationMatch "^/pub/.+/blobs/">
+    ErrorDocument 404 /pub/.errors/blob-unknown.json
 </LocationMatch>
 """
 
@@ -673,7 +689,7 @@ class RepublishTest(E2ECase):
         self.assertEqual(sorted(os.listdir(os.path.join(repo, "blobs"))), sorted(new.blobs))
         self.assertEqual(sorted(os.listdir(os.path.join(repo, "manifests", "2"))), sorted(["2.0", new.digest]))
         self.assertEqual(os.listdir(os.path.join(repo, "manifests", "list")), [])
-        self.assertEqual([n for n in os.listdir(self.web) if n.startswith(".")], [])
+        self.assertEqual([n for n in os.listdir(self.web) if n.startswith(".")], [".errors"])
         self.images.blobs.update(new.blobs)
 
         def pulled():
