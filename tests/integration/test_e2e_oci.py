@@ -24,9 +24,9 @@ import time
 import unittest
 
 import image_builder
-from harness import OCI_INDEX, OCI_MANIFEST, HttpdTestCase
-from test_e2e_clients import (CLIENT_TIMEOUT, PODMAN, POLICY, SKOPEO, STATIC_CONF, missing_tools, publish,
-                              sha256)
+from harness import OCI_INDEX, OCI_MANIFEST, REPO, HttpdTestCase
+from test_e2e_clients import (CLIENT_TIMEOUT, PODMAN, POLICY, SKOPEO, STATIC_CONF, eventually, missing_tools,
+                              publish, sha256)
 
 REPO_ID = "e2e/oci"
 REPOSITORY = "e2e-oci"
@@ -113,8 +113,8 @@ class OciCase(HttpdTestCase):
     def host(self):
         return "127.0.0.1:%d" % self.httpd.port
 
-    def ref(self, ref):
-        return "docker://%s/%s%s%s" % (self.host(), REPO_ID, "@" if ref.startswith("sha256:") else ":", ref)
+    def ref(self, ref, repo=REPO_ID):
+        return "docker://%s/%s%s%s" % (self.host(), repo, "@" if ref.startswith("sha256:") else ":", ref)
 
     def skopeo(self, *args, check=True, global_opts=()):
         cmd = [SKOPEO, "--policy", self.policy] + list(global_opts) + list(args)
@@ -126,11 +126,11 @@ class OciCase(HttpdTestCase):
     def inspect_raw(self, ref):
         return self.skopeo("inspect", "--raw", "--tls-verify=false", self.ref(ref)).stdout.encode()
 
-    def copy(self, ref, *extra, dest_kind="dir", global_opts=()):
+    def copy(self, ref, *extra, dest_kind="dir", global_opts=(), repo=REPO_ID):
         dest = tempfile.mkdtemp(prefix="copy-", dir=self.work)
         os.rmdir(dest)
         target = "dir:" + dest if dest_kind == "dir" else "oci:%s:copied" % dest
-        self.skopeo("copy", "--src-tls-verify=false", *extra, self.ref(ref), target, global_opts=global_opts)
+        self.skopeo("copy", "--src-tls-verify=false", *extra, self.ref(ref, repo), target, global_opts=global_opts)
         return dest
 
     def read(self, *path):
@@ -364,6 +364,24 @@ class OciRedirectModeTest(OciPullTests, OciCase):
         self.assertRegex(log, r'"GET /pub/%s/manifests/oci-index/multi HTTP/1.1" 200' % REPOSITORY)
         self.assertRegex(log, r'"GET /pub/%s/manifests/oci/%s HTTP/1.1" 200' % (
             REPOSITORY, self.images.index.images[0].digest))
+
+    def test_demo_oci_layout_publishes_and_pulls(self):
+        """demo/oci-layout (what scripts/demo.sh publishes as demo/tiny-oci)."""
+        layout = os.path.join(REPO, "demo", "oci-layout")
+        publish("demo/tiny-oci", self.base_url, self.web, self.httpd.data, [("latest", "oci:%s:latest" % layout)])
+        with open(os.path.join(layout, "index.json")) as f:
+            entries = json.load(f)["manifests"]
+        index = next(e for e in entries if e.get("annotations", {}).get(image_builder.REF_NAME) == "latest")
+        sbom = next(e for e in entries if "annotations" not in e)
+
+        def pulled():
+            dest = self.copy("latest", "--all", dest_kind="oci", repo="demo/tiny-oci")
+            with open(os.path.join(dest, "index.json")) as f:
+                self.assertEqual([m["digest"] for m in json.load(f)["manifests"]], [index["digest"]])
+
+        eventually(pulled)
+        reply = self.get("/v2/demo/tiny-oci/referrers/" + index["digest"])
+        self.assertEqual([m["digest"] for m in json.loads(reply.body)["manifests"]], [sbom["digest"]])
 
     def test_static_files_carry_the_oci_types(self):
         reply = self.get("/pub/%s/manifests/oci/1.0" % REPOSITORY)
