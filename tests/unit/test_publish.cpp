@@ -1129,3 +1129,49 @@ TEST_CASE("what is published as OCI negotiates to files that exist", "[publish][
         CHECK(p.files.count(c.path) == 1);
     }
 }
+
+TEST_CASE("OCI inputs that do not add up are refused with a reason", "[publish][oci]") {
+    TempDir t;
+    OciImage a("amd64", "a"), b("amd64", "b");
+    SECTION("an index instance whose file is a Docker manifest") {
+        OciIndex idx({a});
+        const std::string dir = idx.write_dir(t / "idx");
+        TestImage docker("amd64");
+        // the list entry names the Docker bytes' digest and size as an OCI manifest
+        std::string manifest = R"({"schemaVersion": 2, "mediaType": ")" + OCI_INDEX +
+                               R"(", "manifests": [)" + descriptor(OCI_MAN, docker.manifest) + "]}";
+        write(dir + "/manifest.json", manifest);
+        write(dir + "/" + hex(docker.digest) + ".manifest.json", docker.manifest);
+        CHECK_THROWS_WITH(read_image(dir),
+                          Catch::Contains("is a '" + S2 + "', not a '" + OCI_MAN +
+                                          "' as its list entry says."));
+    }
+    SECTION("an index instance of the wrong size") {
+        OciIndex idx({a});
+        const std::string dir = idx.write_dir(t / "idx");
+        std::string manifest = idx.manifest;
+        const std::string size = std::to_string(a.manifest.size());
+        manifest.replace(manifest.find(R"("size": )" + size), 8 + size.size(), R"("size": 1)");
+        write(dir + "/manifest.json", manifest);
+        CHECK_THROWS_WITH(read_image(dir),
+                          Catch::Contains(" bytes, the manifest list says 1."));
+    }
+    SECTION("two images under one name") {
+        const std::string dir = write_oci_layout(
+            t / "two", {descriptor(OCI_MAN, a.manifest, named("x")), descriptor(OCI_MAN, b.manifest, named("x"))},
+            {a.manifest, a.config, a.layer, b.manifest, b.config, b.layer});
+        CHECK_THROWS_WITH(read_image("oci:" + dir + ":x"),
+                          Catch::Contains(dir + " holds more than one image named 'x'"));
+    }
+    SECTION("an index.json that is not an index") {
+        const std::string dir = write_oci_layout(t / "bad", {}, {});
+        write(dir + "/index.json", R"({"schemaVersion": 2})");
+        CHECK_THROWS_WITH(read_image("oci:" + dir), Catch::Contains("'manifests' must be a list."));
+        ::unlink((dir + "/index.json").c_str());
+        CHECK_THROWS_WITH(read_image("oci:" + dir), Catch::Contains("(no index.json)"));
+    }
+    SECTION("an empty layout") {
+        const std::string dir = write_oci_layout(t / "empty", {}, {});
+        CHECK_THROWS_WITH(read_image(dir), Catch::Contains(dir + " holds no image."));
+    }
+}
