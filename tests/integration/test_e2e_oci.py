@@ -261,6 +261,27 @@ class OciPullTests:
         for digest in [self.images.index.digest] + [i.digest for i in self.images.index.images]:
             self.assertEqual(sha256(self.read(dest, "blobs", "sha256", digest[len("sha256:"):])), digest)
 
+    def test_what_skopeo_writes_publishes_to_the_same_files(self):
+        """skopeo's own OCI layout and dir: copies of the index publish
+        byte-identical manifests and blobs."""
+        layout = self.copy("multi", "--all", dest_kind="oci")
+        copied_dir = self.copy("multi", "--all")
+        web = tempfile.mkdtemp(prefix="again-web-", dir=self.work)
+        meta = tempfile.mkdtemp(prefix="again-meta-", dir=self.work)
+        publish("e2e/again", "http://mirror.example/pub", web, meta,
+                [("multi", "oci:%s:copied" % layout), ("latest", copied_dir)])
+        again = os.path.join(web, "e2e-again")
+        ours = os.path.join(self.web, REPOSITORY)
+        index = self.images.index
+        for tag in ("multi", "latest"):
+            self.assertEqual(self.read(again, "manifests", "oci-index", tag), index.manifest)
+        for rel in [("manifests", "oci-index", index.digest)] + [("manifests", "oci", i.digest) for i in index.images]:
+            self.assertEqual(self.read(again, *rel), self.read(ours, *rel))
+        blobs = sorted(os.listdir(os.path.join(again, "blobs")))
+        self.assertEqual(blobs, sorted(d for i in index.images for d in i.blobs))
+        for name in blobs:
+            self.assertEqual(self.read(again, "blobs", name), self.read(ours, "blobs", name))
+
     def test_referrers_list_the_artifacts(self):
         im = self.images
         for subject, artifact in [(im.single, im.sbom), (im.index, im.sig)]:
