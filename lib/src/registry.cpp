@@ -461,7 +461,9 @@ Response Registry::v2(const Request& req, std::string_view rest, const Index& in
 
     if (config_.serve_content) {
         Response r;
-        r.if_missing = std::make_shared<Response>(v2_error(missing));
+        auto if_missing = std::make_shared<Response>(v2_error(missing));
+        if (manifest) if_missing->headers.push_back({"Vary", "Accept"});
+        r.if_missing = std::move(if_missing);
         auto file = content_file_path(config_.content_dir_v2, repo->repository, path);
         if (!file) return *r.if_missing;
         r.file_path = std::move(*file);

@@ -486,9 +486,9 @@ class VerifiedClientTest(TlsTestCase):
 
     def test_catalog_pages_with_a_cert(self):
         self.assertCatalog("v1_both", ["private/secret"], path="/v2/_catalog?n=1&last=org%2Ftags%2Fapp",
-                           link='</v2/_catalog?last=private%2Fsecret&n=1>; rel="next"')
+                           link='</v2/_catalog?n=1&last=private%2Fsecret>; rel="next"')
         self.assertCatalog(None, ["v2repo"], path="/v2/_catalog?n=1&last=org%2Ftags%2Fapp",
-                           link='</v2/_catalog?last=v2repo&n=1>; rel="next"')
+                           link='</v2/_catalog?n=1&last=v2repo>; rel="next"')
 
     def test_search_shows_protected_repos_only_for_entitled_certs(self):
         q = "private/secret secret busybox tls/listing"

@@ -537,6 +537,7 @@ TEST_CASE("served manifests carry their own type and name the error a missing fi
             CHECK(r.if_missing->body == row.missing);
             CHECK(r.if_missing->content_type == "application/json");
             CHECK(hdr(*r.if_missing, "Docker-Distribution-API-Version") == "registry/2.0");
+            CHECK(hdr(*r.if_missing, "Vary") == (row.digest_header ? "Accept" : "<absent>"));
         }
     }
 }
