@@ -49,6 +49,8 @@ DESCRIPTION
     WEBDIR/NAME/manifests/1/                    empty (no schema 1)
     WEBDIR/NAME/blobs/DIGEST                    configs and layers
     WEBDIR/NAME/tags/list                       {"name": ID, "tags": [...]}
+    WEBDIR/.errors/*-unknown.json               the registry's JSON errors
+                                                for a static server's 404s
     DATADIR/ID.json                             version 4 metadata for
                                                 mod_crane ('/' in ID
                                                 becomes '-')
