@@ -17,21 +17,17 @@ serve-content.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 import unittest
 
 import image_builder
 from harness import OCI_INDEX, OCI_MANIFEST, REPO, HttpdTestCase
-from test_e2e_clients import (CLIENT_TIMEOUT, PODMAN, POLICY, SKOPEO, STATIC_CONF, eventually, missing_tools,
-                              publish, sha256)
+from test_e2e_clients import (CLIENT_TIMEOUT, DOCKER, PODMAN, POLICY, SKOPEO, STATIC_CONF, eventually,
+                              missing_tools, publish, sha256, start_dockerd, stop_dockerd)
 
 REPO_ID = "e2e/oci"
 REPOSITORY = "e2e-oci"
-DOCKERD = shutil.which("dockerd")
-DOCKER = shutil.which("docker")
 SBOM_TYPE = "application/spdx+json"
 SIG_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 
@@ -150,62 +146,6 @@ class OciCase(HttpdTestCase):
         for name in names:
             data = self.read(dest, name)
             self.assertEqual(sha256(data), "sha256:" + name.replace(".manifest.json", ""), name)
-
-
-def start_dockerd(cls):
-    """Starts one dockerd per class, with its own dirs and socket; None, or
-    why it cannot run here."""
-    if "dockerd_reason" in cls.__dict__:  # this class's own, not a base class's
-        return cls.dockerd_reason
-    cls.dockerd_reason = None
-    if not DOCKERD or not DOCKER:
-        cls.dockerd_reason = "dockerd is not installed (apt-get install docker.io)"
-        return cls.dockerd_reason
-    if os.geteuid() != 0:
-        cls.dockerd_reason = "dockerd needs root here"
-        return cls.dockerd_reason
-    d = tempfile.mkdtemp(prefix="dockerd-", dir="/tmp")  # short: a unix socket path has a length limit
-    cls.dockerd_dir = d
-    cls.docker_sock = os.path.join(d, "docker.sock")
-    log = open(os.path.join(d, "dockerd.log"), "w")
-    cls.dockerd = subprocess.Popen(
-        [DOCKERD, "--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs",
-         "--data-root", os.path.join(d, "data"), "--exec-root", os.path.join(d, "exec"),
-         "-H", "unix://" + cls.docker_sock, "--pidfile", os.path.join(d, "docker.pid")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
-    end = time.time() + 60
-    while time.time() < end:
-        if cls.dockerd.poll() is not None:
-            break
-        p = subprocess.run([DOCKER, "-H", "unix://" + cls.docker_sock, "version"], capture_output=True, text=True)
-        if p.returncode == 0:
-            return None
-        time.sleep(0.5)
-    with open(os.path.join(d, "dockerd.log")) as f:
-        tail = [line for line in f.read().splitlines() if line.strip()][-3:]
-    stop_dockerd(cls)
-    cls.dockerd_reason = "dockerd cannot start here: " + " | ".join(tail)
-    return cls.dockerd_reason
-
-
-def stop_dockerd(cls):
-    proc = cls.__dict__.get("dockerd")
-    if proc is not None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        cls.dockerd = None
-    d = cls.__dict__.get("dockerd_dir")
-    if d:
-        # vfs layers and the exec root may hold mounts only while dockerd runs
-        subprocess.run(["umount", "-R", os.path.join(d, "exec")], capture_output=True)
-        shutil.rmtree(d, ignore_errors=True)
-        cls.dockerd_dir = None
 
 
 class OciPullTests:
