@@ -167,8 +167,7 @@ int main(int argc, char** argv) {
                 break;
             case kTag:
                 if (!add_tag(options, optarg)) {
-                    return usage_error(std::string("--tag wants TAG=SOURCE, not '") + optarg +
-                                       "'");
+                    return usage_error(std::string("--tag wants TAG=SOURCE, not '") + optarg + "'");
                 }
                 break;
             case 'q':

@@ -678,8 +678,8 @@ DirImage read_oci_layout(const std::string& dir, const std::string& ref) {
         }
         if (entry.media_type == kMediaOciManifest) {
             // read now: whether it has a subject decides whether it is an image
-            entry.manifest = parse_image_manifest(
-                read_blob(entry.digest, entry.size, entry.what), blob_path(entry.digest));
+            entry.manifest = parse_image_manifest(read_blob(entry.digest, entry.size, entry.what),
+                                                  blob_path(entry.digest));
         }
         all.push_back(std::move(entry));
     }
@@ -710,7 +710,8 @@ DirImage read_oci_layout(const std::string& dir, const std::string& ref) {
     image.dir = dir;
     if (is_list_type(chosen->media_type)) {
         std::string path = blob_path(chosen->digest);
-        image.list = parse_manifest_list(read_blob(chosen->digest, chosen->size, chosen->what), path);
+        image.list =
+            parse_manifest_list(read_blob(chosen->digest, chosen->size, chosen->what), path);
         for (const auto& inst : image.list->instances) {
             std::string ipath = blob_path(inst.digest);
             std::string bytes = read_blob(inst.digest, inst.size, instance_what(inst, path));
@@ -719,8 +720,8 @@ DirImage read_oci_layout(const std::string& dir, const std::string& ref) {
     } else if (chosen->manifest) {
         image.manifests.push_back(*chosen->manifest);
     } else if (chosen->media_type == kMediaSchema2) {
-        ImageManifest m = parse_image_manifest(read_blob(chosen->digest, chosen->size, chosen->what),
-                                               blob_path(chosen->digest));
+        ImageManifest m = parse_image_manifest(
+            read_blob(chosen->digest, chosen->size, chosen->what), blob_path(chosen->digest));
         image.manifests.push_back(std::move(m));
     } else {
         unsupported(chosen->what, chosen->media_type, "an image manifest, list or index");
@@ -850,7 +851,8 @@ Plan make_plan(const Options& o, const std::vector<std::pair<std::string, DirIma
     // signature of an SBOM), until nothing more is added
     std::map<std::string, std::pair<const ImageManifest*, const DirImage*>> candidates;
     for (const auto& [tag, image] : tagged) {
-        for (const auto& a : image.artifacts) candidates.emplace(a.digest, std::make_pair(&a, &image));
+        for (const auto& a : image.artifacts)
+            candidates.emplace(a.digest, std::make_pair(&a, &image));
     }
     for (bool added = true; added;) {
         added = false;

@@ -159,7 +159,6 @@ struct TestList {
 
 TestList multi() { return TestList({TestImage("amd64", "m"), TestImage("arm64", "m")}); }
 
-
 const std::string OCI_MAN(kMediaOciManifest);
 const std::string OCI_INDEX(kMediaOciIndex);
 const std::string OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
@@ -255,7 +254,8 @@ std::string write_oci_layout(const std::string& dir, const std::vector<std::stri
     ::mkdir((dir + "/blobs").c_str(), 0755);
     ::mkdir((dir + "/blobs/sha256").c_str(), 0755);
     write(dir + "/oci-layout", R"({"imageLayoutVersion": "1.0.0"})");
-    std::string index = R"({"schemaVersion": 2, "mediaType": ")" + OCI_INDEX + R"(", "manifests": [)";
+    std::string index =
+        R"({"schemaVersion": 2, "mediaType": ")" + OCI_INDEX + R"(", "manifests": [)";
     for (std::size_t i = 0; i < entries.size(); ++i) index += (i ? ", " : "") + entries[i];
     write(dir + "/index.json", index + "]}");
     for (const auto& b : blobs) write(dir + "/blobs/sha256/" + hex(sha256_digest(b)), b);
@@ -375,15 +375,17 @@ TEST_CASE("schema 1, lists and broken manifests are refused with a reason", "[pu
     CHECK_THROWS_WITH(
         parse_image_manifest(R"({"schemaVersion": 1, "name": "x", "fsLayers": []})", "m"),
         Catch::Contains("Schema 1 images are not published") && Catch::Contains("--format v2s2"));
-    CHECK_THROWS_WITH(parse_image_manifest(R"({"schemaVersion": 2, "mediaType": ")" + LIST +
-                                               R"(", "manifests": []})",
-                                           "m"),
-                      Catch::Contains("m has media type '" + LIST +
-                                      "', not a Docker schema 2 or OCI image manifest."));
-    CHECK_THROWS_WITH(parse_image_manifest(R"({"schemaVersion": 2, "mediaType": "text/plain"})", "m"),
-                      Catch::Contains("'text/plain'"));
-    CHECK_THROWS_WITH(parse_image_manifest(R"({"schemaVersion": 2, "config": {}, "layers": []})", "m"),
-                      Catch::Contains("m config: 'digest' is missing"));  // no mediaType: the OCI shape
+    CHECK_THROWS_WITH(
+        parse_image_manifest(
+            R"({"schemaVersion": 2, "mediaType": ")" + LIST + R"(", "manifests": []})", "m"),
+        Catch::Contains("m has media type '" + LIST +
+                        "', not a Docker schema 2 or OCI image manifest."));
+    CHECK_THROWS_WITH(
+        parse_image_manifest(R"({"schemaVersion": 2, "mediaType": "text/plain"})", "m"),
+        Catch::Contains("'text/plain'"));
+    CHECK_THROWS_WITH(
+        parse_image_manifest(R"({"schemaVersion": 2, "config": {}, "layers": []})", "m"),
+        Catch::Contains("m config: 'digest' is missing"));  // no mediaType: the OCI shape
     CHECK_THROWS_WITH(parse_image_manifest("{not json", "X/manifest.json"),
                       Catch::Contains("X/manifest.json is not valid JSON"));
     CHECK_THROWS_WITH(parse_image_manifest("[]", "m"), Catch::Contains("not a JSON object"));
@@ -395,12 +397,12 @@ TEST_CASE("schema 1, lists and broken manifests are refused with a reason", "[pu
     CHECK_THROWS_WITH(parse_image_manifest(head + good_config + "}", "m"),
                       Catch::Contains("'layers' must be a list"));
     CHECK_THROWS_WITH(
-        parse_image_manifest(
-            head + R"("config": {"size": 1, "digest": "md5:abc"}, "layers": []})", "m"),
+        parse_image_manifest(head + R"("config": {"size": 1, "digest": "md5:abc"}, "layers": []})",
+                             "m"),
         Catch::Contains("is not sha256:"));
     CHECK_THROWS_WITH(parse_image_manifest(head + R"("config": {"size": -1, "digest": "sha256:)" +
-                                                 std::string(64, '0') + R"("}, "layers": []})",
-                                             "m"),
+                                               std::string(64, '0') + R"("}, "layers": []})",
+                                           "m"),
                       Catch::Contains("'size' must be a non-negative integer"));
     CHECK_NOTHROW(parse_image_manifest(head + good_config + R"(, "layers": []})", "m"));
 }
@@ -635,8 +637,8 @@ TEST_CASE("publish writes the web tree, then the metadata file", "[publish]") {
                                 "ns-app/manifests/1/", "ns-app/manifests/2/",
                                 "ns-app/manifests/2/1.0", "ns-app/manifests/2/" + single.digest,
                                 "ns-app/manifests/list/", "ns-app/manifests/oci/",
-                                "ns-app/manifests/oci-index/", "ns-app/tags/",
-                                "ns-app/tags/list", ".errors/", ".errors/blob-unknown.json",
+                                "ns-app/manifests/oci-index/", "ns-app/tags/", "ns-app/tags/list",
+                                ".errors/", ".errors/blob-unknown.json",
                                 ".errors/manifest-unknown.json", ".errors/name-unknown.json"});
     CHECK(tree(t / "meta") == std::set<std::string>{"ns-app.json"});
     CHECK(slurp(t / "web/ns-app/blobs/" + single.layer_digest) == single.layer);
@@ -645,8 +647,9 @@ TEST_CASE("publish writes the web tree, then the metadata file", "[publish]") {
           R"({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]})");
     CHECK(slurp(t / "web/.errors/blob-unknown.json") ==
           R"({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry"}]})");
-    CHECK(slurp(t / "web/.errors/name-unknown.json") ==
-          R"({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]})");
+    CHECK(
+        slurp(t / "web/.errors/name-unknown.json") ==
+        R"({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]})");
     crane::MetadataResult md = crane::parse_metadata(slurp(r.metadata_file), r.metadata_file);
     REQUIRE(md.v2);
     CHECK(md.v2->url == "https://cdn.example.com/v2/ns-app/");
@@ -797,8 +800,8 @@ TEST_CASE("concurrent publications of one repository never mix", "[publish]") {
               R"({"name": "ns/app", "tags": [")" + tag + R"("]})");
         CHECK(tree(t / "web/ns-app").size() == 13);
         for (const auto& name : tree(t / "web")) {
-        CHECK((name.rfind("ns-app/", 0) == 0 || name.rfind(".errors/", 0) == 0));
-    }
+            CHECK((name.rfind("ns-app/", 0) == 0 || name.rfind(".errors/", 0) == 0));
+        }
     }
 }
 
@@ -832,8 +835,9 @@ TEST_CASE("an OCI image manifest is parsed with its subject, artifactType and an
     CHECK_NOTHROW(parse_image_manifest(head + "}", "m"));
     CHECK_THROWS_WITH(parse_image_manifest(head + R"(, "subject": "sha256:x"})", "m"),
                       Catch::Contains("m: 'subject' must be an object."));
-    CHECK_THROWS_WITH(parse_image_manifest(head + R"(, "subject": {"digest": "sha256:x", "size": 1}})", "m"),
-                      Catch::Contains("m subject: digest 'sha256:x' is not sha256:"));
+    CHECK_THROWS_WITH(
+        parse_image_manifest(head + R"(, "subject": {"digest": "sha256:x", "size": 1}})", "m"),
+        Catch::Contains("m subject: digest 'sha256:x' is not sha256:"));
     CHECK_THROWS_WITH(parse_image_manifest(head + R"(, "annotations": {"a": 1}})", "m"),
                       Catch::Contains("m: annotation 'a' must be a string."));
     CHECK_THROWS_WITH(
@@ -875,12 +879,11 @@ TEST_CASE("OCI images in skopeo's dir: layout are published unchanged", "[publis
     const std::string amd = idx.images[0].digest, arm = idx.images[1].digest;
     std::set<std::string> files;
     for (const auto& f : p.files) files.insert(f.first);
-    CHECK(files == std::set<std::string>{"manifests/oci/2.0", "manifests/oci/" + single.digest,
-                                         "manifests/oci-index/multi",
-                                         "manifests/oci-index/" + idx.digest,
-                                         "manifests/oci/" + amd, "manifests/oci/" + arm,
-                                         "manifests/2/docker", "manifests/2/" + docker.digest,
-                                         "tags/list"});
+    CHECK(files ==
+          std::set<std::string>{"manifests/oci/2.0", "manifests/oci/" + single.digest,
+                                "manifests/oci-index/multi", "manifests/oci-index/" + idx.digest,
+                                "manifests/oci/" + amd, "manifests/oci/" + arm,
+                                "manifests/2/docker", "manifests/2/" + docker.digest, "tags/list"});
     // the exact bytes: the digests clients see are the source's
     CHECK(p.files.at("manifests/oci/2.0") == single.manifest);
     CHECK(sha256_digest(p.files.at("manifests/oci-index/multi")) == idx.digest);
@@ -921,12 +924,11 @@ TEST_CASE("an OCI image layout is read by ref name, with its artifacts", "[publi
     for (const auto& i : idx.images) {
         blobs.insert(blobs.end(), {i.manifest, i.config, i.layer});
     }
-    const std::string dir =
-        write_oci_layout(t / "layout",
-                         {descriptor(OCI_MAN, single.manifest, named("1.0")),
-                          descriptor(OCI_INDEX, idx.manifest, named("multi")),
-                          descriptor(OCI_MAN, sbom.manifest)},
-                         blobs);
+    const std::string dir = write_oci_layout(
+        t / "layout",
+        {descriptor(OCI_MAN, single.manifest, named("1.0")),
+         descriptor(OCI_INDEX, idx.manifest, named("multi")), descriptor(OCI_MAN, sbom.manifest)},
+        blobs);
 
     DirImage one = read_image("oci:" + dir + ":1.0");
     CHECK_FALSE(one.list);
@@ -945,27 +947,29 @@ TEST_CASE("an OCI image layout is read by ref name, with its artifacts", "[publi
     CHECK(multi_image.manifests[1].digest == idx.images[1].digest);
 
     SECTION("without a ref, a layout with two images is ambiguous") {
-        CHECK_THROWS_WITH(read_image("oci:" + dir),
-                          Catch::Contains(dir + " holds more than one image; choose one with oci:"));
+        CHECK_THROWS_WITH(
+            read_image("oci:" + dir),
+            Catch::Contains(dir + " holds more than one image; choose one with oci:"));
         CHECK_THROWS_WITH(read_image(dir), Catch::Contains("holds more than one image"));
     }
     SECTION("an unknown ref names the known ones") {
-        CHECK_THROWS_WITH(read_image("oci:" + dir + ":nope"),
-                          Catch::Contains(dir + " holds no image named 'nope' (names: '1.0', 'multi')."));
+        CHECK_THROWS_WITH(
+            read_image("oci:" + dir + ":nope"),
+            Catch::Contains(dir + " holds no image named 'nope' (names: '1.0', 'multi')."));
     }
     SECTION("without a ref, the only image (artifacts do not count)") {
-        const std::string solo =
-            write_oci_layout(t / "solo",
-                             {descriptor(OCI_MAN, sbom.manifest),
-                              descriptor(OCI_MAN, single.manifest, named("x"))},
-                             blobs);
+        const std::string solo = write_oci_layout(
+            t / "solo",
+            {descriptor(OCI_MAN, sbom.manifest), descriptor(OCI_MAN, single.manifest, named("x"))},
+            blobs);
         CHECK(read_image(solo).manifests.at(0).digest == single.digest);
         CHECK(read_image("oci:" + solo).artifacts.size() == 1);
     }
     SECTION("a manifest blob that does not match index.json") {
         write(dir + "/blobs/sha256/" + hex(single.digest), single.manifest + " ");
-        CHECK_THROWS_WITH(read_image("oci:" + dir + ":multi"),
-                          Catch::Contains("hashes to") && Catch::Contains("not to " + single.digest));
+        CHECK_THROWS_WITH(
+            read_image("oci:" + dir + ":multi"),
+            Catch::Contains("hashes to") && Catch::Contains("not to " + single.digest));
     }
     SECTION("an instance missing") {
         ::unlink((dir + "/blobs/sha256/" + hex(idx.images[0].digest)).c_str());
@@ -1017,7 +1021,8 @@ TEST_CASE("artifacts whose subject is published become referrers", "[publish][oc
          descriptor(OCI_MAN, sig_of_sbom.manifest), descriptor(OCI_MAN, about_arm.manifest),
          descriptor(OCI_MAN, stranger.manifest)},
         blobs);
-    Options o = options_for(t, {{"1.0", "oci:" + dir + ":1.0"}, {"multi", "oci:" + dir + ":multi"}});
+    Options o =
+        options_for(t, {{"1.0", "oci:" + dir + ":1.0"}, {"multi", "oci:" + dir + ":multi"}});
     Plan p = make_plan(normalized(o), {{"1.0", read_image("oci:" + dir + ":1.0")},
                                        {"multi", read_image("oci:" + dir + ":multi")}});
 
@@ -1041,7 +1046,8 @@ TEST_CASE("artifacts whose subject is published become referrers", "[publish][oc
 
     // the metadata entry, exactly, and mod_crane reads it back
     const std::string json = metadata_json(p);
-    CHECK(json.find("\"" + single.digest + "\": [{\"annotations\": {\"org.example.kind\": \"sbom\", "
+    CHECK(json.find("\"" + single.digest +
+                    "\": [{\"annotations\": {\"org.example.kind\": \"sbom\", "
                     "\"org.example.seed\": \"s1\"}, \"artifactType\": "
                     "\"application/vnd.example.sbom\", \"digest\": \"" +
                     sbom.digest + "\", \"mediaType\": \"" + OCI_MAN + "\", \"size\": " +
@@ -1059,10 +1065,9 @@ TEST_CASE("artifacts whose subject is published become referrers", "[publish][oc
 
     SECTION("an artifact's blob missing refuses the publication") {
         ::unlink((dir + "/blobs/sha256/" + hex(sha256_digest(sbom.layer))).c_str());
-        CHECK_THROWS_WITH(
-            make_plan(normalized(o), {{"1.0", read_image("oci:" + dir + ":1.0")}}),
-            Catch::Contains("Blob " + sha256_digest(sbom.layer) + " of manifest " + sbom.digest +
-                            " is missing from " + dir + "."));
+        CHECK_THROWS_WITH(make_plan(normalized(o), {{"1.0", read_image("oci:" + dir + ":1.0")}}),
+                          Catch::Contains("Blob " + sha256_digest(sbom.layer) + " of manifest " +
+                                          sbom.digest + " is missing from " + dir + "."));
     }
 }
 
@@ -1142,9 +1147,8 @@ TEST_CASE("OCI inputs that do not add up are refused with a reason", "[publish][
                                R"(", "manifests": [)" + descriptor(OCI_MAN, docker.manifest) + "]}";
         write(dir + "/manifest.json", manifest);
         write(dir + "/" + hex(docker.digest) + ".manifest.json", docker.manifest);
-        CHECK_THROWS_WITH(read_image(dir),
-                          Catch::Contains("is a '" + S2 + "', not a '" + OCI_MAN +
-                                          "' as its list entry says."));
+        CHECK_THROWS_WITH(read_image(dir), Catch::Contains("is a '" + S2 + "', not a '" + OCI_MAN +
+                                                           "' as its list entry says."));
     }
     SECTION("an index instance of the wrong size") {
         OciIndex idx({a});
@@ -1153,13 +1157,14 @@ TEST_CASE("OCI inputs that do not add up are refused with a reason", "[publish][
         const std::string size = std::to_string(a.manifest.size());
         manifest.replace(manifest.find(R"("size": )" + size), 8 + size.size(), R"("size": 1)");
         write(dir + "/manifest.json", manifest);
-        CHECK_THROWS_WITH(read_image(dir),
-                          Catch::Contains(" bytes, the manifest list says 1."));
+        CHECK_THROWS_WITH(read_image(dir), Catch::Contains(" bytes, the manifest list says 1."));
     }
     SECTION("two images under one name") {
-        const std::string dir = write_oci_layout(
-            t / "two", {descriptor(OCI_MAN, a.manifest, named("x")), descriptor(OCI_MAN, b.manifest, named("x"))},
-            {a.manifest, a.config, a.layer, b.manifest, b.config, b.layer});
+        const std::string dir =
+            write_oci_layout(t / "two",
+                             {descriptor(OCI_MAN, a.manifest, named("x")),
+                              descriptor(OCI_MAN, b.manifest, named("x"))},
+                             {a.manifest, a.config, a.layer, b.manifest, b.config, b.layer});
         CHECK_THROWS_WITH(read_image("oci:" + dir + ":x"),
                           Catch::Contains(dir + " holds more than one image named 'x'"));
     }

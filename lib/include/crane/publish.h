@@ -220,8 +220,8 @@ struct Result {
 // Reads and verifies every input, builds the repository tree in a temp dir
 // beside web_dir/repository, swaps it in (renameat2 RENAME_EXCHANGE when
 // replacing), removes the old tree, refreshes WEBDIR/.errors/, then writes
-// the metadata file (temp file + rename). On error nothing is left behind and an earlier publication is
-// untouched.
+// the metadata file (temp file + rename). On error nothing is left behind and an earlier
+// publication is untouched.
 Result publish(const Options& options);
 
 }  // namespace crane::publish
