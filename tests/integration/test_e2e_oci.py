@@ -344,6 +344,19 @@ class OciRedirectModeTest(OciPullTests, OciCase):
         reply = self.get("/v2/demo/tiny-oci/referrers/" + index["digest"])
         self.assertEqual([m["digest"] for m in json.loads(reply.body)["manifests"]], [sbom["digest"]])
 
+    def test_a_file_missing_from_the_static_tree_reads_as_manifest_unknown(self):
+        """The static server's JSON 404 (ErrorDocument) reaches the client
+        as the registry's error, not as an HTML page."""
+        path = os.path.join(self.web, REPOSITORY, "manifests", "oci", self.images.sig.digest)
+        os.rename(path, path + ".away")
+        try:
+            p = self.skopeo("inspect", "--raw", "--tls-verify=false", self.ref(self.images.sig.digest), check=False)
+        finally:
+            os.rename(path + ".away", path)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertRegex(p.stderr, r"manifest unknown")
+        self.assertNotIn("<html", p.stderr.lower())
+
     def test_static_files_carry_the_oci_types(self):
         reply = self.get("/pub/%s/manifests/oci/1.0" % REPOSITORY)
         self.assertEqual((reply.status, reply.header("Content-Type"), reply.body),
