@@ -203,8 +203,11 @@ int main(int argc, char** argv) {
             std::cout << "crane-publish: published " << options.repo_id << ": " << r.tags
                       << (r.tags == 1 ? " tag, " : " tags, ") << r.manifests << " manifest files, "
                       << r.blobs << (r.blobs == 1 ? " blob (" : " blobs (") << r.blob_bytes
-                      << " bytes)" << (r.replaced ? ", replacing the earlier publication" : "")
-                      << "\n"
+                      << " bytes)"
+                      << (r.referrers == 0 ? std::string()
+                                           : ", " + std::to_string(r.referrers) +
+                                                 (r.referrers == 1 ? " referrer" : " referrers"))
+                      << (r.replaced ? ", replacing the earlier publication" : "") << "\n"
                       << "  web:      " << r.repo_dir << "/\n"
                       << "  metadata: " << r.metadata_file << "\n";
         }

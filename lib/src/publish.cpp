@@ -1159,6 +1159,7 @@ Result publish(const Options& options) {
     }
     r.blobs = plan.blobs.size();
     r.tags = plan.tags.size();
+    for (const auto& [subject, descriptors] : plan.referrers) r.referrers += descriptors.size();
     for (const char* sub : {"manifests/1", "manifests/2", "manifests/list", "manifests/oci",
                             "manifests/oci-index", "blobs", "tags", "manifests"}) {
         sync_dir(tmp + "/" + sub);

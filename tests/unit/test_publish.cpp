@@ -1083,6 +1083,7 @@ TEST_CASE("publish writes an OCI layout's images and referrers atomically", "[pu
     CHECK(r.tags == 2);
     CHECK(r.blobs == 4);
     CHECK(r.manifests == 4);  // v1, latest, the image's digest, the SBOM's digest
+    CHECK(r.referrers == 1);
     CHECK(slurp(t / "web/ns-app/manifests/oci/v1") == single.manifest);
     CHECK(slurp(t / "web/ns-app/manifests/oci/latest") == single.manifest);
     CHECK(slurp(t / "web/ns-app/manifests/oci/" + single.digest) == single.manifest);

@@ -213,6 +213,7 @@ struct Result {
     std::string repo_dir;       // web_dir/repository
     std::string metadata_file;  // metadata_dir/NAME.json
     std::size_t tags = 0, manifests = 0, blobs = 0;
+    std::size_t referrers = 0;  // artifacts listed under a subject
     std::int64_t blob_bytes = 0;
     bool replaced = false;  // an earlier publication was replaced
 };
