@@ -1,5 +1,6 @@
 // Fuzz target `v2_path`: split_v2_path on the text after "/v2/". Checks the
-// split against SPEC section 5 with an independent model: NAME non-empty,
+// split (kinds: tags, manifests, blobs, referrers) against an independent
+// model: NAME non-empty,
 // PATH starts with the kind's component, NAME + "/" + PATH == input, REST is
 // what follows the kind, no later component (but the last) is a kind, and
 // nullopt exactly for unsafe components or no kind with something after it.

@@ -195,6 +195,8 @@ class ConformanceCase(HttpdTestCase):
             if status not in ("passed", "failed"):
                 continue
             name = case.get("name")
+            if "custom reporter" in name:
+                continue  # the suite's report writer, no check
             name = name[len(prefix):] if name.startswith(prefix) else name
             failure = case.find("failure")
             msg = (failure.get("message") or failure.text or "") if failure is not None else ""
@@ -227,7 +229,7 @@ class ConformanceCase(HttpdTestCase):
 
     def test_v1_1_1(self):
         rows = self.run_v111()
-        self.assertGreaterEqual(len(rows), 22)
+        self.assertGreaterEqual(len(rows), 20)
         self.assertOnlyExpectedFailures("v1.1.1", rows, self.expected_v111())
 
 
@@ -264,12 +266,10 @@ class PlainStaticServerTest(ConformanceCase):
         return super().make_httpd(location="/v2", **kw)
 
 
-class TagsKeyTest(ServeModeTest):
-    """Serve mode with the `tags` key in the metadata (added here when this
-    build's crane-publish does not write it): tags/list is answered by
-    mod_crane, paged, and the tag-list checks pass too."""
-
-    mode = "serve, metadata with tags"
+class WithTagsKey:
+    """The `tags` key in the metadata (added here when this build's
+    crane-publish does not write it): tags/list is answered by mod_crane,
+    paged, and the tag-list checks pass too."""
 
     @classmethod
     def published_hook(cls):
@@ -283,6 +283,14 @@ class TagsKeyTest(ServeModeTest):
     def test_tags_are_in_the_metadata(self):
         self.assertTrue(self.has_tags())
         self.assertEqual(self.expected_main(), {})
+
+
+class ServeModeTagsKeyTest(WithTagsKey, ServeModeTest):
+    mode = "serve, metadata with tags"
+
+
+class RedirectModeTagsKeyTest(WithTagsKey, RedirectModeTest):
+    mode = "redirect, metadata with tags"
 
 
 del ConformanceCase  # only its subclasses run
