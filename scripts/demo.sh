@@ -15,9 +15,13 @@ chmod 755 "$dir"
 cp -r demo/metadata "$dir/metadata"
 sed -i "s#127.0.0.1:8080#127.0.0.1:$port#g" "$dir"/metadata/*.json
 mkdir -p "$dir/pub/v2"
-# a real (tiny, amd64 + arm64) image, published the way a user would
+# real (tiny, amd64 + arm64) images, published the way a user would: a
+# Docker manifest list from skopeo's dir: layout, and an OCI image index
+# with an SBOM about it from an OCI image layout
 build/release/crane-publish --repo-id demo/tiny --base-url "http://127.0.0.1:$port/pub/v2" \
     --out "$dir/pub/v2" --metadata "$dir/metadata" --quiet latest=demo/image
+build/release/crane-publish --repo-id demo/tiny-oci --base-url "http://127.0.0.1:$port/pub/v2" \
+    --out "$dir/pub/v2" --metadata "$dir/metadata" --quiet latest=oci:demo/oci-layout:latest
 chmod -R a+rX "$dir"
 
 moddir=$(apxs -q LIBEXECDIR)
@@ -64,6 +68,28 @@ Alias /pub $dir/pub
 <LocationMatch "^/pub/v2/.+/manifests/list/[^/]+\$">
     ForceType application/vnd.docker.distribution.manifest.list.v2+json
 </LocationMatch>
+<LocationMatch "^/pub/v2/.+/manifests/oci/[^/]+\$">
+    ForceType application/vnd.oci.image.manifest.v1+json
+</LocationMatch>
+<LocationMatch "^/pub/v2/.+/manifests/oci-index/[^/]+\$">
+    ForceType application/vnd.oci.image.index.v1+json
+</LocationMatch>
+<LocationMatch "^/pub/v2/.+/blobs/[^/]+\$">
+    ForceType application/octet-stream
+</LocationMatch>
+<LocationMatch "^/pub/v2/(.+/tags/list|\\.errors/[^/]+)\$">
+    ForceType application/json
+</LocationMatch>
+# a missing file answers the registry's JSON error, not an HTML page
+<Location "/pub/v2">
+    ErrorDocument 404 /pub/v2/.errors/name-unknown.json
+</Location>
+<LocationMatch "^/pub/v2/.+/manifests/">
+    ErrorDocument 404 /pub/v2/.errors/manifest-unknown.json
+</LocationMatch>
+<LocationMatch "^/pub/v2/.+/blobs/">
+    ErrorDocument 404 /pub/v2/.errors/blob-unknown.json
+</LocationMatch>
 CONF
 
 base="http://127.0.0.1:$port"
@@ -81,11 +107,17 @@ they are picked up within 5 s). Try:
   curl -si $base/v1/images/4986bf8c15363d1c5d15512d5266f8777bfba4974ac56e3270e7760f6f0a8125/json
   curl -s -H 'Accept: application/json' $base/crane/repositories/v2
 
-and pull a real image (published at startup by crane-publish from demo/image):
+and pull real images (published at startup by crane-publish: a Docker
+manifest list from demo/image, an OCI image index with an SBOM from the OCI
+image layout demo/oci-layout):
 
   skopeo inspect --tls-verify=false docker://127.0.0.1:$port/demo/tiny:latest
   skopeo copy --all --src-tls-verify=false docker://127.0.0.1:$port/demo/tiny:latest dir:/tmp/tiny
   podman pull --tls-verify=false 127.0.0.1:$port/demo/tiny:latest
+  skopeo inspect --raw --tls-verify=false docker://127.0.0.1:$port/demo/tiny-oci:latest
+  skopeo copy --all --src-tls-verify=false docker://127.0.0.1:$port/demo/tiny-oci:latest oci:/tmp/tiny-oci:latest
+  podman pull --tls-verify=false 127.0.0.1:$port/demo/tiny-oci:latest
+  curl -s $base/v2/demo/tiny-oci/referrers/sha256:79b6d84a8959980974068af3dc4fa78d7538383d9dba0c4b20672ae63d64b32d
 
 Ctrl-C stops the server.
 MSG

@@ -21,7 +21,7 @@ PKGS=(
   apache2 apache2-dev
   libssl-dev zlib1g-dev libcurl4-openssl-dev libexpat1-dev rapidjson-dev
   catch2 curl openssl ca-certificates
-  skopeo podman clang-tidy
+  skopeo podman clang-tidy docker.io
 )
 # What httpd, mod_ssl, mod_crane and curl load at run time. apt installs
 # them as dependencies but never upgrades one that is already there and

@@ -1,6 +1,7 @@
-// crane-publish: publishes Docker schema2 images (and manifest lists) from
-// skopeo's dir: layout as Pulp's v2 web layout plus the version 4 metadata
-// file mod_crane serves, so mod_crane is usable without Pulp. The work is in
+// crane-publish: publishes Docker schema2 and OCI images (with manifest lists
+// and indexes) from skopeo's dir: layout or an OCI image layout as Pulp's v2
+// web layout plus the version 4 metadata file mod_crane serves, so mod_crane
+// is usable without Pulp. The work is in
 // crane/publish.h; this file is the command line.
 #include <getopt.h>
 
@@ -14,36 +15,69 @@
 namespace {
 
 constexpr const char* kUsage = R"(NAME
-    crane-publish - publish Docker images for mod_crane, without Pulp
+    crane-publish - publish Docker and OCI images for mod_crane, without Pulp
 
 SYNOPSIS
     crane-publish --repo-id ID --base-url URL --out WEBDIR --metadata DATADIR
                   [--repository NAME] [--protected] [--quiet]
-                  [--tag TAG=IMAGEDIR]... [TAG=IMAGEDIR]...
+                  [--tag TAG=SOURCE]... [TAG=SOURCE]...
     crane-publish --help
 
 DESCRIPTION
-    Reads images in the layout `skopeo copy --format v2s2 SRC dir:IMAGEDIR`
-    writes (a manifest list and all its instances with `skopeo copy --all`),
-    checks them, and publishes them as one repository:
+    Reads images, checks them, and publishes them as one repository, each in
+    the format it came in: a Docker image stays Docker, an OCI image stays
+    OCI, and every manifest is published byte for byte, so its digest is the
+    source's. SOURCE is one of
 
-    WEBDIR/NAME/manifests/2/TAG|DIGEST      schema 2 manifests
-    WEBDIR/NAME/manifests/list/TAG|DIGEST   manifest lists
-    WEBDIR/NAME/manifests/1/                empty (no schema 1)
-    WEBDIR/NAME/blobs/DIGEST                configs and layers
-    WEBDIR/NAME/tags/list                   {"name": ID, "tags": [...]}
-    DATADIR/ID.json                         version 4 metadata for mod_crane
-                                            ('/' in ID becomes '-')
+    IMAGEDIR, dir:IMAGEDIR
+        skopeo's dir: layout, as `skopeo copy SRC dir:IMAGEDIR` writes it
+        (a manifest list or OCI index with all its instances with
+        `skopeo copy --all`; `--format v2s2` or `--format oci` converts)
+    oci:LAYOUTDIR[:REF]
+        an OCI image layout (oci-layout, index.json, blobs/sha256/), e.g.
+        from `skopeo copy SRC oci:LAYOUTDIR:REF`: the manifest or index of
+        index.json whose org.opencontainers.image.ref.name annotation is
+        REF; without REF, the layout's only image. A plain LAYOUTDIR with an
+        oci-layout file is read the same way.
+
+    and what is written is
+
+    WEBDIR/NAME/manifests/2/TAG|DIGEST          Docker schema 2 manifests
+    WEBDIR/NAME/manifests/list/TAG|DIGEST       Docker manifest lists
+    WEBDIR/NAME/manifests/oci/TAG|DIGEST        OCI image manifests
+    WEBDIR/NAME/manifests/oci-index/TAG|DIGEST  OCI image indexes
+    WEBDIR/NAME/manifests/1/                    empty (no schema 1)
+    WEBDIR/NAME/blobs/DIGEST                    configs and layers
+    WEBDIR/NAME/tags/list                       {"name": ID, "tags": [...]}
+    WEBDIR/.errors/*-unknown.json               the registry's JSON errors
+                                                for a static server's 404s
+    DATADIR/ID.json                             version 4 metadata for
+                                                mod_crane ('/' in ID
+                                                becomes '-')
+
+    The metadata lists the tags and digests of each kind (schema2_data,
+    manifest_list_data, oci_manifest_data, oci_index_data) and every tag
+    (tags). Artifacts in an OCI layout's index.json whose manifest has a
+    subject that is published (signatures, SBOMs; also artifacts about such
+    artifacts) are published by digest with their blobs and listed under
+    their subject's digest in referrers, which mod_crane answers the
+    referrers API from.
 
     Serve WEBDIR at URL (or point CraneContentDirV2 at WEBDIR with
-    CraneServeContent On) and DATADIR is mod_crane's CraneDataDir.
+    CraneServeContent On) and DATADIR is mod_crane's CraneDataDir. A static
+    server must send each manifest's media type by its directory (see the
+    samples in mod_crane's apache-conf/).
 
     Every blob's sha256 and size is verified while it is copied, and every
-    list instance's manifest against the list. On any error nothing is
-    published and an earlier publication stays as it was. A publication
-    replaces the earlier one of the same repository as a whole: the new tree
-    is built beside it and swapped in atomically, the old files are removed,
-    and the metadata file is written last (temporary file + rename).
+    manifest read from a list, index or OCI layout against its descriptor. On
+    any error nothing is published and an earlier publication stays as it
+    was. A publication replaces the earlier one of the same repository as a
+    whole: the new tree is built beside it and swapped in atomically, the old
+    files are removed, and the metadata file is written last (temporary file
+    + rename).
+
+    Not published: schema 1 images, nested OCI indexes, an OCI index holding
+    Docker manifests or a Docker list holding OCI ones.
 
 OPTIONS
     --repo-id ID        the name clients pull (repo-registry-id), e.g. ns/app
@@ -54,9 +88,9 @@ OPTIONS
     --out WEBDIR        the web root (created if missing)
     --metadata DATADIR  mod_crane's data dir (must exist)
     --protected         readable only with an entitling client certificate
-    --tag TAG=IMAGEDIR  publish the image in IMAGEDIR as TAG; repeat for
-                        more tags (several tags may share one IMAGEDIR);
-                        TAG=IMAGEDIR may also be given without --tag
+    --tag TAG=SOURCE    publish the image in SOURCE as TAG; repeat for more
+                        tags (several tags may share one SOURCE);
+                        TAG=SOURCE may also be given without --tag
     -q, --quiet         print nothing on success
     -h, --help          this text
 
@@ -64,11 +98,16 @@ EXIT STATUS
     0 published; 1 bad input or a failed write (the reason on stderr);
     2 bad command line.
 
-EXAMPLE
+EXAMPLES
     skopeo copy --all --format v2s2 docker://quay.io/ns/app:1.0 dir:/tmp/app-1.0
     crane-publish --repo-id ns/app --base-url https://cdn.example.com/v2 \
         --out /var/www/pub/docker/v2/web --metadata /var/lib/crane/metadata \
         1.0=/tmp/app-1.0 latest=/tmp/app-1.0
+
+    skopeo copy --all docker://quay.io/ns/oci-app:2.0 oci:/tmp/layout:2.0
+    crane-publish --repo-id ns/oci-app --base-url https://cdn.example.com/v2 \
+        --out /var/www/pub/docker/v2/web --metadata /var/lib/crane/metadata \
+        2.0=oci:/tmp/layout:2.0
 )";
 
 int usage_error(const std::string& message) {
@@ -128,8 +167,7 @@ int main(int argc, char** argv) {
                 break;
             case kTag:
                 if (!add_tag(options, optarg)) {
-                    return usage_error(std::string("--tag wants TAG=IMAGEDIR, not '") + optarg +
-                                       "'");
+                    return usage_error(std::string("--tag wants TAG=SOURCE, not '") + optarg + "'");
                 }
                 break;
             case 'q':
@@ -146,7 +184,7 @@ int main(int argc, char** argv) {
     }
     for (int i = optind; i < argc; ++i) {
         if (!add_tag(options, argv[i])) {
-            return usage_error(std::string("expected TAG=IMAGEDIR, not '") + argv[i] + "'");
+            return usage_error(std::string("expected TAG=SOURCE, not '") + argv[i] + "'");
         }
     }
     if (argc == 1) {
@@ -165,8 +203,11 @@ int main(int argc, char** argv) {
             std::cout << "crane-publish: published " << options.repo_id << ": " << r.tags
                       << (r.tags == 1 ? " tag, " : " tags, ") << r.manifests << " manifest files, "
                       << r.blobs << (r.blobs == 1 ? " blob (" : " blobs (") << r.blob_bytes
-                      << " bytes)" << (r.replaced ? ", replacing the earlier publication" : "")
-                      << "\n"
+                      << " bytes)"
+                      << (r.referrers == 0 ? std::string()
+                                           : ", " + std::to_string(r.referrers) +
+                                                 (r.referrers == 1 ? " referrer" : " referrers"))
+                      << (r.replaced ? ", replacing the earlier publication" : "") << "\n"
                       << "  web:      " << r.repo_dir << "/\n"
                       << "  metadata: " << r.metadata_file << "\n";
         }

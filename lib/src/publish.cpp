@@ -1,5 +1,5 @@
-// crane-publish: skopeo dir: layout in, Pulp's v2 web layout and version 4
-// metadata out (see publish.h).
+// crane-publish: skopeo dir: layout or OCI image layout in, Pulp's v2 web
+// layout (plus OCI paths) and version 4 metadata out (see publish.h).
 #include "crane/publish.h"
 
 #include <dirent.h>
@@ -272,17 +272,16 @@ std::string media_type_of(const Value& root, const std::string& what) {
     return {};
 }
 
-[[noreturn]] void unsupported(const std::string& what, const std::string& media_type) {
+[[noreturn]] void unsupported(const std::string& what, const std::string& media_type,
+                              const std::string& wanted) {
     std::string hint;
     if (media_type == kMediaSchema1 || media_type == kMediaSchema1Signed) {
         hint =
             " Schema 1 images are not published; copy the image with "
             "`skopeo copy --format v2s2`.";
-    } else if (media_type == kMediaOciManifest || media_type == kMediaOciIndex) {
-        hint = " OCI images are not published; copy the image with `skopeo copy --format v2s2`.";
     }
     throw Error(what + " has media type '" + (media_type.empty() ? "(none)" : media_type) +
-                "', not a Docker schema 2 manifest or manifest list." + hint);
+                "', not " + wanted + "." + hint);
 }
 
 std::int64_t size_field(const Value& obj, const std::string& what) {
@@ -309,8 +308,69 @@ BlobRef blob_ref(const Value& v, const std::string& what) {
     b.digest = digest_field(v, what);
     b.size = size_field(v, what);
     b.media_type = optional_string(v, "mediaType", what);
-    b.foreign = b.media_type == kMediaForeignLayer;
+    b.foreign = b.media_type == kMediaForeignLayer ||
+                b.media_type.rfind(kMediaOciNondistributablePrefix, 0) == 0;
     return b;
+}
+
+// An "annotations" object (string -> string), sorted by key.
+std::vector<std::pair<std::string, std::string>> annotations_of(const Value& obj,
+                                                                const std::string& what) {
+    std::map<std::string, std::string> out;  // the last of repeated keys wins
+    const Value* a = member(obj, "annotations");
+    if (!a || a->IsNull()) return {};
+    if (!a->IsObject()) throw Error(what + ": 'annotations' must be an object.");
+    for (auto it = a->MemberBegin(); it != a->MemberEnd(); ++it) {
+        if (!it->value.IsString()) {
+            throw Error(what + ": annotation '" + str(it->name) + "' must be a string.");
+        }
+        out[str(it->name)] = str(it->value);
+    }
+    return {out.begin(), out.end()};
+}
+
+void check_schema_version_2(const Value& doc, const std::string& what) {
+    const Value* sv = member(doc, "schemaVersion");
+    if (!sv || !sv->IsInt() || sv->GetInt() != 2)
+        throw Error(what + ": 'schemaVersion' must be 2.");
+}
+
+bool is_list_type(const std::string& media_type) {
+    return media_type == kMediaList || media_type == kMediaOciIndex;
+}
+
+// Every config and layer blob of the image's manifests: `locate` gives the
+// file a digest is stored in; a missing file is an error (foreign layers
+// excepted: clients fetch them from their urls).
+template <typename Locate>
+void find_blobs(DirImage& image, const std::string& where, Locate locate) {
+    for (const auto& m : image.manifests) {
+        std::vector<const BlobRef*> refs{&m.config};
+        for (const auto& l : m.layers) refs.push_back(&l);
+        for (const BlobRef* b : refs) {
+            std::string path = locate(b->digest);
+            if (!is_regular_file(path)) {
+                if (b->foreign) continue;
+                throw Error("Blob " + b->digest + " of manifest " + m.digest + " is missing from " +
+                            where + " (no file " + path + ").");
+            }
+            image.blob_files.emplace(b->digest, path);
+        }
+    }
+}
+
+// Checks bytes read for a descriptor against its digest and size.
+void check_against(const std::string& bytes, const std::string& path, const std::string& digest,
+                   std::int64_t size, const std::string& by) {
+    std::string actual = sha256_digest(bytes);
+    if (actual != digest) {
+        throw Error(path + " hashes to " + actual + ", not to " + digest + " as " + by +
+                    " says (corrupt or modified).");
+    }
+    if (static_cast<std::int64_t>(bytes.size()) != size) {
+        throw Error(path + " is " + std::to_string(bytes.size()) + " bytes, " + by + " says " +
+                    std::to_string(size) + ".");
+    }
 }
 
 void string_array(json::Writer& w, const std::vector<std::string>& items) {
@@ -413,14 +473,15 @@ const ListInstance* ManifestList::amd64() const {
     return any;
 }
 
-Schema2Manifest parse_schema2_manifest(std::string_view bytes, const std::string& what) {
+ImageManifest parse_image_manifest(std::string_view bytes, const std::string& what) {
     rapidjson::Document doc = parse_json(bytes, what);
     std::string mt = media_type_of(doc, what);
-    if (mt != kMediaSchema2) unsupported(what, mt);
-    const Value* sv = member(doc, "schemaVersion");
-    if (!sv || !sv->IsInt() || sv->GetInt() != 2)
-        throw Error(what + ": 'schemaVersion' must be 2.");
-    Schema2Manifest m;
+    if (mt != kMediaSchema2 && mt != kMediaOciManifest) {
+        unsupported(what, mt, "a Docker schema 2 or OCI image manifest");
+    }
+    check_schema_version_2(doc, what);
+    ImageManifest m;
+    m.media_type = mt;
     m.bytes = std::string(bytes);
     m.digest = sha256_digest(bytes);
     const Value* config = member(doc, "config");
@@ -432,22 +493,33 @@ Schema2Manifest parse_schema2_manifest(std::string_view bytes, const std::string
     for (const auto& l : layers->GetArray()) {
         m.layers.push_back(blob_ref(l, what + " layer " + std::to_string(n++)));
     }
+    if (m.is_oci()) {
+        if (const Value* subject = member(doc, "subject"); subject && !subject->IsNull()) {
+            if (!subject->IsObject()) throw Error(what + ": 'subject' must be an object.");
+            m.subject = digest_field(*subject, what + " subject");
+        }
+        m.artifact_type = optional_string(doc, "artifactType", what);
+        if (m.artifact_type.empty()) m.artifact_type = m.config.media_type;
+        m.annotations = annotations_of(doc, what);
+    }
     return m;
 }
 
 ManifestList parse_manifest_list(std::string_view bytes, const std::string& what) {
     rapidjson::Document doc = parse_json(bytes, what);
     std::string mt = media_type_of(doc, what);
-    if (mt != kMediaList) unsupported(what, mt);
-    const Value* sv = member(doc, "schemaVersion");
-    if (!sv || !sv->IsInt() || sv->GetInt() != 2)
-        throw Error(what + ": 'schemaVersion' must be 2.");
+    if (!is_list_type(mt)) unsupported(what, mt, "a Docker manifest list or OCI image index");
+    check_schema_version_2(doc, what);
     ManifestList list;
+    list.media_type = mt;
     list.bytes = std::string(bytes);
     list.digest = sha256_digest(bytes);
     const Value* manifests = member(doc, "manifests");
     if (!manifests || !manifests->IsArray()) throw Error(what + ": 'manifests' must be a list.");
     if (manifests->Empty()) throw Error(what + " lists no manifests.");
+    // one family per list: what a client reads from the list it can read
+    // from its instances too
+    const std::string_view entry_type = list.is_oci() ? kMediaOciManifest : kMediaSchema2;
     std::size_t n = 0;
     for (const auto& e : manifests->GetArray()) {
         std::string ewhat = what + " entry " + std::to_string(n++);
@@ -456,7 +528,14 @@ ManifestList parse_manifest_list(std::string_view bytes, const std::string& what
         i.digest = digest_field(e, ewhat);
         i.size = size_field(e, ewhat);
         i.media_type = optional_string(e, "mediaType", ewhat);
-        if (i.media_type != kMediaSchema2) unsupported(ewhat + " (" + i.digest + ")", i.media_type);
+        if (i.media_type != entry_type) {
+            throw Error(ewhat + " (" + i.digest + ") has media type '" +
+                        (i.media_type.empty() ? "(none)" : i.media_type) + "', not " +
+                        (list.is_oci() ? "an OCI image manifest (nested indexes and Docker "
+                                         "manifests in an OCI index are not published)"
+                                       : "a Docker schema 2 manifest") +
+                        ".");
+        }
         const Value* platform = member(e, "platform");
         if (platform && platform->IsObject()) {
             i.architecture = optional_string(*platform, "architecture", ewhat);
@@ -469,6 +548,26 @@ ManifestList parse_manifest_list(std::string_view bytes, const std::string& what
     }
     return list;
 }
+
+namespace {
+
+std::string instance_what(const ListInstance& inst, const std::string& list_what) {
+    return "the " + (inst.architecture.empty() ? std::string("?") : inst.architecture) +
+           " instance " + inst.digest + " of " + list_what;
+}
+
+// An instance's manifest, which must have the type its list entry says.
+ImageManifest parse_instance(const std::string& bytes, const ListInstance& inst,
+                             const std::string& path) {
+    ImageManifest m = parse_image_manifest(bytes, path);
+    if (m.media_type != inst.media_type) {
+        throw Error(path + " is a '" + m.media_type + "', not a '" + inst.media_type +
+                    "' as its list entry says.");
+    }
+    return m;
+}
+
+}  // namespace
 
 // ---- dir: layout ----
 
@@ -490,57 +589,175 @@ DirImage read_dir_image(const std::string& dir) {
     if (!is_regular_file(top_path)) {
         throw Error(dir +
                     " is not an image in skopeo's dir: layout (no manifest.json; write it with "
-                    "`skopeo copy --format v2s2 SOURCE dir:" +
-                    dir + "`).");
+                    "`skopeo copy SOURCE dir:" +
+                    dir + "`, or give an OCI image layout as oci:DIR:REF).");
     }
     std::string top = read_file(top_path, kMaxManifestBytes);
     {
         rapidjson::Document doc = parse_json(top, top_path);
-        if (media_type_of(doc, top_path) == kMediaList) {
+        if (is_list_type(media_type_of(doc, top_path))) {
             image.list = parse_manifest_list(top, top_path);
         }
     }
     if (image.list) {
         for (const auto& inst : image.list->instances) {
             std::string path = dir + "/" + hex_of(inst.digest) + ".manifest.json";
-            std::string what = "the " +
-                               (inst.architecture.empty() ? std::string("?") : inst.architecture) +
-                               " instance " + inst.digest + " of " + top_path;
             if (!is_regular_file(path)) {
-                throw Error(what + " is missing (" + path +
+                throw Error(instance_what(inst, top_path) + " is missing (" + path +
                             "); copy every instance with `skopeo copy --all`.");
             }
             std::string bytes = read_file(path, kMaxManifestBytes);
-            std::string actual = sha256_digest(bytes);
-            if (actual != inst.digest) {
-                throw Error(path + " hashes to " + actual + ", not to " + inst.digest +
-                            " as the manifest list says (corrupt or modified).");
-            }
-            if (static_cast<std::int64_t>(bytes.size()) != inst.size) {
-                throw Error(path + " is " + std::to_string(bytes.size()) +
-                            " bytes, the manifest list says " + std::to_string(inst.size) + ".");
-            }
-            image.manifests.push_back(parse_schema2_manifest(bytes, path));
+            check_against(bytes, path, inst.digest, inst.size, "the manifest list");
+            image.manifests.push_back(parse_instance(bytes, inst, path));
         }
     } else {
-        image.manifests.push_back(parse_schema2_manifest(top, top_path));
+        image.manifests.push_back(parse_image_manifest(top, top_path));
     }
-    for (const auto& m : image.manifests) {
-        std::vector<const BlobRef*> refs{&m.config};
-        for (const auto& l : m.layers) refs.push_back(&l);
+    find_blobs(image, dir, [&dir, old_layout](const std::string& digest) {
+        std::string path = dir + "/" + hex_of(digest);
+        if (!is_regular_file(path) && old_layout && is_regular_file(path + ".tar")) path += ".tar";
+        return path;
+    });
+    return image;
+}
+
+// ---- OCI image layout ----
+
+DirImage read_oci_layout(const std::string& dir, const std::string& ref) {
+    if (!is_directory(dir)) throw Error(dir + " is not a directory.");
+    const std::string layout_path = dir + "/oci-layout";
+    if (!is_regular_file(layout_path)) {
+        throw Error(dir + " is not an OCI image layout (no oci-layout file).");
+    }
+    {
+        rapidjson::Document doc = parse_json(read_file(layout_path, 4096), layout_path);
+        std::string version = optional_string(doc, "imageLayoutVersion", layout_path);
+        if (version != "1.0.0") {
+            throw Error(layout_path + ": imageLayoutVersion is '" + version + "', not '1.0.0'.");
+        }
+    }
+    const std::string index_path = dir + "/index.json";
+    if (!is_regular_file(index_path)) {
+        throw Error(dir + " is not an OCI image layout (no index.json).");
+    }
+    rapidjson::Document index = parse_json(read_file(index_path, kMaxManifestBytes), index_path);
+    check_schema_version_2(index, index_path);
+    const Value* entries = member(index, "manifests");
+    if (!entries || !entries->IsArray()) throw Error(index_path + ": 'manifests' must be a list.");
+
+    auto blob_path = [&dir](const std::string& digest) {
+        return dir + "/blobs/sha256/" + hex_of(digest);
+    };
+    std::map<std::string, std::string> read_cache;  // digest -> bytes
+    auto read_blob = [&](const std::string& digest, std::int64_t size, const std::string& what) {
+        if (auto it = read_cache.find(digest); it != read_cache.end()) return it->second;
+        std::string path = blob_path(digest);
+        if (!is_regular_file(path)) throw Error(what + " is missing (no file " + path + ").");
+        std::string bytes = read_file(path, kMaxManifestBytes);
+        check_against(bytes, path, digest, size, what);
+        read_cache[digest] = bytes;
+        return bytes;
+    };
+
+    struct Entry {
+        std::string digest, media_type, name, what;
+        std::int64_t size = 0;
+        std::optional<ImageManifest> manifest;  // OCI image manifests, parsed
+    };
+    std::vector<Entry> all;
+    std::size_t n = 0;
+    for (const auto& e : entries->GetArray()) {
+        Entry entry;
+        entry.what = index_path + " entry " + std::to_string(n++);
+        if (!e.IsObject()) throw Error(entry.what + " is not a JSON object.");
+        entry.digest = digest_field(e, entry.what);
+        entry.size = size_field(e, entry.what);
+        entry.media_type = optional_string(e, "mediaType", entry.what);
+        for (const auto& [key, value] : annotations_of(e, entry.what)) {
+            if (key == kAnnotationRefName) entry.name = value;
+        }
+        if (entry.media_type == kMediaOciManifest) {
+            // read now: whether it has a subject decides whether it is an image
+            entry.manifest = parse_image_manifest(read_blob(entry.digest, entry.size, entry.what),
+                                                  blob_path(entry.digest));
+        }
+        all.push_back(std::move(entry));
+    }
+
+    const Entry* chosen = nullptr;
+    std::set<std::string> names;
+    for (const auto& entry : all) {
+        bool artifact = entry.manifest && !entry.manifest->subject.empty();
+        if (!entry.name.empty()) names.insert("'" + entry.name + "'");
+        bool match = ref.empty() ? !artifact : entry.name == ref;
+        if (!match) continue;
+        if (chosen && chosen->digest != entry.digest) {
+            throw Error(dir + " holds more than one image" +
+                        (ref.empty() ? std::string() : " named '" + ref + "'") +
+                        "; choose one with oci:" + dir + ":REF.");
+        }
+        chosen = &entry;
+    }
+    if (!chosen) {
+        std::string known;
+        for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
+        throw Error(dir + " holds no image" +
+                    (ref.empty() ? std::string() : " named '" + ref + "'") +
+                    (known.empty() ? std::string(".") : " (names: " + known + ")."));
+    }
+
+    DirImage image;
+    image.dir = dir;
+    if (is_list_type(chosen->media_type)) {
+        std::string path = blob_path(chosen->digest);
+        image.list =
+            parse_manifest_list(read_blob(chosen->digest, chosen->size, chosen->what), path);
+        for (const auto& inst : image.list->instances) {
+            std::string ipath = blob_path(inst.digest);
+            std::string bytes = read_blob(inst.digest, inst.size, instance_what(inst, path));
+            image.manifests.push_back(parse_instance(bytes, inst, ipath));
+        }
+    } else if (chosen->manifest) {
+        image.manifests.push_back(*chosen->manifest);
+    } else if (chosen->media_type == kMediaSchema2) {
+        ImageManifest m = parse_image_manifest(
+            read_blob(chosen->digest, chosen->size, chosen->what), blob_path(chosen->digest));
+        image.manifests.push_back(std::move(m));
+    } else {
+        unsupported(chosen->what, chosen->media_type, "an image manifest, list or index");
+    }
+    find_blobs(image, dir, blob_path);
+    for (const auto& entry : all) {
+        if (!entry.manifest || entry.manifest->subject.empty() || entry.digest == chosen->digest) {
+            continue;
+        }
+        image.artifacts.push_back(*entry.manifest);
+        const ImageManifest& a = image.artifacts.back();
+        std::vector<const BlobRef*> refs{&a.config};
+        for (const auto& l : a.layers) refs.push_back(&l);
         for (const BlobRef* b : refs) {
-            std::string path = dir + "/" + hex_of(b->digest);
-            if (!is_regular_file(path) && old_layout && is_regular_file(path + ".tar"))
-                path += ".tar";
-            if (!is_regular_file(path)) {
-                if (b->foreign) continue;  // clients fetch foreign layers from their urls
-                throw Error("Blob " + b->digest + " of manifest " + m.digest + " is missing from " +
-                            dir + " (no file " + path + ").");
+            if (is_regular_file(blob_path(b->digest))) {
+                image.blob_files.emplace(b->digest, blob_path(b->digest));
             }
-            image.blob_files.emplace(b->digest, path);
         }
     }
     return image;
+}
+
+DirImage read_image(const std::string& source) {
+    if (source.rfind("oci:", 0) == 0) {
+        std::string rest = source.substr(4);
+        auto colon = rest.find(':');
+        std::string path = rest.substr(0, colon);
+        std::string ref = colon == std::string::npos ? std::string() : rest.substr(colon + 1);
+        if (path.empty()) throw Error("'" + source + "' names no directory (oci:DIR[:REF]).");
+        return read_oci_layout(path, ref);
+    }
+    if (source.rfind("dir:", 0) == 0) return read_dir_image(source.substr(4));
+    if (is_regular_file(source + "/oci-layout") && !is_regular_file(source + "/manifest.json")) {
+        return read_oci_layout(source, "");
+    }
+    return read_dir_image(source);
 }
 
 // ---- the plan ----
@@ -584,38 +801,91 @@ Plan make_plan(const Options& o, const std::vector<std::pair<std::string, DirIma
     p.repository = o.repository;
     p.url = o.base_url + "/" + o.repository + "/";
     p.is_protected = o.is_protected;
-    auto add_manifest = [&p](const Schema2Manifest& m) {
-        p.files["manifests/2/" + m.digest] = m.bytes;
-        p.schema2_data.push_back(m.digest);
+    std::map<std::string, const ImageManifest*> published;  // every manifest, by digest
+    std::set<std::string> lists;                            // list and index digests
+    auto add_manifest = [&p, &published](const ImageManifest& m, const DirImage& image) {
+        if (m.is_oci()) {
+            p.files["manifests/oci/" + m.digest] = m.bytes;
+            p.oci_manifest_data.push_back(m.digest);
+        } else {
+            p.files["manifests/2/" + m.digest] = m.bytes;
+            p.schema2_data.push_back(m.digest);
+        }
+        published.emplace(m.digest, &m);
+        std::vector<const BlobRef*> refs{&m.config};
+        for (const auto& l : m.layers) refs.push_back(&l);
+        for (const BlobRef* b : refs) {
+            auto file = image.blob_files.find(b->digest);
+            if (file == image.blob_files.end()) {
+                if (b->foreign) continue;
+                throw Error("Blob " + b->digest + " of manifest " + m.digest + " is missing from " +
+                            image.dir + ".");
+            }
+            p.blobs.emplace(b->digest, std::make_pair(file->second, b->size));
+        }
     };
     for (const auto& [tag, image] : tagged) {
         p.tags.push_back(tag);
         if (image.list) {
             const ManifestList& list = *image.list;
-            p.files["manifests/list/" + tag] = list.bytes;
-            p.files["manifests/list/" + list.digest] = list.bytes;
-            p.manifest_list_data.push_back(tag);
-            p.manifest_list_data.push_back(list.digest);
-            if (const ListInstance* amd = list.amd64()) p.amd64_tags[tag] = amd->digest;
+            const std::string dir = list.is_oci() ? "manifests/oci-index/" : "manifests/list/";
+            auto& data = list.is_oci() ? p.oci_index_data : p.manifest_list_data;
+            p.files[dir + tag] = list.bytes;
+            p.files[dir + list.digest] = list.bytes;
+            data.push_back(tag);
+            data.push_back(list.digest);
+            lists.insert(list.digest);
+            // clients without lists get amd64 only from a Docker list: the
+            // fallback path is a schema 2 one
+            if (const ListInstance* amd = list.amd64(); amd && !list.is_oci()) {
+                p.amd64_tags[tag] = amd->digest;
+            }
         } else {
-            const Schema2Manifest& m = image.manifests.at(0);
-            p.files["manifests/2/" + tag] = m.bytes;
-            p.schema2_data.push_back(tag);
+            const ImageManifest& m = image.manifests.at(0);
+            p.files[(m.is_oci() ? "manifests/oci/" : "manifests/2/") + tag] = m.bytes;
+            (m.is_oci() ? p.oci_manifest_data : p.schema2_data).push_back(tag);
         }
-        for (const auto& m : image.manifests) {
-            add_manifest(m);
-            std::vector<const BlobRef*> refs{&m.config};
-            for (const auto& l : m.layers) refs.push_back(&l);
-            for (const BlobRef* b : refs) {
-                auto file = image.blob_files.find(b->digest);
-                if (file == image.blob_files.end()) continue;  // foreign layer
-                p.blobs.emplace(b->digest, std::make_pair(file->second, b->size));
+        for (const auto& m : image.manifests) add_manifest(m, image);
+    }
+    // artifacts about what is published, and artifacts about those (the
+    // signature of an SBOM), until nothing more is added
+    std::map<std::string, std::pair<const ImageManifest*, const DirImage*>> candidates;
+    for (const auto& [tag, image] : tagged) {
+        for (const auto& a : image.artifacts)
+            candidates.emplace(a.digest, std::make_pair(&a, &image));
+    }
+    for (bool added = true; added;) {
+        added = false;
+        for (auto it = candidates.begin(); it != candidates.end();) {
+            const std::string& subject = it->second.first->subject;
+            if (published.count(it->first)) {
+                it = candidates.erase(it);
+            } else if (published.count(subject) || lists.count(subject)) {
+                add_manifest(*it->second.first, *it->second.second);
+                added = true;
+                it = candidates.erase(it);
+            } else {
+                ++it;
             }
         }
+    }
+    for (const auto& [digest, m] : published) {
+        if (m->subject.empty() || !(published.count(m->subject) || lists.count(m->subject))) {
+            continue;
+        }
+        Referrer r;
+        r.media_type = m->media_type;
+        r.digest = digest;
+        r.size = static_cast<std::int64_t>(m->bytes.size());
+        r.artifact_type = m->artifact_type;
+        r.annotations = m->annotations;
+        p.referrers[m->subject].push_back(std::move(r));  // in digest order: `published` is sorted
     }
     add_sorted_unique(p.tags);
     add_sorted_unique(p.schema2_data);
     add_sorted_unique(p.manifest_list_data);
+    add_sorted_unique(p.oci_manifest_data);
+    add_sorted_unique(p.oci_index_data);
     p.files["tags/list"] = tags_list_json(p.repo_id, p.tags);
     return p;
 }
@@ -638,15 +908,53 @@ std::string metadata_json(const Plan& p) {
     w.end_object();
     w.key("manifest_list_data");
     string_array(w, p.manifest_list_data);
+    w.key("oci_index_data");
+    string_array(w, p.oci_index_data);
+    w.key("oci_manifest_data");
+    string_array(w, p.oci_manifest_data);
     w.key("protected").boolean(p.is_protected);
+    w.key("referrers").begin_object();
+    for (const auto& [subject, descriptors] : p.referrers) {
+        w.key(subject).begin_array();
+        for (const auto& d : descriptors) {
+            w.begin_object();
+            if (!d.annotations.empty()) {
+                w.key("annotations").begin_object();
+                for (const auto& [k, v] : d.annotations) w.key(k).string(v);
+                w.end_object();
+            }
+            if (!d.artifact_type.empty()) w.key("artifactType").string(d.artifact_type);
+            w.key("digest").string(d.digest);
+            w.key("mediaType").string(d.media_type);
+            w.key("size").integer(d.size);
+            w.end_object();
+        }
+        w.end_array();
+    }
+    w.end_object();
     w.key("repo-registry-id").string(p.repo_id);
     w.key("repository").string(p.repository);
     w.key("schema2_data");
     string_array(w, p.schema2_data);
+    w.key("tags");
+    string_array(w, p.tags);
     w.key("url").string(p.url);
     w.key("version").integer(4);
     w.end_object();
     return w.take() + "\n";
+}
+
+std::vector<std::pair<std::string, std::string>> error_documents() {
+    auto body = [](const char* code, const char* message) {
+        json::Writer w;
+        w.begin_object().key("errors").begin_array().begin_object();
+        w.key("code").string(code).key("message").string(message);
+        w.end_object().end_array().end_object();
+        return w.take();
+    };
+    return {{"blob-unknown.json", body("BLOB_UNKNOWN", "blob unknown to registry")},
+            {"manifest-unknown.json", body("MANIFEST_UNKNOWN", "manifest unknown")},
+            {"name-unknown.json", body("NAME_UNKNOWN", "repository name not known to registry")}};
 }
 
 std::string metadata_file_name(const std::string& repo_id) {
@@ -779,7 +1087,7 @@ Result publish(const Options& options) {
     std::vector<std::pair<std::string, DirImage>> images;
     for (const auto& [tag, dir] : o.tags) {
         try {
-            images.emplace_back(tag, read_dir_image(dir));
+            images.emplace_back(tag, read_image(dir));
         } catch (const Error& e) {
             throw Error("Tag '" + tag + "': " + e.what());
         }
@@ -837,8 +1145,8 @@ Result publish(const Options& options) {
     make_dirs(parent);
     const std::string tmp = make_temp_dir(parent, kTempPrefix, base_of(r.repo_dir));
     TreeGuard guard(tmp);
-    for (const char* sub :
-         {"manifests", "manifests/1", "manifests/2", "manifests/list", "blobs", "tags"}) {
+    for (const char* sub : {"manifests", "manifests/1", "manifests/2", "manifests/list",
+                            "manifests/oci", "manifests/oci-index", "blobs", "tags"}) {
         make_dirs(tmp + "/" + sub);
     }
     for (const auto& [rel, bytes] : plan.files) {
@@ -851,8 +1159,9 @@ Result publish(const Options& options) {
     }
     r.blobs = plan.blobs.size();
     r.tags = plan.tags.size();
-    for (const char* sub :
-         {"manifests/1", "manifests/2", "manifests/list", "blobs", "tags", "manifests"}) {
+    for (const auto& [subject, descriptors] : plan.referrers) r.referrers += descriptors.size();
+    for (const char* sub : {"manifests/1", "manifests/2", "manifests/list", "manifests/oci",
+                            "manifests/oci-index", "blobs", "tags", "manifests"}) {
         sync_dir(tmp + "/" + sub);
     }
     sync_dir(tmp);
@@ -893,7 +1202,34 @@ Result publish(const Options& options) {
     }
     sync_dir(parent);
 
-    // 5. the metadata file, last
+    // 5. the error documents (shared by every repository in web_dir: each
+    // is replaced by rename, never seen half-written)
+    const std::string errors = o.web_dir + "/" + std::string(kErrorDir);
+    make_dirs(errors);
+    for (const auto& [name, body] : error_documents()) {
+        const std::string path = errors + "/" + name;
+        if (is_regular_file(path) && read_file(path, 4096) == body) continue;
+        std::string etmpl = errors + "/." + name + ".tmp.XXXXXX";
+        std::vector<char> ebuf(etmpl.begin(), etmpl.end());
+        ebuf.push_back('\0');
+        Fd efd(::mkstemp(ebuf.data()));
+        if (efd.get() < 0) {
+            throw Error("Cannot create a temporary file in " + errors + ": " + errno_text(errno) +
+                        ".");
+        }
+        const std::string etmp(ebuf.data());
+        TreeGuard eguard(etmp);
+        if (::fchmod(efd.get(), 0644) != 0)
+            throw Error("Cannot chmod " + etmp + ": " + errno_text(errno) + ".");
+        write_all(efd.get(), body.data(), body.size(), etmp);
+        sync_and_close(efd, etmp);
+        if (::rename(etmp.c_str(), path.c_str()) != 0) {
+            throw Error("Cannot move " + etmp + " to " + path + ": " + errno_text(errno) + ".");
+        }
+        eguard.release();
+    }
+
+    // 6. the metadata file, last
     if (::rename(mtmp.c_str(), r.metadata_file.c_str()) != 0) {
         throw Error("Published " + r.repo_dir + " but cannot move " + mtmp + " to " +
                     r.metadata_file + ": " + errno_text(errno) + ".");

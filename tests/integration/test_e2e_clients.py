@@ -3,8 +3,9 @@
 Each class builds tiny images with image_builder (stdlib only) into skopeo's
 dir: layout, publishes them with build/.../crane-publish into its httpd's
 temp dir, serves the web layout statically from the same httpd under /pub
-(mod_alias) and then pulls with skopeo (and podman, when it can run here):
-by tag, by digest, the manifest list with --all and one instance with
+(mod_alias) and then pulls with skopeo (and podman, and docker through a
+dockerd the class starts with its own directories, when they can run
+here): by tag, by digest, the manifest list with --all and one instance with
 --override-arch arm64, checking every copied byte against what was
 published. Modes: redirects to /pub, serve-content (CraneServeContent On),
 Apache basic auth in front of /v2/, and TLS with an entitlement client
@@ -13,14 +14,18 @@ certificate for a protected repository.
 What the static server has to do for redirects: send the manifest media
 types. containers/image takes the Content-Type of the redirected response
 as the manifest type (it treats an unknown one as schema 1), so /pub maps
-manifests/2/ and manifests/list/ to their types with ForceType, as a CDN or
-Pulp's own Apache config for the published files does.
+manifests/2/, manifests/list/, manifests/oci/ and manifests/oci-index/ to
+their types with ForceType, as a CDN or Pulp's own Apache config for the
+published files does, and answers a missing file with the registry's JSON
+error (ErrorDocument, bodies from crane-publish's .errors/), as
+apache-conf/crane.conf does. OCI images: test_e2e_oci.py.
 """
 
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -34,6 +39,8 @@ BUILD_DIR = os.environ.get("CRANE_BUILD_DIR") or os.path.join(REPO, "build", "re
 PUBLISH = os.path.join(BUILD_DIR, "crane-publish")
 SKOPEO = shutil.which("skopeo")
 PODMAN = shutil.which("podman")
+DOCKERD = shutil.which("dockerd")
+DOCKER = shutil.which("docker")
 OPENSSL = shutil.which("openssl")
 HTPASSWD = shutil.which("htpasswd")
 CLIENT_TIMEOUT = 120
@@ -47,6 +54,7 @@ STATIC_CONF = """
 Alias /pub {dir}/web
 <Location "/pub">
     SetHandler None
+    ErrorDocument 404 /pub/.errors/name-unknown.json
 </Location>
 <LocationMatch "^/pub/.+/manifests/2/[^/]+$">
     ForceType application/vnd.docker.distribution.manifest.v2+json
@@ -54,11 +62,23 @@ Alias /pub {dir}/web
 <LocationMatch "^/pub/.+/manifests/list/[^/]+$">
     ForceType application/vnd.docker.distribution.manifest.list.v2+json
 </LocationMatch>
+<LocationMatch "^/pub/.+/manifests/oci/[^/]+$">
+    ForceType application/vnd.oci.image.manifest.v1+json
+</LocationMatch>
+<LocationMatch "^/pub/.+/manifests/oci-index/[^/]+$">
+    ForceType application/vnd.oci.image.index.v1+json
+</LocationMatch>
 <LocationMatch "^/pub/.+/blobs/[^/]+$">
     ForceType application/octet-stream
 </LocationMatch>
-<LocationMatch "^/pub/.+/tags/list$">
+<LocationMatch "^/pub/(.+/tags/list|\\.errors/[^/]+)$">
     ForceType application/json
+</LocationMatch>
+<LocationMatch "^/pub/.+/manifests/">
+    ErrorDocument 404 /pub/.errors/manifest-unknown.json
+</LocationMatch>
+<LocationMatch "^/pub/.+/blobs/">
+    ErrorDocument 404 /pub/.errors/blob-unknown.json
 </LocationMatch>
 """
 
@@ -172,6 +192,7 @@ class E2ECase(HttpdTestCase):
     @classmethod
     def tearDownClass(cls):
         try:
+            stop_dockerd(cls)
             super().tearDownClass()
         finally:
             shutil.rmtree(cls.work, ignore_errors=True)
@@ -352,7 +373,7 @@ class PullTests:
     def test_unknown_tag_fails(self):
         p = self.skopeo("inspect", self.ref("nope"), check=False)
         self.assertNotEqual(p.returncode, 0)
-        self.assertRegex(p.stderr, r"(?i)manifest unknown|not found|404")
+        self.assertRegex(p.stderr, r"manifest unknown")
 
 
 class PodmanPull:
@@ -413,10 +434,99 @@ class PodmanPull:
         self.assertEqual(info["Architecture"], "arm64")
 
 
+def start_dockerd(cls):
+    """Starts one dockerd per class, with its own dirs and socket; None, or
+    why it cannot run here."""
+    if "dockerd_reason" in cls.__dict__:  # this class's own, not a base class's
+        return cls.dockerd_reason
+    cls.dockerd_reason = None
+    if not DOCKERD or not DOCKER:
+        cls.dockerd_reason = "dockerd is not installed (apt-get install docker.io)"
+        return cls.dockerd_reason
+    if os.geteuid() != 0:
+        cls.dockerd_reason = "dockerd needs root here"
+        return cls.dockerd_reason
+    d = tempfile.mkdtemp(prefix="dockerd-", dir="/tmp")  # short: a unix socket path has a length limit
+    cls.dockerd_dir = d
+    cls.docker_sock = os.path.join(d, "docker.sock")
+    log = open(os.path.join(d, "dockerd.log"), "w")
+    cls.dockerd = subprocess.Popen(
+        [DOCKERD, "--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs",
+         "--data-root", os.path.join(d, "data"), "--exec-root", os.path.join(d, "exec"),
+         "-H", "unix://" + cls.docker_sock, "--pidfile", os.path.join(d, "docker.pid")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    end = time.time() + 60
+    while time.time() < end:
+        if cls.dockerd.poll() is not None:
+            break
+        p = subprocess.run([DOCKER, "-H", "unix://" + cls.docker_sock, "version"], capture_output=True, text=True)
+        if p.returncode == 0:
+            return None
+        time.sleep(0.5)
+    with open(os.path.join(d, "dockerd.log")) as f:
+        tail = [line for line in f.read().splitlines() if line.strip()][-3:]
+    stop_dockerd(cls)
+    cls.dockerd_reason = "dockerd cannot start here: " + " | ".join(tail)
+    return cls.dockerd_reason
+
+
+def stop_dockerd(cls):
+    proc = cls.__dict__.get("dockerd")
+    if proc is not None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        cls.dockerd = None
+    d = cls.__dict__.get("dockerd_dir")
+    if d:
+        # vfs layers and the exec root may hold mounts only while dockerd runs
+        subprocess.run(["umount", "-R", os.path.join(d, "exec")], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
+        cls.dockerd_dir = None
+
+
+class DockerPull:
+    """docker pull through a dockerd of the class's own (docker.io), when
+    one can start here."""
+
+    def docker(self, *args, check=True):
+        cmd = [DOCKER, "-H", "unix://" + type(self).docker_sock] + list(args)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
+        if check and p.returncode != 0:
+            raise AssertionError("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def docker_pull(self, ref):
+        reason = start_dockerd(type(self))
+        if reason:
+            self.skipTest(reason)
+        name = "%s/%s:%s" % (self.host(), REPO_ID, ref)
+        self.docker("pull", name)
+        info = json.loads(self.docker("image", "inspect", name).stdout)[0]
+        self.docker("rmi", "-f", name, check=False)
+        return info
+
+    def test_docker_pull_single_image(self):
+        info = self.docker_pull("1.0")
+        self.assertEqual(info["Id"], self.images.single.config_digest)
+        self.assertEqual(info["RepoDigests"], ["%s/%s@%s" % (self.host(), REPO_ID, self.images.single.digest)])
+
+    def test_docker_pull_list(self):
+        info = self.docker_pull("latest")
+        amd = self.images.multi.image("amd64")  # this machine's platform
+        self.assertEqual(info["Id"], amd.config_digest)
+        self.assertEqual(info["RepoDigests"], ["%s/%s@%s" % (self.host(), REPO_ID, self.images.multi.digest)])
+
+
 # ---- the modes ----
 
 
-class RedirectModeTest(PullTests, PodmanPull, E2ECase):
+class RedirectModeTest(PullTests, PodmanPull, DockerPull, E2ECase):
     """mod_crane answers 302s into /pub; the static files go out from there."""
 
     def test_requests_were_redirected(self):
@@ -429,7 +539,7 @@ class RedirectModeTest(PullTests, PodmanPull, E2ECase):
         self.assertRegex(log, r'"GET /pub/%s/manifests/2/1.0 HTTP/1.1" 200' % REPOSITORY)
 
 
-class ServeContentModeTest(PullTests, PodmanPull, E2ECase):
+class ServeContentModeTest(PullTests, PodmanPull, DockerPull, E2ECase):
     """CraneServeContent On with CraneContentDirV2 at the web dir: no
     redirects, mod_crane sends the files (and Docker-Content-Digest)."""
 
@@ -674,7 +784,7 @@ class RepublishTest(E2ECase):
         self.assertEqual(sorted(os.listdir(os.path.join(repo, "blobs"))), sorted(new.blobs))
         self.assertEqual(sorted(os.listdir(os.path.join(repo, "manifests", "2"))), sorted(["2.0", new.digest]))
         self.assertEqual(os.listdir(os.path.join(repo, "manifests", "list")), [])
-        self.assertEqual([n for n in os.listdir(self.web) if n.startswith(".")], [])
+        self.assertEqual([n for n in os.listdir(self.web) if n.startswith(".")], [".errors"])
         self.images.blobs.update(new.blobs)
 
         def pulled():

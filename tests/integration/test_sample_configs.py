@@ -9,7 +9,11 @@ in a real httpd with the built mod_crane.
   <VirtualHost ADDR> and active Listen lines -> 127.0.0.1 and a free port.
   It must pass `httpd -t`, start, answer /v2/ and /v1/_ping, redirect (or,
   in serve-content mode, serve) a repository of tests/data/metadata, show
-  /crane/ to a local client, and log no unexpected [warn]/[error]. Modules
+  /crane/ to a local client, and log no unexpected [warn]/[error]. A
+  sample that also serves the published tree (an active `Alias /pub`) gets
+  a Docker and an OCI repository published into it by crane-publish, and
+  every manifest kind must come with its media type, and a missing
+  manifest, blob or repository with the registry's JSON 404. Modules
   a sample needs besides mod_crane (basic auth, mod_ssl) are loaded as
   a2enmod / Fedora's defaults would.
 - apache-conf/*.ini (INI samples): used as the CraneConfig file with its
@@ -30,11 +34,14 @@ import glob
 import hashlib
 import os
 import re
+import subprocess
 import time
 import unittest
 
-from harness import Httpd, MODULE, MODDIR, REPO, TEST_DATA
+from harness import (Httpd, JSON, LIST, MODULE, MODDIR, OCI_INDEX, OCI_MANIFEST, OCTET, REPO, S2, TEST_DATA,
+                     V2_BLOB_UNKNOWN, V2_MANIFEST_UNKNOWN, V2_NAME_UNKNOWN)
 from certs import TestPKI
+import image_builder
 
 SAMPLES = os.path.join(REPO, "apache-conf")
 METADATA = os.path.join(TEST_DATA, "metadata")
@@ -62,7 +69,10 @@ NEEDS_MODULES = [
     (re.compile(r"^\s*AuthUserFile\b", re.M | re.I), ["authn_file"]),
     (re.compile(r"^\s*Require\s+(valid-user|user)\b", re.M | re.I), ["authz_user"]),
     (re.compile(r"^\s*Header\b", re.M | re.I), ["headers"]),
+    (re.compile(r"^\s*Alias\b", re.M | re.I), ["alias"]),
 ]
+STATIC_RE = re.compile(r"^\s*Alias\s+/pub\s", re.M)
+PUBLISH = os.path.join(os.environ.get("CRANE_BUILD_DIR") or os.path.dirname(MODULE), "crane-publish")
 SSL_RE = re.compile(r"^\s*SSLEngine\s+on\b", re.M | re.I)
 
 PKI = None
@@ -290,15 +300,81 @@ class VhostSamples(SampleTestBase):
             self.assertEqual(reply.status, 200, reply)
             self.assertIn(b'"v2repo"', reply.body)
 
+            static_skipped = None
+            if STATIC_RE.search(active):
+                if os.access(PUBLISH, os.X_OK):
+                    self.check_static_tree(name, h, world, base, get)
+                else:
+                    static_skipped = "%s: %s not built; the published tree was not checked" % (name, PUBLISH)
+
             if has_ini:
                 eff = effective_lines(h.log())
                 self.assertTrue(eff, "no effective-configuration line in the error log")
                 self.assertTrue(all(world.ini in line for line in eff), eff)
                 self.assertTrue(all("data_dir=%s/" % world.data in line for line in eff), eff)
             self.stop(h)
+            if static_skipped:
+                self.skipTest(static_skipped)
         finally:
             h.stop()
             h.cleanup()
+
+    def check_static_tree(self, name, h, world, base, get):
+        """Publishes Docker and OCI images into the sample's web dir and
+        fetches every kind of file, and missing ones, from /pub."""
+        src = os.path.join(h.dir, "static-src")
+        meta = os.path.join(h.dir, "static-meta")
+        os.makedirs(meta)
+        single = image_builder.Image("amd64", label="static")
+        dlist = image_builder.multi_arch(label="static")
+        oci = image_builder.Image("amd64", label="static", oci=True)
+        index = image_builder.multi_arch(label="static", oci=True)
+        sbom = image_builder.Artifact(oci, "application/spdx+json", b"{}\n", "application/spdx+json")
+        image_builder.write_dir(single, os.path.join(src, "single"))
+        image_builder.write_dir(dlist, os.path.join(src, "dlist"))
+        layout = image_builder.write_oci_layout(os.path.join(src, "layout"),
+                                                [(oci, "one"), (index, "multi"), (sbom, None)])
+        web = world.content_v2
+        p = subprocess.run([PUBLISH, "--repo-id", "static/app", "--base-url", base + "/pub", "--out", web,
+                            "--metadata", meta, "--quiet", "1.0=" + os.path.join(src, "single"),
+                            "list=dir:" + os.path.join(src, "dlist"), "oci=oci:%s:one" % layout,
+                            "index=oci:%s:multi" % layout], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        repo = "/pub/static-app/"
+        files = [
+            ("manifests/2/1.0", S2, single.manifest),
+            ("manifests/2/" + single.digest, S2, single.manifest),
+            ("manifests/list/list", LIST, dlist.manifest),
+            ("manifests/list/" + dlist.digest, LIST, dlist.manifest),
+            ("manifests/oci/oci", OCI_MANIFEST, oci.manifest),
+            ("manifests/oci/" + oci.digest, OCI_MANIFEST, oci.manifest),
+            ("manifests/oci/" + sbom.digest, OCI_MANIFEST, sbom.manifest),
+            ("manifests/oci/" + index.images[1].digest, OCI_MANIFEST, index.images[1].manifest),
+            ("manifests/oci-index/index", OCI_INDEX, index.manifest),
+            ("manifests/oci-index/" + index.digest, OCI_INDEX, index.manifest),
+            ("blobs/" + oci.layer_digest, OCTET, oci.layer),
+            ("tags/list", JSON, b'{"name": "static/app", "tags": ["1.0", "index", "list", "oci"]}'),
+        ]
+        for path, media_type, body in files:
+            reply = get(repo + path)
+            self.assertEqual((reply.status, reply.header("Content-Type"), reply.body), (200, media_type, body),
+                             "%s: %s" % (name, path))
+        missing = [
+            (repo + "manifests/oci/nope", V2_MANIFEST_UNKNOWN),
+            (repo + "manifests/oci-index/" + sbom.digest, V2_MANIFEST_UNKNOWN),
+            (repo + "manifests/2/nope", V2_MANIFEST_UNKNOWN),
+            (repo + "manifests/list/nope", V2_MANIFEST_UNKNOWN),
+            (repo + "manifests/1/1.0", V2_MANIFEST_UNKNOWN),
+            ("/pub/nope/manifests/oci/1.0", V2_MANIFEST_UNKNOWN),
+            (repo + "blobs/sha256:" + "0" * 64, V2_BLOB_UNKNOWN),
+            ("/pub/nope/tags/list", V2_NAME_UNKNOWN),
+        ]
+        for path, body in missing:
+            reply = get(path)
+            self.assertEqual((reply.status, reply.header("Content-Type"), reply.body), (404, JSON, body),
+                             "%s: %s" % (name, path))
+        reply = h.curl(base + repo + "manifests/oci/nope", method="HEAD")
+        self.assertEqual((reply.status, reply.header("Content-Type")), (404, JSON))
 
 
 # ---------------------------------------------------------------- INI samples

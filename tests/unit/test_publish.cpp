@@ -1,5 +1,5 @@
-// crane-publish's library (crane/publish.h): manifest and dir: layout
-// parsing, the plan and metadata JSON (checked against mod_crane's own
+// crane-publish's library (crane/publish.h): manifest, dir: layout and OCI
+// image layout parsing, the plan and metadata JSON (checked against mod_crane's own
 // metadata parser and negotiation), digest verification, and publishing into
 // temp dirs (atomic replacement, nothing half-published on error).
 #include <dirent.h>
@@ -159,6 +159,113 @@ struct TestList {
 
 TestList multi() { return TestList({TestImage("amd64", "m"), TestImage("arm64", "m")}); }
 
+const std::string OCI_MAN(kMediaOciManifest);
+const std::string OCI_INDEX(kMediaOciIndex);
+const std::string OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
+const std::string OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+std::string descriptor(const std::string& media_type, const std::string& bytes,
+                       const std::string& extra = "") {
+    return R"({"mediaType": ")" + media_type + R"(", "digest": ")" + sha256_digest(bytes) +
+           R"(", "size": )" + std::to_string(bytes.size()) + extra + "}";
+}
+
+// An OCI image (or, with a subject, an artifact about that digest).
+struct OciImage {
+    std::string config, layer, manifest, digest, arch;
+
+    explicit OciImage(const std::string& architecture, const std::string& seed = "",
+                      const std::string& subject = "", const std::string& subject_bytes = "")
+        : arch(architecture) {
+        if (subject.empty()) {
+            config = R"({"architecture":")" + arch +
+                     R"(","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"seed":")" + seed +
+                     "\"}";
+            layer = "oci layer " + arch + seed;
+            manifest = R"({"schemaVersion": 2, "mediaType": ")" + OCI_MAN + R"(", "config": )" +
+                       descriptor(OCI_CONFIG, config) + R"(, "layers": [)" +
+                       descriptor(OCI_LAYER, layer) + "]}";
+        } else {
+            // an SBOM in the artifact style: empty config, artifactType, annotations
+            config = "{}";
+            layer = "sbom of " + subject + seed;
+            manifest = R"({"schemaVersion": 2, "mediaType": ")" + OCI_MAN +
+                       R"(", "artifactType": "application/vnd.example.sbom", "config": )" +
+                       descriptor("application/vnd.oci.empty.v1+json", config) +
+                       R"(, "layers": [)" + descriptor("application/spdx+json", layer) +
+                       R"(], "subject": {"mediaType": ")" + OCI_MAN + R"(", "digest": ")" +
+                       subject + R"(", "size": )" + std::to_string(subject_bytes.size()) +
+                       R"(}, "annotations": {"org.example.seed": ")" + seed +
+                       R"(", "org.example.kind": "sbom"}})";
+        }
+        digest = sha256_digest(manifest);
+    }
+
+    void write_blobs(const std::string& blob_dir) const {
+        write(blob_dir + "/" + hex(sha256_digest(config)), config);
+        write(blob_dir + "/" + hex(sha256_digest(layer)), layer);
+    }
+
+    std::string write_dir(const std::string& dir) const {
+        ::mkdir(dir.c_str(), 0755);
+        write(dir + "/version", "Directory Transport Version: 1.1\n");
+        write(dir + "/manifest.json", manifest);
+        write_blobs(dir);
+        return dir;
+    }
+
+    std::string index_entry() const {
+        return descriptor(OCI_MAN, manifest,
+                          R"(, "platform": {"architecture": ")" + arch + R"(", "os": "linux"})");
+    }
+};
+
+struct OciIndex {
+    std::vector<OciImage> images;
+    std::string manifest, digest;
+
+    explicit OciIndex(std::vector<OciImage> imgs) : images(std::move(imgs)) {
+        manifest = R"({"schemaVersion": 2, "mediaType": ")" + OCI_INDEX + R"(", "manifests": [)";
+        for (std::size_t i = 0; i < images.size(); ++i) {
+            manifest += (i ? ", " : "") + images[i].index_entry();
+        }
+        manifest += "]}";
+        digest = sha256_digest(manifest);
+    }
+
+    // as `skopeo copy --all ... dir:DIR` writes an index
+    std::string write_dir(const std::string& dir) const {
+        ::mkdir(dir.c_str(), 0755);
+        write(dir + "/version", "Directory Transport Version: 1.1\n");
+        write(dir + "/manifest.json", manifest);
+        for (const auto& i : images) {
+            write(dir + "/" + hex(i.digest) + ".manifest.json", i.manifest);
+            i.write_blobs(dir);
+        }
+        return dir;
+    }
+};
+
+// An OCI image layout: index.json lists `entries` (descriptors), and every
+// blob in `blobs` is stored under blobs/sha256/.
+std::string write_oci_layout(const std::string& dir, const std::vector<std::string>& entries,
+                             const std::vector<std::string>& blobs) {
+    ::mkdir(dir.c_str(), 0755);
+    ::mkdir((dir + "/blobs").c_str(), 0755);
+    ::mkdir((dir + "/blobs/sha256").c_str(), 0755);
+    write(dir + "/oci-layout", R"({"imageLayoutVersion": "1.0.0"})");
+    std::string index =
+        R"({"schemaVersion": 2, "mediaType": ")" + OCI_INDEX + R"(", "manifests": [)";
+    for (std::size_t i = 0; i < entries.size(); ++i) index += (i ? ", " : "") + entries[i];
+    write(dir + "/index.json", index + "]}");
+    for (const auto& b : blobs) write(dir + "/blobs/sha256/" + hex(sha256_digest(b)), b);
+    return dir;
+}
+
+std::string named(const std::string& name) {
+    return R"(, "annotations": {"org.opencontainers.image.ref.name": ")" + name + R"("})";
+}
+
 Options options_for(const TempDir& t, std::vector<std::pair<std::string, std::string>> tags) {
     ::mkdir((t / "web").c_str(), 0755);
     ::mkdir((t / "meta").c_str(), 0755);
@@ -254,7 +361,7 @@ TEST_CASE("options get their defaults and are checked", "[publish]") {
 
 TEST_CASE("a schema2 manifest is parsed with its blobs", "[publish]") {
     TestImage img("amd64");
-    Schema2Manifest m = parse_schema2_manifest(img.manifest, "m");
+    ImageManifest m = parse_image_manifest(img.manifest, "m");
     CHECK(m.digest == img.digest);
     CHECK(m.bytes == img.manifest);
     CHECK(m.config.digest == img.config_digest);
@@ -264,37 +371,40 @@ TEST_CASE("a schema2 manifest is parsed with its blobs", "[publish]") {
     CHECK_FALSE(m.layers[0].foreign);
 }
 
-TEST_CASE("schema 1, OCI and broken manifests are refused with a reason", "[publish]") {
+TEST_CASE("schema 1, lists and broken manifests are refused with a reason", "[publish]") {
     CHECK_THROWS_WITH(
-        parse_schema2_manifest(R"({"schemaVersion": 1, "name": "x", "fsLayers": []})", "m"),
+        parse_image_manifest(R"({"schemaVersion": 1, "name": "x", "fsLayers": []})", "m"),
         Catch::Contains("Schema 1 images are not published") && Catch::Contains("--format v2s2"));
     CHECK_THROWS_WITH(
-        parse_schema2_manifest(
-            R"({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"})",
-            "m"),
-        Catch::Contains("OCI images are not published"));
+        parse_image_manifest(
+            R"({"schemaVersion": 2, "mediaType": ")" + LIST + R"(", "manifests": []})", "m"),
+        Catch::Contains("m has media type '" + LIST +
+                        "', not a Docker schema 2 or OCI image manifest."));
     CHECK_THROWS_WITH(
-        parse_schema2_manifest(R"({"schemaVersion": 2, "config": {}, "layers": []})", "m"),
-        Catch::Contains("OCI"));  // no mediaType: the OCI shape
-    CHECK_THROWS_WITH(parse_schema2_manifest("{not json", "X/manifest.json"),
+        parse_image_manifest(R"({"schemaVersion": 2, "mediaType": "text/plain"})", "m"),
+        Catch::Contains("'text/plain'"));
+    CHECK_THROWS_WITH(
+        parse_image_manifest(R"({"schemaVersion": 2, "config": {}, "layers": []})", "m"),
+        Catch::Contains("m config: 'digest' is missing"));  // no mediaType: the OCI shape
+    CHECK_THROWS_WITH(parse_image_manifest("{not json", "X/manifest.json"),
                       Catch::Contains("X/manifest.json is not valid JSON"));
-    CHECK_THROWS_WITH(parse_schema2_manifest("[]", "m"), Catch::Contains("not a JSON object"));
+    CHECK_THROWS_WITH(parse_image_manifest("[]", "m"), Catch::Contains("not a JSON object"));
     const std::string head = R"({"schemaVersion": 2, "mediaType": ")" + S2 + R"(", )";
     const std::string good_config =
         R"("config": {"size": 1, "digest": "sha256:)" + std::string(64, '0') + R"("})";
-    CHECK_THROWS_WITH(parse_schema2_manifest(head + R"("layers": []})", "m"),
+    CHECK_THROWS_WITH(parse_image_manifest(head + R"("layers": []})", "m"),
                       Catch::Contains("'config' is missing"));
-    CHECK_THROWS_WITH(parse_schema2_manifest(head + good_config + "}", "m"),
+    CHECK_THROWS_WITH(parse_image_manifest(head + good_config + "}", "m"),
                       Catch::Contains("'layers' must be a list"));
     CHECK_THROWS_WITH(
-        parse_schema2_manifest(
-            head + R"("config": {"size": 1, "digest": "md5:abc"}, "layers": []})", "m"),
+        parse_image_manifest(head + R"("config": {"size": 1, "digest": "md5:abc"}, "layers": []})",
+                             "m"),
         Catch::Contains("is not sha256:"));
-    CHECK_THROWS_WITH(parse_schema2_manifest(head + R"("config": {"size": -1, "digest": "sha256:)" +
-                                                 std::string(64, '0') + R"("}, "layers": []})",
-                                             "m"),
+    CHECK_THROWS_WITH(parse_image_manifest(head + R"("config": {"size": -1, "digest": "sha256:)" +
+                                               std::string(64, '0') + R"("}, "layers": []})",
+                                           "m"),
                       Catch::Contains("'size' must be a non-negative integer"));
-    CHECK_NOTHROW(parse_schema2_manifest(head + good_config + R"(, "layers": []})", "m"));
+    CHECK_NOTHROW(parse_image_manifest(head + good_config + R"(, "layers": []})", "m"));
 }
 
 TEST_CASE("a manifest list is parsed; the amd64 instance prefers linux", "[publish]") {
@@ -327,12 +437,14 @@ TEST_CASE("a manifest list is parsed; the amd64 instance prefers linux", "[publi
                 R"({"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1, "digest": ")" +
                 d1 + R"("}]})",
             "l"),
-        Catch::Contains("OCI images are not published"));
+        Catch::Contains("l entry 0 (" + d1 +
+                        ") has media type 'application/vnd.oci.image.manifest.v1+json', not a "
+                        "Docker schema 2 manifest."));
     CHECK_THROWS_WITH(
         parse_manifest_list(
             R"({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})",
             "l"),
-        Catch::Contains("OCI"));
+        Catch::Contains("l lists no manifests."));
 }
 
 // ---- the dir: layout ----
@@ -430,10 +542,13 @@ TEST_CASE("the plan lays out Pulp's v2 web tree and the version 4 metadata", "[p
     CHECK(metadata_json(p) ==
           "{\"manifest_list_amd64_tags\": {\"latest\": [\"" + amd + "\", 2], \"stable\": [\"" +
               amd + "\", 2]}, \"manifest_list_data\": [\"latest\", \"" + l.digest +
-              "\", \"stable\"], \"protected\": true, \"repo-registry-id\": \"ns/app\", "
+              "\", \"stable\"], \"oci_index_data\": [], \"oci_manifest_data\": [], "
+              "\"protected\": true, \"referrers\": {}, \"repo-registry-id\": \"ns/app\", "
               "\"repository\": "
               "\"ns-app\", \"schema2_data\": [" +
-              s2_json + "], \"url\": \"https://cdn.example.com/v2/ns-app/\", \"version\": 4}\n");
+              s2_json +
+              "], \"tags\": [\"1.0\", \"latest\", \"stable\"], \"url\": "
+              "\"https://cdn.example.com/v2/ns-app/\", \"version\": 4}\n");
 }
 
 TEST_CASE("what is published negotiates to files that exist, for every client", "[publish]") {
@@ -521,9 +636,20 @@ TEST_CASE("publish writes the web tree, then the metadata file", "[publish]") {
                                 "ns-app/blobs/" + single.layer_digest, "ns-app/manifests/",
                                 "ns-app/manifests/1/", "ns-app/manifests/2/",
                                 "ns-app/manifests/2/1.0", "ns-app/manifests/2/" + single.digest,
-                                "ns-app/manifests/list/", "ns-app/tags/", "ns-app/tags/list"});
+                                "ns-app/manifests/list/", "ns-app/manifests/oci/",
+                                "ns-app/manifests/oci-index/", "ns-app/tags/", "ns-app/tags/list",
+                                ".errors/", ".errors/blob-unknown.json",
+                                ".errors/manifest-unknown.json", ".errors/name-unknown.json"});
     CHECK(tree(t / "meta") == std::set<std::string>{"ns-app.json"});
     CHECK(slurp(t / "web/ns-app/blobs/" + single.layer_digest) == single.layer);
+    // what a static server answers 404 with, per subtree
+    CHECK(slurp(t / "web/.errors/manifest-unknown.json") ==
+          R"({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]})");
+    CHECK(slurp(t / "web/.errors/blob-unknown.json") ==
+          R"({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry"}]})");
+    CHECK(
+        slurp(t / "web/.errors/name-unknown.json") ==
+        R"({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]})");
     crane::MetadataResult md = crane::parse_metadata(slurp(r.metadata_file), r.metadata_file);
     REQUIRE(md.v2);
     CHECK(md.v2->url == "https://cdn.example.com/v2/ns-app/");
@@ -547,8 +673,10 @@ TEST_CASE("republishing replaces the tree and removes stale files", "[publish]")
     CHECK(files.count("manifests/list/latest") == 0);
     CHECK(files.count("manifests/2/" + l.images[0].digest) == 0);
     CHECK(files.count("blobs/" + l.images[0].layer_digest) == 0);
-    CHECK(files.size() == 11);
-    for (const auto& name : tree(t / "web")) CHECK(name.rfind("ns-app/", 0) == 0);
+    CHECK(files.size() == 13);
+    for (const auto& name : tree(t / "web")) {
+        CHECK((name.rfind("ns-app/", 0) == 0 || name.rfind(".errors/", 0) == 0));
+    }
     CHECK(tree(t / "meta") == std::set<std::string>{"ns-app.json"});
     CHECK(slurp(t / "web/ns-app/tags/list") == R"({"name": "ns/app", "tags": ["2.0"]})");
 }
@@ -670,7 +798,386 @@ TEST_CASE("concurrent publications of one repository never mix", "[publish]") {
             md.v2->schema2_data[0] == "a" || md.v2->schema2_data[1] == "a" ? "a" : "b";
         CHECK(slurp(t / "web/ns-app/tags/list") ==
               R"({"name": "ns/app", "tags": [")" + tag + R"("]})");
-        CHECK(tree(t / "web/ns-app").size() == 11);
-        for (const auto& name : tree(t / "web")) CHECK(name.rfind("ns-app/", 0) == 0);
+        CHECK(tree(t / "web/ns-app").size() == 13);
+        for (const auto& name : tree(t / "web")) {
+            CHECK((name.rfind("ns-app/", 0) == 0 || name.rfind(".errors/", 0) == 0));
+        }
+    }
+}
+
+// ---- OCI ----
+
+TEST_CASE("an OCI image manifest is parsed with its subject, artifactType and annotations",
+          "[publish][oci]") {
+    OciImage img("amd64", "x");
+    ImageManifest m = parse_image_manifest(img.manifest, "m");
+    CHECK(m.is_oci());
+    CHECK(m.media_type == OCI_MAN);
+    CHECK(m.digest == img.digest);
+    CHECK(m.bytes == img.manifest);
+    CHECK(m.config.media_type == OCI_CONFIG);
+    REQUIRE(m.layers.size() == 1);
+    CHECK(m.layers[0].digest == sha256_digest(img.layer));
+    CHECK(m.subject.empty());
+    CHECK(m.artifact_type == OCI_CONFIG);  // no artifactType: the config's type
+    CHECK(m.annotations.empty());
+
+    OciImage sbom("amd64", "s", img.digest, img.manifest);
+    ImageManifest a = parse_image_manifest(sbom.manifest, "a");
+    CHECK(a.subject == img.digest);
+    CHECK(a.artifact_type == "application/vnd.example.sbom");
+    CHECK(a.annotations == std::vector<std::pair<std::string, std::string>>{
+                               {"org.example.kind", "sbom"}, {"org.example.seed", "s"}});
+
+    const std::string head = R"({"schemaVersion": 2, "mediaType": ")" + OCI_MAN +
+                             R"(", "config": )" + descriptor(OCI_CONFIG, "{}") +
+                             R"(, "layers": [])";
+    CHECK_NOTHROW(parse_image_manifest(head + "}", "m"));
+    CHECK_THROWS_WITH(parse_image_manifest(head + R"(, "subject": "sha256:x"})", "m"),
+                      Catch::Contains("m: 'subject' must be an object."));
+    CHECK_THROWS_WITH(
+        parse_image_manifest(head + R"(, "subject": {"digest": "sha256:x", "size": 1}})", "m"),
+        Catch::Contains("m subject: digest 'sha256:x' is not sha256:"));
+    CHECK_THROWS_WITH(parse_image_manifest(head + R"(, "annotations": {"a": 1}})", "m"),
+                      Catch::Contains("m: annotation 'a' must be a string."));
+    CHECK_THROWS_WITH(
+        parse_image_manifest(R"({"schemaVersion": 1, "mediaType": ")" + OCI_MAN + R"("})", "m"),
+        Catch::Contains("m: 'schemaVersion' must be 2."));
+}
+
+TEST_CASE("an OCI index is parsed; nested indexes and Docker entries are refused",
+          "[publish][oci]") {
+    OciIndex idx({OciImage("amd64", "i"), OciImage("arm64", "i")});
+    ManifestList list = parse_manifest_list(idx.manifest, "x");
+    CHECK(list.is_oci());
+    CHECK(list.digest == idx.digest);
+    REQUIRE(list.instances.size() == 2);
+    CHECK(list.instances[1].architecture == "arm64");
+    CHECK(list.instances[1].media_type == OCI_MAN);
+
+    const std::string head =
+        R"({"schemaVersion": 2, "mediaType": ")" + OCI_INDEX + R"(", "manifests": [)";
+    CHECK_THROWS_WITH(parse_manifest_list(head + descriptor(OCI_INDEX, idx.manifest) + "]}", "x"),
+                      Catch::Contains("x entry 0 (" + idx.digest + ") has media type '" +
+                                      OCI_INDEX + "', not an OCI image manifest (nested indexes"));
+    CHECK_THROWS_WITH(parse_manifest_list(head + descriptor(S2, "m") + "]}", "x"),
+                      Catch::Contains("not an OCI image manifest"));
+}
+
+TEST_CASE("OCI images in skopeo's dir: layout are published unchanged", "[publish][oci]") {
+    TempDir t;
+    OciImage single("amd64", "one");
+    OciIndex idx({OciImage("amd64", "multi"), OciImage("arm64", "multi")});
+    TestImage docker("amd64", "docker");
+    Options o = normalized(options_for(t, {{"unused", "/unused"}}));
+    std::vector<std::pair<std::string, DirImage>> images;
+    images.emplace_back("2.0", read_image(single.write_dir(t / "single")));
+    images.emplace_back("multi", read_image("dir:" + idx.write_dir(t / "idx")));
+    images.emplace_back("docker", read_image(docker.write_dir(t / "docker")));
+    Plan p = make_plan(o, images);
+
+    const std::string amd = idx.images[0].digest, arm = idx.images[1].digest;
+    std::set<std::string> files;
+    for (const auto& f : p.files) files.insert(f.first);
+    CHECK(files ==
+          std::set<std::string>{"manifests/oci/2.0", "manifests/oci/" + single.digest,
+                                "manifests/oci-index/multi", "manifests/oci-index/" + idx.digest,
+                                "manifests/oci/" + amd, "manifests/oci/" + arm,
+                                "manifests/2/docker", "manifests/2/" + docker.digest, "tags/list"});
+    // the exact bytes: the digests clients see are the source's
+    CHECK(p.files.at("manifests/oci/2.0") == single.manifest);
+    CHECK(sha256_digest(p.files.at("manifests/oci-index/multi")) == idx.digest);
+    CHECK(p.files.at("manifests/oci/" + arm) == idx.images[1].manifest);
+    CHECK(p.blobs.size() == 8);
+    CHECK(p.amd64_tags.empty());  // an OCI index has no schema 2 fallback
+    CHECK(p.tags == std::vector<std::string>{"2.0", "docker", "multi"});
+    std::vector<std::string> oci{"2.0", single.digest, amd, arm};
+    std::sort(oci.begin(), oci.end());
+    CHECK(p.oci_manifest_data == oci);
+    std::vector<std::string> index{idx.digest, "multi"};
+    std::sort(index.begin(), index.end());
+    CHECK(p.oci_index_data == index);
+    std::vector<std::string> s2{"docker", docker.digest};
+    std::sort(s2.begin(), s2.end());
+    CHECK(p.schema2_data == s2);
+
+    // mod_crane reads it back and every client's request lands on a file
+    crane::MetadataResult md = crane::parse_metadata(metadata_json(p), "ns-app.json");
+    REQUIRE(md.error.empty());
+    REQUIRE(md.v2);
+    CHECK(md.v2->has_tags);
+    CHECK(md.v2->tags == p.tags);
+    CHECK(md.v2->in_oci_index("multi"));
+    CHECK(md.v2->in_oci_manifest(arm));
+    CHECK(md.v2->in_oci_manifest("2.0"));
+    CHECK_FALSE(md.v2->in_schema2("2.0"));
+    CHECK(md.v2->in_schema2("docker"));
+}
+
+TEST_CASE("an OCI image layout is read by ref name, with its artifacts", "[publish][oci]") {
+    TempDir t;
+    OciImage single("amd64", "lay");
+    OciIndex idx({OciImage("amd64", "lidx"), OciImage("arm64", "lidx")});
+    OciImage sbom("amd64", "s1", single.digest, single.manifest);
+    std::vector<std::string> blobs{single.manifest, single.config, single.layer, idx.manifest,
+                                   sbom.manifest,   sbom.config,   sbom.layer};
+    for (const auto& i : idx.images) {
+        blobs.insert(blobs.end(), {i.manifest, i.config, i.layer});
+    }
+    const std::string dir = write_oci_layout(
+        t / "layout",
+        {descriptor(OCI_MAN, single.manifest, named("1.0")),
+         descriptor(OCI_INDEX, idx.manifest, named("multi")), descriptor(OCI_MAN, sbom.manifest)},
+        blobs);
+
+    DirImage one = read_image("oci:" + dir + ":1.0");
+    CHECK_FALSE(one.list);
+    REQUIRE(one.manifests.size() == 1);
+    CHECK(one.manifests[0].digest == single.digest);
+    CHECK(one.blob_files.at(sha256_digest(single.layer)) ==
+          dir + "/blobs/sha256/" + hex(sha256_digest(single.layer)));
+    REQUIRE(one.artifacts.size() == 1);
+    CHECK(one.artifacts[0].digest == sbom.digest);
+    CHECK(one.blob_files.count(sha256_digest(sbom.layer)) == 1);
+
+    DirImage multi_image = read_oci_layout(dir, "multi");
+    REQUIRE(multi_image.list);
+    CHECK(multi_image.list->digest == idx.digest);
+    REQUIRE(multi_image.manifests.size() == 2);
+    CHECK(multi_image.manifests[1].digest == idx.images[1].digest);
+
+    SECTION("without a ref, a layout with two images is ambiguous") {
+        CHECK_THROWS_WITH(
+            read_image("oci:" + dir),
+            Catch::Contains(dir + " holds more than one image; choose one with oci:"));
+        CHECK_THROWS_WITH(read_image(dir), Catch::Contains("holds more than one image"));
+    }
+    SECTION("an unknown ref names the known ones") {
+        CHECK_THROWS_WITH(
+            read_image("oci:" + dir + ":nope"),
+            Catch::Contains(dir + " holds no image named 'nope' (names: '1.0', 'multi')."));
+    }
+    SECTION("without a ref, the only image (artifacts do not count)") {
+        const std::string solo = write_oci_layout(
+            t / "solo",
+            {descriptor(OCI_MAN, sbom.manifest), descriptor(OCI_MAN, single.manifest, named("x"))},
+            blobs);
+        CHECK(read_image(solo).manifests.at(0).digest == single.digest);
+        CHECK(read_image("oci:" + solo).artifacts.size() == 1);
+    }
+    SECTION("a manifest blob that does not match index.json") {
+        write(dir + "/blobs/sha256/" + hex(single.digest), single.manifest + " ");
+        CHECK_THROWS_WITH(
+            read_image("oci:" + dir + ":multi"),
+            Catch::Contains("hashes to") && Catch::Contains("not to " + single.digest));
+    }
+    SECTION("an instance missing") {
+        ::unlink((dir + "/blobs/sha256/" + hex(idx.images[0].digest)).c_str());
+        CHECK_THROWS_WITH(read_image("oci:" + dir + ":multi"),
+                          Catch::Contains("the amd64 instance " + idx.images[0].digest) &&
+                              Catch::Contains("is missing"));
+    }
+    SECTION("a layer missing") {
+        ::unlink((dir + "/blobs/sha256/" + hex(sha256_digest(single.layer))).c_str());
+        CHECK_THROWS_WITH(read_image("oci:" + dir + ":1.0"),
+                          Catch::Contains("Blob " + sha256_digest(single.layer)) &&
+                              Catch::Contains("is missing"));
+    }
+    SECTION("not a layout") {
+        ::unlink((dir + "/oci-layout").c_str());
+        CHECK_THROWS_WITH(read_image("oci:" + dir + ":1.0"),
+                          Catch::Contains("is not an OCI image layout (no oci-layout file)"));
+        write(dir + "/oci-layout", R"({"imageLayoutVersion": "2.0.0"})");
+        CHECK_THROWS_WITH(read_image("oci:" + dir + ":1.0"),
+                          Catch::Contains("imageLayoutVersion is '2.0.0', not '1.0.0'"));
+    }
+    SECTION("a schema 1 entry") {
+        const std::string s1 = R"({"schemaVersion": 1, "name": "x", "fsLayers": []})";
+        const std::string bad = write_oci_layout(
+            t / "s1", {descriptor(std::string(kMediaSchema1Signed), s1, named("old"))}, {s1});
+        CHECK_THROWS_WITH(read_image("oci:" + bad + ":old"),
+                          Catch::Contains("not an image manifest, list or index"));
+    }
+    CHECK_THROWS_WITH(read_image("oci::x"), Catch::Contains("names no directory"));
+}
+
+TEST_CASE("artifacts whose subject is published become referrers", "[publish][oci]") {
+    TempDir t;
+    OciImage single("amd64", "ref");
+    OciIndex idx({OciImage("amd64", "ri"), OciImage("arm64", "ri")});
+    OciImage sbom("amd64", "s1", single.digest, single.manifest);
+    OciImage sig_of_sbom("amd64", "sig", sbom.digest, sbom.manifest);  // an artifact about one
+    OciImage about_arm("amd64", "arm", idx.images[1].digest, idx.images[1].manifest);
+    OciImage stranger("amd64", "x", sha256_digest("unpublished"), "unpublished");
+    std::vector<std::string> blobs{single.manifest, single.config, single.layer, idx.manifest};
+    for (const auto& i : idx.images) blobs.insert(blobs.end(), {i.manifest, i.config, i.layer});
+    for (const auto* a : {&sbom, &sig_of_sbom, &about_arm, &stranger}) {
+        blobs.insert(blobs.end(), {a->manifest, a->config, a->layer});
+    }
+    const std::string dir = write_oci_layout(
+        t / "layout",
+        {descriptor(OCI_MAN, single.manifest, named("1.0")),
+         descriptor(OCI_INDEX, idx.manifest, named("multi")), descriptor(OCI_MAN, sbom.manifest),
+         descriptor(OCI_MAN, sig_of_sbom.manifest), descriptor(OCI_MAN, about_arm.manifest),
+         descriptor(OCI_MAN, stranger.manifest)},
+        blobs);
+    Options o =
+        options_for(t, {{"1.0", "oci:" + dir + ":1.0"}, {"multi", "oci:" + dir + ":multi"}});
+    Plan p = make_plan(normalized(o), {{"1.0", read_image("oci:" + dir + ":1.0")},
+                                       {"multi", read_image("oci:" + dir + ":multi")}});
+
+    CHECK(p.files.count("manifests/oci/" + sbom.digest) == 1);
+    CHECK(p.files.count("manifests/oci/" + sig_of_sbom.digest) == 1);
+    CHECK(p.files.count("manifests/oci/" + about_arm.digest) == 1);
+    CHECK(p.files.count("manifests/oci/" + stranger.digest) == 0);
+    CHECK(p.blobs.count(sha256_digest(sbom.layer)) == 1);
+    CHECK(p.blobs.count(sha256_digest(stranger.layer)) == 0);
+    CHECK(std::count(p.oci_manifest_data.begin(), p.oci_manifest_data.end(), sbom.digest) == 1);
+    CHECK(p.tags == std::vector<std::string>{"1.0", "multi"});  // artifacts are not tagged
+    REQUIRE(p.referrers.size() == 3);
+    REQUIRE(p.referrers.at(single.digest).size() == 1);
+    const auto& d = p.referrers.at(single.digest)[0];
+    CHECK(d.media_type == OCI_MAN);
+    CHECK(d.digest == sbom.digest);
+    CHECK(d.size == static_cast<std::int64_t>(sbom.manifest.size()));
+    CHECK(d.artifact_type == "application/vnd.example.sbom");
+    CHECK(p.referrers.at(sbom.digest).at(0).digest == sig_of_sbom.digest);
+    CHECK(p.referrers.at(idx.images[1].digest).at(0).digest == about_arm.digest);
+
+    // the metadata entry, exactly, and mod_crane reads it back
+    const std::string json = metadata_json(p);
+    CHECK(json.find("\"" + single.digest +
+                    "\": [{\"annotations\": {\"org.example.kind\": \"sbom\", "
+                    "\"org.example.seed\": \"s1\"}, \"artifactType\": "
+                    "\"application/vnd.example.sbom\", \"digest\": \"" +
+                    sbom.digest + "\", \"mediaType\": \"" + OCI_MAN + "\", \"size\": " +
+                    std::to_string(sbom.manifest.size()) + "}]") != std::string::npos);
+    crane::MetadataResult md = crane::parse_metadata(json, "ns-app.json");
+    REQUIRE(md.error.empty());
+    REQUIRE(md.v2);
+    const auto* refs = md.v2->find_referrers(single.digest);
+    REQUIRE(refs);
+    REQUIRE(refs->size() == 1);
+    CHECK((*refs)[0].digest == sbom.digest);
+    CHECK((*refs)[0].artifact_type == "application/vnd.example.sbom");
+    CHECK((*refs)[0].annotations.size() == 2);
+    CHECK_FALSE(md.v2->find_referrers(sha256_digest("unpublished")));
+
+    SECTION("an artifact's blob missing refuses the publication") {
+        ::unlink((dir + "/blobs/sha256/" + hex(sha256_digest(sbom.layer))).c_str());
+        CHECK_THROWS_WITH(make_plan(normalized(o), {{"1.0", read_image("oci:" + dir + ":1.0")}}),
+                          Catch::Contains("Blob " + sha256_digest(sbom.layer) + " of manifest " +
+                                          sbom.digest + " is missing from " + dir + "."));
+    }
+}
+
+TEST_CASE("publish writes an OCI layout's images and referrers atomically", "[publish][oci]") {
+    TempDir t;
+    OciImage single("amd64", "pub");
+    OciImage sbom("amd64", "p1", single.digest, single.manifest);
+    const std::string dir = write_oci_layout(
+        t / "layout",
+        {descriptor(OCI_MAN, single.manifest, named("v1")), descriptor(OCI_MAN, sbom.manifest)},
+        {single.manifest, single.config, single.layer, sbom.manifest, sbom.config, sbom.layer});
+    Result r = publish(options_for(t, {{"v1", "oci:" + dir + ":v1"}, {"latest", dir}}));
+    CHECK(r.tags == 2);
+    CHECK(r.blobs == 4);
+    CHECK(r.manifests == 4);  // v1, latest, the image's digest, the SBOM's digest
+    CHECK(r.referrers == 1);
+    CHECK(slurp(t / "web/ns-app/manifests/oci/v1") == single.manifest);
+    CHECK(slurp(t / "web/ns-app/manifests/oci/latest") == single.manifest);
+    CHECK(slurp(t / "web/ns-app/manifests/oci/" + single.digest) == single.manifest);
+    CHECK(slurp(t / "web/ns-app/manifests/oci/" + sbom.digest) == sbom.manifest);
+    CHECK(slurp(t / "web/ns-app/blobs/" + sha256_digest(sbom.layer)) == sbom.layer);
+    crane::MetadataResult md = crane::parse_metadata(slurp(r.metadata_file), r.metadata_file);
+    REQUIRE(md.v2);
+    CHECK(md.v2->tags == std::vector<std::string>{"latest", "v1"});
+    REQUIRE(md.v2->find_referrers(single.digest));
+
+    SECTION("a corrupt layer publishes nothing") {
+        const std::set<std::string> before = tree(t / "web");
+        const std::string meta_before = slurp(r.metadata_file);
+        write(dir + "/blobs/sha256/" + hex(sha256_digest(single.layer)), single.layer + "!");
+        CHECK_THROWS_WITH(publish(options_for(t, {{"v2", "oci:" + dir + ":v1"}})),
+                          Catch::Contains("Blob " + sha256_digest(single.layer)));
+        CHECK(tree(t / "web") == before);
+        CHECK(slurp(r.metadata_file) == meta_before);
+    }
+}
+TEST_CASE("what is published as OCI negotiates to files that exist", "[publish][oci]") {
+    TempDir t;
+    OciImage single("amd64", "neg");
+    OciIndex idx({OciImage("amd64", "negi"), OciImage("arm64", "negi")});
+    Options o = normalized(options_for(t, {{"unused", "/unused"}}));
+    std::vector<std::pair<std::string, DirImage>> images;
+    images.emplace_back("1.0", read_image(single.write_dir(t / "single")));
+    images.emplace_back("latest", read_image(idx.write_dir(t / "idx")));
+    Plan p = make_plan(o, images);
+    crane::MetadataResult md = crane::parse_metadata(metadata_json(p), "ns-app.json");
+    REQUIRE(md.v2);
+    const std::string all = OCI_INDEX + ", " + OCI_MAN + ", " + LIST + ", " + S2;
+    struct Row {
+        std::string ref, accept, path;
+    };
+    const Row rows[] = {
+        {"1.0", all, "manifests/oci/1.0"},
+        {"1.0", OCI_MAN, "manifests/oci/1.0"},
+        {single.digest, S2, "manifests/oci/" + single.digest},
+        {"latest", all, "manifests/oci-index/latest"},
+        {idx.digest, S2, "manifests/oci-index/" + idx.digest},
+        {idx.images[1].digest, all, "manifests/oci/" + idx.images[1].digest},
+    };
+    for (const auto& row : rows) {
+        crane::AcceptSet accept(row.accept);
+        crane::ManifestChoice c = crane::negotiate_manifest(*md.v2, row.ref, accept);
+        INFO(row.ref << " with " << row.accept);
+        CHECK(c.path == row.path);
+        CHECK(p.files.count(c.path) == 1);
+    }
+}
+
+TEST_CASE("OCI inputs that do not add up are refused with a reason", "[publish][oci]") {
+    TempDir t;
+    OciImage a("amd64", "a"), b("amd64", "b");
+    SECTION("an index instance whose file is a Docker manifest") {
+        OciIndex idx({a});
+        const std::string dir = idx.write_dir(t / "idx");
+        TestImage docker("amd64");
+        // the list entry names the Docker bytes' digest and size as an OCI manifest
+        std::string manifest = R"({"schemaVersion": 2, "mediaType": ")" + OCI_INDEX +
+                               R"(", "manifests": [)" + descriptor(OCI_MAN, docker.manifest) + "]}";
+        write(dir + "/manifest.json", manifest);
+        write(dir + "/" + hex(docker.digest) + ".manifest.json", docker.manifest);
+        CHECK_THROWS_WITH(read_image(dir), Catch::Contains("is a '" + S2 + "', not a '" + OCI_MAN +
+                                                           "' as its list entry says."));
+    }
+    SECTION("an index instance of the wrong size") {
+        OciIndex idx({a});
+        const std::string dir = idx.write_dir(t / "idx");
+        std::string manifest = idx.manifest;
+        const std::string size = std::to_string(a.manifest.size());
+        manifest.replace(manifest.find(R"("size": )" + size), 8 + size.size(), R"("size": 1)");
+        write(dir + "/manifest.json", manifest);
+        CHECK_THROWS_WITH(read_image(dir), Catch::Contains(" bytes, the manifest list says 1."));
+    }
+    SECTION("two images under one name") {
+        const std::string dir =
+            write_oci_layout(t / "two",
+                             {descriptor(OCI_MAN, a.manifest, named("x")),
+                              descriptor(OCI_MAN, b.manifest, named("x"))},
+                             {a.manifest, a.config, a.layer, b.manifest, b.config, b.layer});
+        CHECK_THROWS_WITH(read_image("oci:" + dir + ":x"),
+                          Catch::Contains(dir + " holds more than one image named 'x'"));
+    }
+    SECTION("an index.json that is not an index") {
+        const std::string dir = write_oci_layout(t / "bad", {}, {});
+        write(dir + "/index.json", R"({"schemaVersion": 2})");
+        CHECK_THROWS_WITH(read_image("oci:" + dir), Catch::Contains("'manifests' must be a list."));
+        ::unlink((dir + "/index.json").c_str());
+        CHECK_THROWS_WITH(read_image("oci:" + dir), Catch::Contains("(no index.json)"));
+    }
+    SECTION("an empty layout") {
+        const std::string dir = write_oci_layout(t / "empty", {}, {});
+        CHECK_THROWS_WITH(read_image(dir), Catch::Contains(dir + " holds no image."));
     }
 }

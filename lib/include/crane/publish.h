@@ -1,8 +1,9 @@
-// crane-publish's library half: reads Docker schema2 images (and manifest
-// lists) in the layout `skopeo copy --format v2s2 ... dir:PATH` writes,
-// verifies every digest, and publishes them as Pulp's v2 web layout plus a
-// version 4 metadata file that mod_crane serves. Used by tools/crane-publish
-// only, never by the module; its errors are exceptions (publish::Error).
+// crane-publish's library half: reads Docker schema2 images, manifest lists,
+// OCI image manifests and OCI image indexes from skopeo's dir: layout or an
+// OCI image layout, verifies every digest, and publishes them unchanged (same
+// bytes, same digests) as Pulp's v2 web layout plus a version 4 metadata file
+// that mod_crane serves. Used by tools/crane-publish only, never by the
+// module; its errors are exceptions (publish::Error).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,10 @@ inline constexpr std::string_view kMediaOciManifest = "application/vnd.oci.image
 inline constexpr std::string_view kMediaOciIndex = "application/vnd.oci.image.index.v1+json";
 inline constexpr std::string_view kMediaForeignLayer =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+// OCI's counterpart (deprecated, still found): fetched from its urls too
+inline constexpr std::string_view kMediaOciNondistributablePrefix =
+    "application/vnd.oci.image.layer.nondistributable.";
+inline constexpr std::string_view kAnnotationRefName = "org.opencontainers.image.ref.name";
 
 // Bad input or a failed write; what() is a complete sentence for stderr.
 class Error : public std::runtime_error {
@@ -59,11 +64,19 @@ struct BlobRef {
     bool foreign = false;  // a foreign layer (fetched from its urls, never published)
 };
 
-struct Schema2Manifest {
-    std::string digest;  // of bytes
-    std::string bytes;   // as found, published unchanged
+// An image manifest: Docker schema 2 or OCI.
+struct ImageManifest {
+    std::string media_type;  // kMediaSchema2 or kMediaOciManifest
+    std::string digest;      // of bytes
+    std::string bytes;       // as found, published unchanged
     BlobRef config;
     std::vector<BlobRef> layers;
+    // OCI only: the manifest this one is about (a signature's, an SBOM's
+    // image), its artifactType (else config.mediaType) and annotations
+    std::string subject;
+    std::string artifact_type;
+    std::vector<std::pair<std::string, std::string>> annotations;  // sorted by key
+    bool is_oci() const { return media_type == kMediaOciManifest; }
 };
 
 struct ListInstance {
@@ -75,37 +88,59 @@ struct ListInstance {
     std::string variant;
 };
 
+// A Docker manifest list or an OCI image index.
 struct ManifestList {
+    std::string media_type;  // kMediaList or kMediaOciIndex
     std::string digest;
     std::string bytes;
     std::vector<ListInstance> instances;
+    bool is_oci() const { return media_type == kMediaOciIndex; }
     // The instance for clients that cannot read lists: linux/amd64 (else
     // the first amd64 one), or nullptr.
     const ListInstance* amd64() const;
 };
 
-// Parse and check a manifest; `what` names it in error messages. Rejects
-// schema 1, OCI and unknown media types with a hint to copy with
-// `--format v2s2`.
-Schema2Manifest parse_schema2_manifest(std::string_view bytes, const std::string& what);
+// Parse and check a manifest; `what` names it in error messages.
+// parse_image_manifest takes Docker schema 2 and OCI image manifests and
+// rejects schema 1 (with a hint to copy with `--format v2s2`), lists and
+// unknown media types. parse_manifest_list takes a Docker manifest list
+// (whose entries must be schema 2) or an OCI image index (whose entries must
+// be OCI image manifests; nested indexes are refused).
+ImageManifest parse_image_manifest(std::string_view bytes, const std::string& what);
 ManifestList parse_manifest_list(std::string_view bytes, const std::string& what);
 
-// ---- one skopeo dir: layout ----
+// ---- one input image ----
 
 struct DirImage {
     std::string dir;
     std::optional<ManifestList> list;
     // the image manifest, or every list instance in list order
-    std::vector<Schema2Manifest> manifests;
-    // blob digest -> file in dir (every config and non-foreign layer, checked to exist)
+    std::vector<ImageManifest> manifests;
+    // OCI image layouts: every other manifest of the layout's index.json
+    // that has a `subject`; published as referrers when the subject is
+    std::vector<ImageManifest> artifacts;
+    // blob digest -> file (every config and non-foreign layer, checked to
+    // exist; for artifacts, those that exist)
     std::map<std::string, std::string> blob_files;
 };
 
-// Reads DIR/manifest.json (and with a list, DIR/<hex>.manifest.json per
-// instance, whose sha256 and size must match the list). Every referenced
-// blob must be a file DIR/<hex>; its content is verified later, while
-// copying.
+// skopeo's dir: layout. Reads DIR/manifest.json (and with a list,
+// DIR/<hex>.manifest.json per instance, whose sha256 and size must match the
+// list). Every referenced blob must be a file DIR/<hex>; its content is
+// verified later, while copying.
 DirImage read_dir_image(const std::string& dir);
+
+// An OCI image layout (oci-layout, index.json, blobs/sha256/<hex>): the
+// manifest or index of index.json whose org.opencontainers.image.ref.name
+// annotation is `ref`; with an empty ref, the layout's only image (entries
+// with a subject do not count). Every manifest read is checked against its
+// descriptor's digest and size.
+DirImage read_oci_layout(const std::string& dir, const std::string& ref);
+
+// A source as given on the command line: "dir:PATH", "oci:PATH[:REF]", or a
+// plain PATH (an OCI image layout when PATH/oci-layout exists, else a dir:
+// layout).
+DirImage read_image(const std::string& source);
 
 // ---- what gets published ----
 
@@ -114,13 +149,22 @@ struct Options {
     std::string repository;  // directory under web_dir; empty = slashes_to_dashes(repo_id)
     std::string base_url;    // url = base_url + "/" + repository + "/"
     bool is_protected = false;
-    std::vector<std::pair<std::string, std::string>> tags;  // (tag, dir), in command-line order
+    std::vector<std::pair<std::string, std::string>> tags;  // (tag, source), in command-line order
     std::string web_dir;
     std::string metadata_dir;
 };
 
 // Checks names and fills defaults; throws Error for bad options.
 Options normalized(Options options);
+
+// One entry of the referrers list of a subject (an OCI descriptor).
+struct Referrer {
+    std::string media_type;
+    std::string digest;
+    std::int64_t size = 0;
+    std::string artifact_type;
+    std::vector<std::pair<std::string, std::string>> annotations;  // sorted by key
+};
 
 // Everything one publication consists of, computed from the read images.
 struct Plan {
@@ -136,6 +180,11 @@ struct Plan {
     std::vector<std::string> schema2_data;          // sorted, unique
     std::vector<std::string> manifest_list_data;    // sorted, unique
     std::map<std::string, std::string> amd64_tags;  // list tag -> amd64 schema2 digest
+    std::vector<std::string> oci_manifest_data;     // sorted, unique
+    std::vector<std::string> oci_index_data;        // sorted, unique
+    // subject digest -> descriptors of the published manifests whose
+    // subject it is, sorted by digest
+    std::map<std::string, std::vector<Referrer>> referrers;
 };
 
 Plan make_plan(const Options& normalized_options,
@@ -148,6 +197,12 @@ std::string tags_list_json(const std::string& repo_id, const std::vector<std::st
 // The metadata file name in metadata_dir: slashes_to_dashes(repo_id) + ".json".
 std::string metadata_file_name(const std::string& repo_id);
 
+// The static JSON error documents a static server answers 404 with in
+// redirect mode (file name in WEBDIR/.errors/ -> body): the registry's error
+// body for a missing manifest, blob, or anything else.
+std::vector<std::pair<std::string, std::string>> error_documents();
+inline constexpr std::string_view kErrorDir = ".errors";  // a name no repository dir can have
+
 // Copies src to dst (created, must not exist) while hashing it; throws
 // Error, leaving no dst, unless the bytes hash to `digest` and number `size`
 // (size < 0: any).
@@ -158,15 +213,16 @@ struct Result {
     std::string repo_dir;       // web_dir/repository
     std::string metadata_file;  // metadata_dir/NAME.json
     std::size_t tags = 0, manifests = 0, blobs = 0;
+    std::size_t referrers = 0;  // artifacts listed under a subject
     std::int64_t blob_bytes = 0;
     bool replaced = false;  // an earlier publication was replaced
 };
 
 // Reads and verifies every input, builds the repository tree in a temp dir
 // beside web_dir/repository, swaps it in (renameat2 RENAME_EXCHANGE when
-// replacing), removes the old tree, then writes the metadata file (temp file
-// + rename). On error nothing is left behind and an earlier publication is
-// untouched.
+// replacing), removes the old tree, refreshes WEBDIR/.errors/, then writes
+// the metadata file (temp file + rename). On error nothing is left behind and an earlier
+// publication is untouched.
 Result publish(const Options& options);
 
 }  // namespace crane::publish
