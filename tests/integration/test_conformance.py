@@ -77,6 +77,7 @@ data_dir_polling_interval: 1
 
 [serve_content]
 enable: true
+content_dir_v1: {dir}
 content_dir_v2: {dir}/work/pub/v2
 """
 

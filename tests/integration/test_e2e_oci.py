@@ -83,7 +83,7 @@ class OciCase(HttpdTestCase):
             cls.images = OciImages(cls.work)
             conf = STATIC_CONF
             if cls.serve_content:
-                conf += "CraneServeContent On\nCraneContentDirV2 {dir}/web\n"
+                conf += "CraneServeContent On\nCraneContentDirV1 {dir}/web\nCraneContentDirV2 {dir}/web\n"
             cls.httpd = cls.make_httpd(conf=conf)
             cls.web = os.path.join(cls.httpd.dir, "web")
             cls.base_url = cls.httpd.url("/pub")
