@@ -1,7 +1,8 @@
 """The OCI distribution-spec conformance suite, read-only (pull, content
-discovery, referrers), against demo/image published by crane-publish with
-the tags latest v1 v2 v3: the main suite (run-readonly.sh) and the v1.1.1
-release, in serve mode and in redirect mode.
+discovery, referrers), against images published by crane-publish with the
+tags latest v1 v2 v3: demo/image (a Docker manifest list) and demo/oci-layout
+(an OCI index, with an SBOM as a referrer); the main suite (run-readonly.sh)
+and the v1.1.1 release, in serve mode and in redirect mode.
 
 The prebuilt suite lives in shared/oci-conformance beside the repository
 (../shared/oci-conformance from the repository root, or
@@ -24,6 +25,7 @@ SUITE = os.environ.get("CRANE_CONFORMANCE_DIR") or os.path.join(os.path.dirname(
 BUILD_DIR = os.environ.get("CRANE_BUILD_DIR") or os.path.dirname(MODULE)
 PUBLISH = os.path.join(BUILD_DIR, "crane-publish")
 IMAGE = os.path.join(REPO, "demo", "image")
+OCI_IMAGE = "oci:%s:latest" % os.path.join(REPO, "demo", "oci-layout")
 REPO_ID = "demo/tiny"
 REPOSITORY = "demo-tiny"  # crane-publish's default for REPO_ID
 TAGS = ["latest", "v1", "v2", "v3"]
@@ -39,16 +41,6 @@ V111_PUSHED_REFERRERS = {
     "Content Discovery Test content discovery endpoints (listing references) "
     "GET request to missing manifest should yield 200",
 }
-# paging tags/list needs the `tags` key in the metadata (else the published
-# tags/list file is served as it is)
-MAIN_TAG_PAGING = {"read-only/tag-list"}
-V111_TAG_PAGING = {
-    "Content Discovery Test content discovery endpoints (listing tags) "
-    "GET number of tags should be limitable by `n` query parameter",
-    "Content Discovery Test content discovery endpoints (listing tags) "
-    "GET start of tag is set by `last` query parameter",
-}
-
 # redirect mode: the static server sends each manifest's type and a JSON 404
 MANIFEST_DIRS = [("2", S2), ("list", LIST), ("oci-index", OCI_INDEX), ("oci", OCI_MANIFEST)]
 STATIC_CONF = "Alias /pub {work}/pub\n<Directory {work}/pub>\n    Require all granted\n</Directory>\n"
@@ -100,6 +92,8 @@ class ConformanceCase(HttpdTestCase):
 
     data_src = None
     mode = None
+    image = IMAGE
+    tag_type = OCI_MANIFEST  # what the published tag is, to an OCI client
 
     @classmethod
     def setUpClass(cls):
@@ -112,8 +106,7 @@ class ConformanceCase(HttpdTestCase):
             os.makedirs(os.path.join(cls.work, "pub", "v2"))
             cmd = [PUBLISH, "--repo-id", REPO_ID, "--base-url", cls.httpd.url("/pub/v2"),
                    "--out", os.path.join(cls.work, "pub", "v2"), "--metadata", cls.httpd.data, "--quiet"]
-            subprocess.run(cmd + ["%s=%s" % (t, IMAGE) for t in TAGS], check=True, timeout=120)
-            cls.published_hook()
+            subprocess.run(cmd + ["%s=%s" % (t, cls.image) for t in TAGS], check=True, timeout=120)
             os.makedirs(os.path.join(cls.httpd.dir, "htdocs", "errors"))
             for name, text in ERROR_DOCS.items():
                 with open(os.path.join(cls.httpd.dir, "htdocs", "errors", name), "w") as f:
@@ -127,10 +120,6 @@ class ConformanceCase(HttpdTestCase):
         except BaseException:
             cls.httpd.cleanup()
             raise
-
-    @classmethod
-    def published_hook(cls):
-        pass
 
     # ---- what was published ----
 
@@ -147,9 +136,9 @@ class ConformanceCase(HttpdTestCase):
     def blob_digests(self):
         return [n for n in self.published("blobs") if n.startswith("sha256:")]
 
-    def has_tags(self):
+    def metadata(self):
         with open(os.path.join(self.httpd.data, REPOSITORY + ".json")) as f:
-            return "tags" in json.load(f)
+            return json.load(f)
 
     def resolved_digest(self, tag, accept):
         """The digest of what the tag answers to `accept` (after a redirect)."""
@@ -182,7 +171,7 @@ class ConformanceCase(HttpdTestCase):
                    OCI_TEST_CONTENT_DISCOVERY="1", OCI_TEST_PUSH="0", OCI_TEST_CONTENT_MANAGEMENT="0",
                    OCI_TAG_NAME=TAGS[0],
                    # v1.1.1 asks for the tag with the OCI manifest type only
-                   OCI_MANIFEST_DIGEST=self.resolved_digest(TAGS[0], OCI_MANIFEST),
+                   OCI_MANIFEST_DIGEST=self.resolved_digest(TAGS[0], self.tag_type),
                    OCI_BLOB_DIGEST=self.blob_digests()[0], OCI_TAG_LIST=",".join(TAGS),
                    OCI_HIDE_SKIPPED_WORKFLOWS="1", OCI_REPORT_DIR=out)
         proc = subprocess.run([os.path.join(SUITE, "conformance-v1.1.1.test")], cwd=out, env=env,
@@ -215,13 +204,14 @@ class ConformanceCase(HttpdTestCase):
             sys.stderr.write("  expected failure: %s: %s\n" % (name, expected[name]))
 
     def expected_main(self):
-        return {} if self.has_tags() else {n: "no `tags` in the published metadata" for n in MAIN_TAG_PAGING}
+        return {}
 
     def expected_v111(self):
-        expected = {n: "reads artifacts only the suite's push set-up writes" for n in V111_PUSHED_REFERRERS}
-        if not self.has_tags():
-            expected.update({n: "no `tags` in the published metadata" for n in V111_TAG_PAGING})
-        return expected
+        return {n: "reads artifacts only the suite's push set-up writes" for n in V111_PUSHED_REFERRERS}
+
+    def test_tags_are_in_the_metadata(self):
+        """crane-publish writes `tags`: tags/list is answered and paged by mod_crane."""
+        self.assertEqual(self.metadata()["tags"], sorted(TAGS))
 
     def test_main_suite(self):
         rows = self.run_main()
@@ -267,31 +257,31 @@ class PlainStaticServerTest(ConformanceCase):
         return super().make_httpd(location="/v2", **kw)
 
 
-class WithTagsKey:
-    """The `tags` key in the metadata (added here when this build's
-    crane-publish does not write it): tags/list is answered by mod_crane,
-    paged, and the tag-list checks pass too."""
-
-    @classmethod
-    def published_hook(cls):
-        path = os.path.join(cls.httpd.data, REPOSITORY + ".json")
-        with open(path) as f:
-            doc = json.load(f)
-        doc.setdefault("tags", sorted(TAGS))
-        with open(path, "w") as f:
-            json.dump(doc, f)
-
-    def test_tags_are_in_the_metadata(self):
-        self.assertTrue(self.has_tags())
-        self.assertEqual(self.expected_main(), {})
+# v1.1.1 asks for the tag with the OCI manifest type only; the tag is an OCI
+# index, which a registry must not send to a client that does not accept it
+V111_TAG_AS_MANIFEST = {
+    "Pull Pull manifests GET request to manifest path (tag) should yield 200 response",
+    "Pull Pull manifests HEAD request to manifest path (tag) should yield 200 response",
+}
 
 
-class ServeModeTagsKeyTest(WithTagsKey, ServeModeTest):
-    mode = "serve, metadata with tags"
+class OciIndexCase:
+    image = OCI_IMAGE
+    tag_type = OCI_INDEX
+
+    def expected_v111(self):
+        expected = super().expected_v111()
+        expected.update({n: "the tag is an OCI index; the suite accepts OCI manifests only"
+                         for n in V111_TAG_AS_MANIFEST})
+        return expected
 
 
-class RedirectModeTagsKeyTest(WithTagsKey, RedirectModeTest):
-    mode = "redirect, metadata with tags"
+class OciServeModeTest(OciIndexCase, ServeModeTest):
+    mode = "serve, OCI index"
+
+
+class OciRedirectModeTest(OciIndexCase, RedirectModeTest):
+    mode = "redirect, OCI index"
 
 
 del ConformanceCase  # only its subclasses run
