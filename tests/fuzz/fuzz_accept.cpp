@@ -27,12 +27,14 @@ const char* const kRepoJson[] = {
     R"({"version": 2, "repo-registry-id": "v2repo", "url": "http://cdn.example.com/v2repo/"})",
     R"({"version": 3, "repo-registry-id": "v3old", "url": "http://cdn.example.com/v3old/", "schema2_data": []})",
     R"({"version": 3, "repo-registry-id": "v3repo", "url": "http://cdn.example.com/v3repo",
-        "schema2_data": ["latest", "sha256:5c2b", "2.0"]})",
+        "schema2_data": ["latest", "sha256:5c2b000000000000000000000000000000000000000000000000000000000000", "2.0"]})",
     R"({"version": 4, "repo-registry-id": "zoo", "url": "http://cdn.example.com/zoo/",
         "schema2_data": ["2.0", "latest", "only2"],
         "manifest_list_data": ["latest", "multi", "listonly"],
-        "manifest_list_amd64_tags": {"latest": ["sha256:aaaa02", 2], "multi": ["sha256:bbbb01", 1],
-                                     "only2": ["sha256:cccc02", 2], "x": ["", 1]}})",
+        "manifest_list_amd64_tags": {
+            "latest": ["sha256:aaaa020000000000000000000000000000000000000000000000000000000000", 2],
+            "multi": ["sha256:bbbb010000000000000000000000000000000000000000000000000000000000", 1],
+            "only2": ["sha256:cccc020000000000000000000000000000000000000000000000000000000000", 2]}})",
     R"({"version": 4, "repo-registry-id": "listless", "url": "http://cdn.example.com/listless/",
         "schema2_data": [], "manifest_list_data": ["latest"], "manifest_list_amd64_tags": {}})",
 };
