@@ -60,12 +60,13 @@ void walk(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& seen_dirs,
     }
 }
 
-// A metadata file read in chunks (never held whole): its bytes are hashed
+// A metadata file read in chunks (never held whole; O_NONBLOCK: a FIFO
+// swapped in after the scan must not hang the reload): its bytes are hashed
 // as they go by, and a read error, a file over the size cap or a file that
 // cannot be opened is told apart from content that does not parse.
 class FileReader {
 public:
-    explicit FileReader(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    explicit FileReader(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)) {
         struct stat st;
         if (fd_ < 0) {
             error_ = std::string("cannot be opened: ") + std::strerror(errno);
@@ -108,7 +109,7 @@ public:
     // Reads what the parser left (a refused file stops early), so that the
     // hash covers every byte. False on a read error.
     bool drain() {
-        std::vector<char> buf(64 * 1024);
+        std::vector<char> buf(std::size_t{64} * 1024);
         long n;
         while ((n = read(buf.data(), buf.size())) > 0) {
         }

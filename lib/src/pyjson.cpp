@@ -22,7 +22,7 @@ namespace {
 class Input {
 public:
     explicit Input(std::string_view text) : p_(text.data()), end_(text.data() + text.size()), start_(p_) {}
-    explicit Input(const ReadFn* source) : source_(source), buf_(64 * 1024) {}
+    explicit Input(const ReadFn* source) : source_(source), buf_(std::size_t{64} * 1024) {}
 
     // the next byte, or -1 at the end (or after a read error)
     int peek() {
