@@ -605,6 +605,7 @@ std::vector<std::string> refs(StringList& l, const char* name, bool tags_only) {
                           (tags_only ? " is not a tag" : " is neither a tag nor a digest")};
         }
     }
+    l.items.shrink_to_fit();  // the record keeps it for its whole life
     return std::move(l.items);
 }
 
@@ -652,6 +653,9 @@ std::shared_ptr<const V1Repo> Builder::read_v1(const std::string& source) {
     }
     tj += "}";
     r->tags = std::move(v1_tags_);
+    // records live until the next reload: no spare capacity
+    r->tags.shrink_to_fit();
+    r->image_ids.shrink_to_fit();
     return r;
 }
 
@@ -677,6 +681,7 @@ void Builder::read_oci(V2Repo& r) {
             }
         }
         r.referrers = std::move(referrers_);
+        r.referrers.shrink_to_fit();
     }
 }
 
@@ -700,6 +705,7 @@ std::shared_ptr<const V2Repo> Builder::read_v2(int version, const std::string& s
             if (!is_digest(t.digest)) throw Failure{"'manifest_list_amd64_tags' entry " + shown(t.tag) + " names no digest"};
         }
         r->manifest_list_amd64_tags = std::move(amd64_);
+        r->manifest_list_amd64_tags.shrink_to_fit();
         read_oci(*r);
     }
     return r;
