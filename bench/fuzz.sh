@@ -8,7 +8,8 @@
 # with clang, libFuzzer, ASan and UBSan (-DCRANE_FUZZ=ON), runs each target
 # with -max_total_time on a writable copy of its seed corpus
 # (build/fuzz/work/NAME/corpus; the committed seeds are never written), and
-# prints runs, execs/s, coverage and crashes per target. Crash, leak, timeout
+# prints runs, execs/s, coverage and crashes per target. A dictionary
+# tests/fuzz/NAME.dict is used when present. Crash, leak, timeout
 # and OOM inputs land in build/fuzz/work/NAME/artifacts/. Exits 1 if any
 # target crashed or failed to run.
 #
@@ -81,9 +82,12 @@ for t in "${targets[@]}"; do
     bin=$(cd "$build/tests/fuzz" && pwd)/fuzz_$t
     echo "=== fuzz_$t: ${seconds}s on $(find "$work/corpus" -type f | wc -l) seed inputs ==="
     status=0
+    # tests/fuzz/NAME.dict, when there is one, is passed as the dictionary
+    dict=()
+    [[ -f tests/fuzz/$t.dict ]] && dict=(-dict="$here/tests/fuzz/$t.dict")
     # -jobs=1: one fuzzing job in a child process, its log in fuzz-0.log
     (cd "$work" && "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-25}" \
-        -jobs=1 -workers=1 -print_final_stats=1 -artifact_prefix=artifacts/ corpus \
+        -jobs=1 -workers=1 -print_final_stats=1 -artifact_prefix=artifacts/ "${dict[@]}" corpus \
         >runner.log 2>&1) || status=$?
     log=$work/fuzz-0.log
     [[ -f $log ]] || log=$work/runner.log

@@ -2,14 +2,16 @@
 #include "crane/index_store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
-#include <fstream>
+#include <cstring>
 #include <set>
-#include <sstream>
 
 namespace crane {
 
@@ -58,28 +60,68 @@ void walk(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& seen_dirs,
     }
 }
 
-bool read_file(const std::string& path, std::string& out, std::string& error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = "cannot be opened";
-        return false;
+// A metadata file read in chunks (never held whole; O_NONBLOCK: a FIFO
+// swapped in after the scan must not hang the reload): its bytes are hashed
+// as they go by, and a read error, a file over the size cap or a file that
+// cannot be opened is told apart from content that does not parse.
+class FileReader {
+public:
+    explicit FileReader(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)) {
+        struct stat st;
+        if (fd_ < 0) {
+            error_ = std::string("cannot be opened: ") + std::strerror(errno);
+        } else if (fstat(fd_, &st) == 0 && st.st_size > static_cast<off_t>(kMaxMetadataBytes)) {
+            error_ = "larger than 256 MiB";
+        }
     }
-    in.seekg(0, std::ios::end);
-    auto size = in.tellg();
-    if (size < 0 || static_cast<std::size_t>(size) > kMaxMetadataBytes) {
-        error = "larger than 256 MiB";
-        return false;
+    ~FileReader() {
+        if (fd_ >= 0) ::close(fd_);
     }
-    in.seekg(0);
-    out.resize(static_cast<std::size_t>(size));
-    in.read(out.data(), size);
-    if (!in && !in.eof()) {
-        error = "read error";
-        return false;
+    FileReader(const FileReader&) = delete;
+    FileReader& operator=(const FileReader&) = delete;
+
+    bool opened() const { return fd_ >= 0 && error_.empty(); }
+    const std::string& error() const { return error_; }  // why reading failed
+    std::size_t hash() const { return static_cast<std::size_t>(hash_); }
+
+    long read(char* buf, std::size_t n) {
+        if (fd_ < 0 || !error_.empty()) return -1;
+        ssize_t got;
+        do {
+            got = ::read(fd_, buf, n);
+        } while (got < 0 && errno == EINTR);
+        if (got < 0) {
+            error_ = std::string("read error: ") + std::strerror(errno);
+            return -1;
+        }
+        total_ += static_cast<std::size_t>(got);
+        if (total_ > kMaxMetadataBytes) {
+            error_ = "larger than 256 MiB";
+            return -1;
+        }
+        // FNV-1a
+        for (ssize_t i = 0; i < got; ++i) {
+            hash_ = (hash_ ^ static_cast<unsigned char>(buf[i])) * 0x100000001b3ULL;
+        }
+        return static_cast<long>(got);
     }
-    out.resize(static_cast<std::size_t>(in.gcount()));
-    return true;
-}
+
+    // Reads what the parser left (a refused file stops early), so that the
+    // hash covers every byte. False on a read error.
+    bool drain() {
+        std::vector<char> buf(std::size_t{64} * 1024);
+        long n;
+        while ((n = read(buf.data(), buf.size())) > 0) {
+        }
+        return n == 0;
+    }
+
+private:
+    int fd_;
+    std::string error_;
+    std::size_t total_ = 0;
+    std::uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
 
 }  // namespace
 
@@ -125,10 +167,8 @@ bool IndexStore::reload(ReloadStats* stats) {
     for (auto& [path, entry] : cache_) {
         if (!entry.racy) continue;
         ++rechecked;
-        std::string text, error;
-        if (!read_file(path, text, error) || std::hash<std::string>()(text) != entry.content_hash) {
-            stale.insert(path);
-        }
+        FileReader f(path);
+        if (!f.drain() || f.hash() != entry.content_hash) stale.insert(path);
     }
     bool changed = !loaded_once_ || files.size() != cache_.size() || !stale.empty();
     if (!changed) {
@@ -166,12 +206,12 @@ bool IndexStore::reload(ReloadStats* stats) {
         entry.stamp = stamp;
         entry.racy = recent(stamp);
         ++st.parsed;
-        std::string text, error;
+        FileReader file(path);
         MetadataResult parsed;
-        if (read_file(path, text, error)) {
-            entry.content_hash = std::hash<std::string>()(text);
-            parsed = parse_metadata(text, path);
-            error = parsed.error;
+        if (file.opened()) {
+            parsed = parse_metadata_stream([&file](char* buf, std::size_t n) { return file.read(buf, n); }, path);
+            file.drain();
+            entry.content_hash = file.hash();
         }
         if (parsed.ok()) {
             entry.v1 = parsed.v1;
@@ -179,11 +219,22 @@ bool IndexStore::reload(ReloadStats* stats) {
         } else {
             ++st.failed;
             entry.failed_now = true;
-            if (old != cache_.end() && (old->second.v1 || old->second.v2)) {
+            // an unreadable file (permissions, I/O) is no content at all
+            const bool unreadable = !file.error().empty();
+            const std::string error = unreadable ? file.error() : parsed.error;
+            const bool had_content = old != cache_.end() && (old->second.v1 || old->second.v2);
+            if (had_content && !unreadable && !parsed.marks_protected) {
                 entry.v1 = old->second.v1;
                 entry.v2 = old->second.v2;
                 log_(LogLevel::Error, "metadata file " + path + " skipped: " + error +
                                           "; keeping its last good content");
+            } else if (had_content) {
+                // never serve the old content of a repo being taken down or
+                // protected: fail closed until the file is fixed
+                log_(LogLevel::Error, "metadata file " + path + " skipped: " + error +
+                                          (unreadable ? "; its repository is not served until the file can be read"
+                                                      : "; the new content marks it protected, so its repository "
+                                                        "is not served until the file is fixed"));
             } else {
                 log_(LogLevel::Error, "metadata file " + path + " skipped: " + error);
             }

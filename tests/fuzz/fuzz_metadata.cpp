@@ -1,10 +1,8 @@
 // Fuzz target `metadata`: a repository metadata file through parse_metadata.
 // Checks that exactly one of v1 / v2 / error comes out, that the records keep
-// their sorted-lookup invariants, that the precomputed Python-style JSON
-// re-parses as pure-ASCII JSON (Python's Infinity allowed), and that an Index
-// can be built from them.
-#include <rapidjson/document.h>
-
+// their sorted-lookup invariants, that the precomputed Python-style JSON is
+// pure ASCII and reads back to itself, that every value used in redirects
+// passed the checks, and that an Index can be built from them.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -24,18 +22,32 @@ namespace {
     std::abort();
 }
 
-void check_json(const std::string& text, const char* what, bool want_array) {
+void check_ascii(const std::string& text, const char* what) {
     for (char c : text) {
         if (static_cast<unsigned char>(c) >= 0x80) fail(what, "non-ASCII byte in rendered JSON");
     }
-    // Infinity / -Infinity are allowed: a number that RapidJSON reads as
-    // +-inf (0.5e309 passes its range check, 1e309 does not) is rendered the
-    // way Python's json.dumps rendered it for Crane.
-    rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-              rapidjson::kParseNanAndInfFlag>(text.data(), text.size());
-    if (doc.HasParseError()) fail(what, text);
-    if (want_array ? !doc.IsArray() : !doc.IsObject()) fail(what, text);
+}
+
+// The rendered images/tags read back as a file give the very same text.
+void check_round_trip(const crane::V1Repo& v1) {
+    check_ascii(v1.images_json, "images_json");
+    check_ascii(v1.tags_json, "tags_json");
+    const std::string again = R"({"version": 1, "repo-registry-id": "r", "url": "http://h/", "images": )" +
+                              v1.images_json + R"(, "tags": )" + v1.tags_json + "}";
+    crane::MetadataResult r = crane::parse_metadata(again, "again.json");
+    if (!r.v1) fail("rendered JSON does not read back", r.error);
+    if (r.v1->images_json != v1.images_json) fail("images_json changes when read back", r.v1->images_json);
+    if (r.v1->tags_json != v1.tags_json) fail("tags_json changes when read back", r.v1->tags_json);
+}
+
+// Characters a checked tag, digest or image id may hold.
+void check_path_safe(const std::string& s, const char* what) {
+    if (s.empty() || s[0] == '.' || s[0] == '-') fail(what, s);
+    for (char c : s) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '_' || c == '-' || c == ':' || c == '+' || c == '=';
+        if (!ok) fail(what, s);
+    }
 }
 
 void check_common(const crane::RepoCommon& c, const std::string& source) {
@@ -44,6 +56,18 @@ void check_common(const crane::RepoCommon& c, const std::string& source) {
     if (c.source_path != source) fail("source path changed", c.source_path);
     if (c.url_path.find_first_of("?#") != std::string::npos || c.url.find(c.url_path) == std::string::npos) {
         fail("url_path is not a query-free piece of url", c.url);
+    }
+    for (char ch : c.url) {
+        const auto u = static_cast<unsigned char>(ch);
+        if (u <= 0x20 || u >= 0x7F || std::string_view("?#\"'<>\\").find(ch) != std::string_view::npos) {
+            fail("unsafe character in url", c.url);
+        }
+    }
+    std::string scheme = c.url.substr(0, 8);
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](char ch) { return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch; });
+    if (scheme.rfind("http://", 0) != 0 && scheme.rfind("https://", 0) != 0 && c.url[0] != '/') {
+        fail("url is neither http(s) nor an absolute path", c.url);
     }
 }
 
@@ -71,8 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const std::string* image = v1.find_tag(v1.tags[i].first);
             if (!image || *image != v1.tags[i].second) fail("find_tag", v1.tags[i].first);
         }
-        check_json(v1.images_json, "images_json", true);
-        check_json(v1.tags_json, "tags_json", false);
+        for (const auto& image : v1.image_ids) check_path_safe(image, "image id");
+        check_round_trip(v1);
         records.v1.push_back(r.v1);
     } else {
         const crane::V2Repo& v2 = *r.v2;
@@ -81,13 +105,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (v2.has_schema2_fields != (v2.version >= 3)) fail("schema2 fields vs version", v2.id);
         for (const auto& ref : v2.schema2_data) {
             if (!v2.in_schema2(ref)) fail("in_schema2", ref);
+            check_path_safe(ref, "schema2_data entry");
+        }
+        for (const auto* list : {&v2.oci_index_data, &v2.oci_manifest_data, &v2.tags}) {
+            if (!std::is_sorted(list->begin(), list->end())) fail("oci list not sorted", v2.id);
+            for (const auto& ref : *list) check_path_safe(ref, "oci list entry");
+        }
+        for (const auto& list : v2.referrers) {
+            check_path_safe(list.subject, "referrer subject");
+            if (v2.find_referrers(list.subject) != &list.descriptors) fail("find_referrers", list.subject);
+            for (const auto& d : list.descriptors) {
+                check_path_safe(d.digest, "referrer digest");
+                if (d.size < 0) fail("negative referrer size", d.digest);
+            }
         }
         for (const auto& ref : v2.manifest_list_data) {
             if (!v2.in_manifest_list(ref)) fail("in_manifest_list", ref);
+            check_path_safe(ref, "manifest_list_data entry");
         }
         for (const auto& tag : v2.manifest_list_amd64_tags) {
             if (tag.schema_version != 1 && tag.schema_version != 2) fail("schema version", tag.tag);
             if (v2.find_amd64(tag.tag) != &tag) fail("find_amd64", tag.tag);
+            check_path_safe(tag.digest, "amd64 digest");
         }
         records.v2.push_back(r.v2);
     }

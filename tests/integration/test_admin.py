@@ -151,31 +151,33 @@ class AdminEscapingTest(HttpdTestCase):
 
     data_src = None
     extra_metadata = {
+        # image ids and urls are checked when the file is read (they go into
+        # redirects): the metacharacters those may hold are '&' and ';'
         "v1.json": {"version": 1, "repo-registry-id": "evil<b>", "url": "http://cdn.example.com/evil/",
-                    "images": [{"id": "x&y"}], "tags": {"<script>alert(1)</script>": "x&y"}},
-        "v2.json": {"version": 2, "repo-registry-id": "a\"b",
-                    "url": "http://cdn.example.com/\"><script>alert(2)</script>/"},
+                    "images": [{"id": "x_y"}], "tags": {"<script>alert(1)</script>": "x&y"}},
+        "v2.json": {"version": 2, "repo-registry-id": "a\"b<script>alert(2)</script>",
+                    "url": "http://cdn.example.com/a&amp;b/"},
     }
 
     def test_html_escapes_repository_data(self):
         v1 = self.get("/crane/repositories").body.decode("utf-8")
         self.assertNotIn("<script", v1.lower())
         self.assertNotIn("<b>", v1)
-        for text in ("evil&lt;b&gt;", "&lt;script&gt;alert(1)&lt;/script&gt;", "x&amp;y"):
+        for text in ("evil&lt;b&gt;", "&lt;script&gt;alert(1)&lt;/script&gt;", "x_y", "x&amp;y"):
             self.assertIn(text, v1)
         v2 = self.get("/crane/repositories/v2").body.decode("utf-8")
         self.assertNotIn("<script", v2.lower())
-        self.assertNotIn('/"><', v2)
-        for text in ("a&quot;b", "http://cdn.example.com/&quot;&gt;&lt;script&gt;alert(2)&lt;/script&gt;/"):
+        for text in ("a&quot;b&lt;script&gt;alert(2)&lt;/script&gt;", "http://cdn.example.com/a&amp;amp;b/"):
             self.assertIn(text, v2)
 
     def test_json_keeps_repository_data_verbatim(self):
         self.assertReply(self.get("/crane/repositories", headers=[ACCEPT_JSON]), 200,
-                         body=b'{"evil<b>": {"image_ids": ["x&y"], "protected": false, '
+                         body=b'{"evil<b>": {"image_ids": ["x_y"], "protected": false, '
                               b'"tags": {"<script>alert(1)</script>": "x&y"}}}',
                          headers={"Content-Type": JSON})
         self.assertReply(self.get("/crane/repositories/v2", headers=[ACCEPT_JSON]), 200,
-                         body=b'{"a\\"b": {"protected": false}}', headers={"Content-Type": JSON})
+                         body=b'{"a\\"b<script>alert(2)</script>": {"protected": false}}',
+                         headers={"Content-Type": JSON})
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ edits, broken files keeping their last good content, and -k graceful."""
 
 import json
 import os
+import re
 import time
 import unittest
 
@@ -85,6 +86,44 @@ class Reload(unittest.TestCase):
         self.wait_for("/v2/fragile/tags/list", 302, "http://cdn.example.com/good/tags/list")
         self.write("broken.json", v2_metadata("fragile", "http://cdn.example.com/fixed/"))
         self.wait_for("/v2/fragile/tags/list", 302, "http://cdn.example.com/fixed/tags/list")
+
+    def test_unreadable_file_drops_its_repository(self):
+        # A takedown by chmod 000. The reload runs in each child's watcher:
+        # as www-data when the tests run as root (root would read anyway),
+        # else as the test user, who loses read access to its own file too.
+        self.h.expect_log.append(re.compile(
+            r"metadata file .*zoo_v4\.json skipped: cannot be opened: Permission denied; "
+            r"its repository is not served until the file can be read"))
+        self.wait_for("/v2/zoo/tags/list", 302)
+        path = os.path.join(self.h.data, "zoo_v4.json")
+        os.chmod(path, 0)
+        self.wait_for("/v2/zoo/tags/list", 404)
+        self.assertIn("zoo_v4.json skipped: cannot be opened: Permission denied", self.h.log())
+        os.chmod(path, 0o644)
+        self.wait_for("/v2/zoo/tags/list", 302)
+
+    def test_rewrite_to_a_truthy_protected_protects_the_repository(self):
+        # Crane treats any Python-true value as protected: the rewrite is
+        # taken, and without a client certificate the repo is not found
+        self.wait_for("/v2/v2repo/tags/list", 302)
+        self.write("v2_plain.json", json.dumps({"version": 2, "repo-registry-id": "v2repo",
+                                                "url": "http://cdn.example.com/v2/", "protected": 1}))
+        self.wait_for("/v2/v2repo/tags/list", 404)
+        self.write("v2_plain.json", json.dumps({"version": 2, "repo-registry-id": "v2repo",
+                                                "url": "http://cdn.example.com/v2/", "protected": "true"}))
+        self.write("ns.json", v2_metadata("ns/marker", "http://cdn.example.com/marker/"))
+        self.wait_for("/v2/ns/marker/tags/list", 302)
+        self.assertEqual(self.h.curl("/v2/v2repo/tags/list").status, 404)
+
+    def test_broken_rewrite_toward_protected_is_not_served_from_last_good(self):
+        self.h.expect_log.append(re.compile(
+            r"metadata file .*v2_plain\.json skipped: not valid JSON .*; the new content marks it protected, "
+            r"so its repository is not served until the file is fixed"))
+        self.wait_for("/v2/v2repo/tags/list", 302)
+        self.write("v2_plain.json", '{"version": 2, "protected": true, "repo-registry-id": "v2repo", "url": ')
+        self.wait_for("/v2/v2repo/tags/list", 404)
+        self.write("v2_plain.json", v2_metadata("v2repo", "http://cdn.example.com/fixed/"))
+        self.wait_for("/v2/v2repo/tags/list", 302, "http://cdn.example.com/fixed/tags/list")
 
     def test_graceful_restart_keeps_serving_and_reloads_everything(self):
         self.write("g.json", v2_metadata("graceful", "http://cdn.example.com/g/"))

@@ -7,11 +7,19 @@
 #include <fstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "crane/index_store.h"
+#include "crane/json_writer.h"
 #include "crane/metadata.h"
 
 using namespace crane;
 namespace fs = std::filesystem;
+
+namespace {
+const std::string kDigestA = "sha256:" + std::string(64, 'a');
+const std::string kDigestB = "sha256:" + std::string(64, 'b');
+}  // namespace
 
 TEST_CASE("a version 1 file gives images, tags and Crane's JSON text", "[metadata]") {
     auto r = parse_metadata(R"({"version": 1, "repo-registry-id": "bb", "url": "http://h/p/bb/",
@@ -33,27 +41,27 @@ TEST_CASE("a version 1 file gives images, tags and Crane's JSON text", "[metadat
 }
 
 TEST_CASE("versions 2 to 4 give v2 repos with their negotiation data", "[metadata]") {
-    auto v2 = parse_metadata(R"({"version": 2, "repo-registry-id": "a/b", "url": "https://h:8443/x?y=1", "protected": true})",
+    auto v2 = parse_metadata(R"({"version": 2, "repo-registry-id": "a/b", "url": "https://h:8443/x", "protected": true})",
                              "f.json");
     REQUIRE(v2.v2);
     CHECK(v2.v2->url_path == "/x");
     CHECK(v2.v2->is_protected);
     CHECK_FALSE(v2.v2->has_schema2_fields);
 
-    auto v3 = parse_metadata(R"({"version": 3, "repo-registry-id": "c", "url": "u", "schema2_data": ["b", "a", "b"]})",
+    auto v3 = parse_metadata(R"({"version": 3, "repo-registry-id": "c", "url": "http://h/u/", "schema2_data": ["b", "a", "b"]})",
                              "f.json");
     REQUIRE(v3.v2);
     CHECK(v3.v2->has_schema2_fields);
     CHECK(v3.v2->schema2_data == std::vector<std::string>{"a", "b"});
 
-    auto v4 = parse_metadata(R"({"version": 4, "repo-registry-id": "d", "url": "u", "repository": "d-pulp",
-        "schema2_data": [], "manifest_list_data": ["l"], "manifest_list_amd64_tags": {"l": ["sha256:x", 2]}})",
+    auto v4 = parse_metadata(std::string(R"({"version": 4, "repo-registry-id": "d", "url": "http://h/u/", "repository": "d-pulp",
+        "schema2_data": [], "manifest_list_data": ["l"], "manifest_list_amd64_tags": {"l": [")" + kDigestA + R"(", 2]}})"),
                              "f.json");
     REQUIRE(v4.v2);
     CHECK(v4.v2->repository == "d-pulp");
     CHECK(v4.v2->in_manifest_list("l"));
     REQUIRE(v4.v2->find_amd64("l"));
-    CHECK(v4.v2->find_amd64("l")->digest == "sha256:x");
+    CHECK(v4.v2->find_amd64("l")->digest == kDigestA);
     CHECK(v4.v2->find_amd64("l")->schema_version == 2);
 }
 
@@ -86,7 +94,7 @@ TEST_CASE("version 4 files may carry OCI indexes and manifests, tags and referre
     CHECK((*refs)[1].artifact_type.empty());
     CHECK_FALSE(r.v2->find_referrers(d2));
 
-    auto plain = parse_metadata(R"({"version": 4, "repo-registry-id": "p", "url": "u", "schema2_data": [],
+    auto plain = parse_metadata(R"({"version": 4, "repo-registry-id": "p", "url": "http://h/u/", "schema2_data": [],
         "manifest_list_data": [], "manifest_list_amd64_tags": {}})", "f.json");
     REQUIRE(plain.v2);
     CHECK_FALSE(plain.v2->has_tags);
@@ -94,7 +102,7 @@ TEST_CASE("version 4 files may carry OCI indexes and manifests, tags and referre
     for (const char* bad : {R"("oci_index_data": "x")", R"("oci_manifest_data": [1])", R"("tags": {"a": 1})",
                             R"("referrers": [])", R"("referrers": {"d": [{"digest": "d", "size": 1}]})",
                             R"("referrers": {"d": [{"mediaType": "m", "digest": "d", "size": -1}]})"}) {
-        auto b = parse_metadata(std::string(R"({"version": 4, "repo-registry-id": "p", "url": "u", "schema2_data": [],
+        auto b = parse_metadata(std::string(R"({"version": 4, "repo-registry-id": "p", "url": "http://h/u/", "schema2_data": [],
             "manifest_list_data": [], "manifest_list_amd64_tags": {}, )") + bad + "}", "f.json");
         CHECK_FALSE(b.ok());
         CHECK_FALSE(b.error.empty());
@@ -107,27 +115,26 @@ TEST_CASE("bad metadata files are refused with a reason", "[metadata]") {
         const char* error;
     };
     const Case cases[] = {
-        {"{\"version\": 1", "not valid JSON (Missing a comma or '}' after an object member. at offset 13)"},
+        {"{\"version\": 1", "not valid JSON (expected ',' or '}' after an object member at offset 13)"},
         {"[]", "the top level is not a JSON object"},
         {"{}", "missing field 'version'"},
         {R"({"version": "1"})", "'version' must be an integer"},
-        {R"({"version": 9, "repo-registry-id": "x", "url": "u"})", "metadata version 9 not supported (1 to 4)"},
-        {R"({"version": 2, "url": "u"})", "missing field 'repo-registry-id'"},
-        {R"({"version": 2, "repo-registry-id": "", "url": "u"})", "'repo-registry-id' must be a non-empty string"},
+        {R"({"version": 9, "repo-registry-id": "x", "url": "http://h/u/"})", "metadata version 9 not supported (1 to 4)"},
+        {R"({"version": 2, "url": "http://h/u/"})", "missing field 'repo-registry-id'"},
+        {R"({"version": 2, "repo-registry-id": "", "url": "http://h/u/"})", "'repo-registry-id' must be a non-empty string"},
         {R"({"version": 2, "repo-registry-id": "x"})", "missing field 'url'"},
         {R"({"version": 2, "repo-registry-id": "x", "url": 5})", "'url' must be a string"},
-        {R"({"version": 2, "repo-registry-id": "x", "url": "u", "protected": "yes"})", "'protected' must be true or false"},
-        {R"({"version": 1, "repo-registry-id": "x", "url": "u", "tags": {}})", "missing field 'images'"},
-        {R"({"version": 1, "repo-registry-id": "x", "url": "u", "images": [{"no": 1}], "tags": {}})",
+        {R"({"version": 1, "repo-registry-id": "x", "url": "http://h/u/", "tags": {}})", "missing field 'images'"},
+        {R"({"version": 1, "repo-registry-id": "x", "url": "http://h/u/", "images": [{"no": 1}], "tags": {}})",
          "every entry of 'images' needs a string 'id'"},
-        {R"({"version": 1, "repo-registry-id": "x", "url": "u", "images": [], "tags": {"a": 1}})",
-         "tag 'a' must name an image id"},
-        {R"({"version": 3, "repo-registry-id": "x", "url": "u"})", "missing field 'schema2_data'"},
-        {R"({"version": 3, "repo-registry-id": "x", "url": "u", "schema2_data": [1]})",
+        {R"({"version": 1, "repo-registry-id": "x", "url": "http://h/u/", "images": [], "tags": {"a": 1}})",
+         "tag \"a\" must name an image id"},
+        {R"({"version": 3, "repo-registry-id": "x", "url": "http://h/u/"})", "missing field 'schema2_data'"},
+        {R"({"version": 3, "repo-registry-id": "x", "url": "http://h/u/", "schema2_data": [1]})",
          "'schema2_data' must be a list of strings"},
-        {R"({"version": 4, "repo-registry-id": "x", "url": "u", "schema2_data": [], "manifest_list_data": [],
+        {R"({"version": 4, "repo-registry-id": "x", "url": "http://h/u/", "schema2_data": [], "manifest_list_data": [],
             "manifest_list_amd64_tags": {"t": ["d", 3]}})",
-         "'manifest_list_amd64_tags' entry 't' must be [digest, 1 or 2]"},
+         "'manifest_list_amd64_tags' entry \"t\" must be [digest, 1 or 2]"},
     };
     for (const auto& c : cases) {
         INFO(c.text);
@@ -138,13 +145,290 @@ TEST_CASE("bad metadata files are refused with a reason", "[metadata]") {
 }
 
 TEST_CASE("deeply nested metadata is refused without exhausting the stack", "[metadata]") {
-    std::string deep = R"({"version": 1, "repo-registry-id": "x", "url": "u", "tags": {}, "images": [)";
+    std::string deep = R"({"version": 1, "repo-registry-id": "x", "url": "http://h/u/", "tags": {}, "images": [)";
     for (int i = 0; i < 100000; ++i) deep += "[";
     for (int i = 0; i < 100000; ++i) deep += "]";
     deep += "]}";
     auto r = parse_metadata(deep, "f.json");
     CHECK_FALSE(r.ok());
     CHECK(r.error == "nested deeper than 64 levels");
+}
+
+namespace {
+
+std::string v1_with_images(const std::string& images) {
+    return R"({"version": 1, "repo-registry-id": "x", "url": "http://h/x/", "tags": {}, "images": )" + images + "}";
+}
+
+// A source of `total` bytes of `fill` after `prefix`, counting what was read.
+struct CountingSource {
+    std::string prefix;
+    char fill;
+    std::size_t total;
+    std::size_t delivered = 0;
+    long operator()(char* buf, std::size_t n) {
+        std::size_t i = 0;
+        for (; i < n && delivered < total; ++i, ++delivered) {
+            buf[i] = delivered < prefix.size() ? prefix[delivered] : fill;
+        }
+        return static_cast<long>(i);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("nesting is refused while reading, at the first level too deep", "[metadata][limits]") {
+    // 64 levels below the top-level object are fine, 65 are not
+    auto nest = [](int levels) {
+        return v1_with_images("[{\"id\": \"i\", \"x\": " + std::string(static_cast<std::size_t>(levels - 2), '[') +
+                              std::string(static_cast<std::size_t>(levels - 2), ']') + "}]");
+    };
+    REQUIRE(parse_metadata(nest(64), "f.json").ok());
+    auto r = parse_metadata(nest(65), "f.json");
+    CHECK(r.error == "nested deeper than 64 levels");
+
+    // 256 MiB of '[' inside a valid start: the read stops after the first chunk
+    CountingSource deep{R"({"version": 1, "images": )", '[', std::size_t{256} << 20};
+    r = parse_metadata_stream(std::ref(deep), "f.json");
+    CHECK(r.error == "nested deeper than 64 levels");
+    CHECK(deep.delivered <= 128 * 1024);
+    CHECK_FALSE(r.read_failed);
+
+    CountingSource array{"", '[', std::size_t{256} << 20};
+    r = parse_metadata_stream(std::ref(array), "f.json");
+    CHECK(r.error == "the top level is not a JSON object");
+    CHECK(array.delivered <= 128 * 1024);
+}
+
+TEST_CASE("a read error of the source is told apart from bad content", "[metadata][limits]") {
+    int calls = 0;
+    auto r = parse_metadata_stream(
+        [&calls](char* buf, std::size_t n) -> long {
+            if (calls++ > 0) return -1;
+            const std::string head = R"({"version": 2, "protected": 1, "repo)";
+            std::copy(head.begin(), head.end(), buf);
+            return static_cast<long>(std::min(n, head.size()));
+        },
+        "f.json");
+    CHECK_FALSE(r.ok());
+    CHECK(r.read_failed);
+    CHECK(r.error == "read error");
+    CHECK(r.marks_protected);
+}
+
+TEST_CASE("values of unknown keys are skipped, whatever they hold", "[metadata]") {
+    auto r = parse_metadata(R"({"junk": [[[{"a": [1, 2e999, "\u00e9", null]}]]], "version": 2,
+        "repo-registry-id": "a", "url": "/p/a/", "images": "a v2 file ignores this", "tags": 5})", "f.json");
+    REQUIRE(r.v2);
+    CHECK(r.v2->url_path == "/p/a/");
+    CHECK_FALSE(r.v2->has_tags);
+}
+
+TEST_CASE("many tags parse in linear time; the last of a repeated tag wins", "[metadata][limits]") {
+    constexpr int kTags = 200000;
+    std::string text = R"({"version": 1, "repo-registry-id": "big", "url": "http://h/big/", "images": [{"id": "i0"}, {"id": "i1"}], "tags": {)";
+    for (int i = 0; i < kTags; ++i) text += "\"t" + std::to_string(i) + "\": \"i0\", ";
+    text += R"("t7": "i1"}})";
+    auto r = parse_metadata(text, "f.json");
+    REQUIRE(r.v1);
+    CHECK(r.v1->tags.size() == kTags);
+    REQUIRE(r.v1->find_tag("t7"));
+    CHECK(*r.v1->find_tag("t7") == "i1");
+    REQUIRE(r.v1->find_tag("t199999"));
+    CHECK(*r.v1->find_tag("t199999") == "i0");
+    CHECK(r.v1->tags_json.find(R"("t7": "i1")") != std::string::npos);
+    CHECK(r.v1->tags_json.find(R"("t7": "i0")") == std::string::npos);
+
+    std::string v4 = R"({"version": 4, "repo-registry-id": "big", "url": "http://h/big/", "schema2_data": [],
+        "manifest_list_data": [], "tags": [], "manifest_list_amd64_tags": {)";
+    for (int i = 0; i < kTags; ++i) v4 += "\"t" + std::to_string(i) + "\": [\"" + kDigestA + "\", 2], ";
+    v4 += "\"t7\": [\"" + kDigestB + "\", 1]}}";
+    auto r4 = parse_metadata(v4, "f.json");
+    REQUIRE(r4.v2);
+    CHECK(r4.v2->manifest_list_amd64_tags.size() == kTags);
+    REQUIRE(r4.v2->find_amd64("t7"));
+    CHECK(r4.v2->find_amd64("t7")->digest == kDigestB);
+    CHECK(r4.v2->find_amd64("t7")->schema_version == 1);
+}
+
+TEST_CASE("numbers come out as Python's json read and wrote them", "[metadata][numbers]") {
+    const std::pair<const char*, const char*> cases[] = {
+        {"0.0e309", "0.0"},
+        {"0e309", "0.0"},
+        {"-0.0", "-0.0"},
+        {"-0", "0"},
+        {"1e400", "Infinity"},
+        {"-1e400", "-Infinity"},
+        {"1e-400", "0.0"},
+        {"-1e-400", "-0.0"},
+        {"123456789012345678901234567890123456789012345678901234567890",
+         "123456789012345678901234567890123456789012345678901234567890"},
+        {"-18446744073709551617", "-18446744073709551617"},
+        {"1e20", "1e+20"},
+        {"1E-5", "1e-05"},
+        {"0.0001", "0.0001"},
+        {"1.5", "1.5"},
+        {"1e16", "1e+16"},
+        {"1e15", "1000000000000000.0"},
+        {"0.1", "0.1"},
+        {"5e-324", "5e-324"},
+        {"1.7976931348623157e308", "1.7976931348623157e+308"},
+        {"100.0", "100.0"},
+        {"NaN", "NaN"},
+        {"Infinity", "Infinity"},
+        {"-Infinity", "-Infinity"},
+    };
+    for (const auto& [in, out] : cases) {
+        INFO(in);
+        auto r = parse_metadata(v1_with_images(std::string(R"([{"id": "i", "n": )") + in + "}]"), "f.json");
+        REQUIRE(r.v1);
+        CHECK(r.v1->images_json == std::string(R"([{"id": "i", "n": )") + out + "}]");
+    }
+    // a huge int: exact
+    const std::string big(4000, '7');
+    auto r = parse_metadata(v1_with_images(R"([{"id": "i", "n": )" + big + "}]"), "f.json");
+    REQUIRE(r.v1);
+    CHECK(r.v1->images_json == R"([{"id": "i", "n": )" + big + "}]");
+    // longer than Python's own int limit: refused
+    r = parse_metadata(v1_with_images(R"([{"id": "i", "n": )" + std::string(5000, '7') + "}]"), "f.json");
+    CHECK(r.error.rfind("not valid JSON (a number longer than 4300 characters", 0) == 0);
+    for (const char* bad : {"01", "1.", ".5", "1e", "+1", "-", "0x10", "Inf", "-NaN"}) {
+        INFO(bad);
+        CHECK(parse_metadata(v1_with_images(std::string(R"([{"id": "i", "n": )") + bad + "}]"), "f.json")
+                  .error.rfind("not valid JSON (", 0) == 0);
+    }
+    // a referrer size is an int: 0.0e309 is a float
+    auto ref = parse_metadata(R"({"version": 4, "repo-registry-id": "p", "url": "http://h/p/", "schema2_data": [],
+        "manifest_list_data": [], "manifest_list_amd64_tags": {}, "referrers": {")" + kDigestA +
+                                  R"(": [{"mediaType": "m", "digest": ")" + kDigestB + R"(", "size": 0.0e309}]}})",
+                              "f.json");
+    CHECK(ref.error == "every referrer needs a non-negative integer 'size'");
+}
+
+TEST_CASE("strings: escapes, UTF-8 and NUL bytes keep their length", "[metadata]") {
+    auto r = parse_metadata(R"({"version": 1, "repo-registry-id": "x", "url": "http://h/x/", "images": [{"id": "i"}],
+        "tags": {"a\u0000b": "i", "a": "i", "\ud83d\ude00\/": "i"}})", "f.json");
+    REQUIRE(r.v1);
+    REQUIRE(r.v1->tags.size() == 3);
+    const std::string nul_tag("a\0b", 3);
+    CHECK(r.v1->find_tag(nul_tag));
+    CHECK(r.v1->find_tag("a"));
+    CHECK_FALSE(r.v1->find_tag("ab"));
+    CHECK(r.v1->find_tag("\xF0\x9F\x98\x80/"));
+    CHECK(r.v1->tags_json == R"({"a": "i", "a\u0000b": "i", "\ud83d\ude00/": "i"})");
+    for (const char* bad : {R"("\ud800")", R"("\udc00x")", "\"\x01\"", "\"\xC0\xAF\"", "\"\xED\xA0\x80\"",
+                            "\"\xF4\x90\x80\x80\"", "\"\xE2\x82\"", R"("\x")", R"("\u12G4")"}) {
+        INFO(bad);
+        auto b = parse_metadata(v1_with_images(std::string(R"([{"id": "i", "s": )") + bad + "}]"), "f.json");
+        CHECK(b.error.rfind("not valid JSON (", 0) == 0);
+    }
+}
+
+TEST_CASE("url, tags, digests and image ids must be safe where they are used in redirects", "[metadata][validate]") {
+    auto v2 = [](const std::string& url) {
+        return parse_metadata(R"({"version": 2, "repo-registry-id": "a", "url": )" + url + "}", "f.json");
+    };
+    for (const char* good : {R"("http://cdn.example.com/a/")", R"("HTTPS://h:8443/a%20b/")", R"("/pulp/a/")",
+                             R"("https://h")", R"("http://h/a&b;c=d/")"}) {
+        INFO(good);
+        CHECK(v2(good).ok());
+    }
+    const std::pair<const char*, const char*> bad_urls[] = {
+        {R"("http://h/a\r\nX-Evil: 1")", "holds a control character"},
+        {R"("http://h/a\u0000b")", "holds a control character"},
+        {R"("http://h/a b")", "holds a control character"},
+        {R"("http://h/a\"b")", "holds a control character"},
+        {R"("http://h/<a>")", "holds a control character"},
+        {R"("http://h/a\\b")", "holds a control character"},
+        {R"("http://h/\u00e9")", "holds a control character"},
+        {R"("http://h/a?x=1")", "has a query"},
+        {R"("http://h/a#f")", "has a fragment"},
+        {R"("http:///a")", "has no host"},
+        {R"("u")", "is neither an absolute http(s) URL nor an absolute path"},
+        {R"("//h/a")", "is neither an absolute http(s) URL nor an absolute path"},
+        {R"("ftp://h/a")", "is neither an absolute http(s) URL nor an absolute path"},
+        {R"("")", "is neither an absolute http(s) URL nor an absolute path"},
+    };
+    for (const auto& [url, why] : bad_urls) {
+        INFO(url);
+        auto r = v2(url);
+        CHECK_FALSE(r.ok());
+        CHECK(r.error.rfind("'url' ", 0) == 0);
+        CHECK(r.error.find(why) != std::string::npos);
+    }
+    CHECK(v2(R"("http://h/a\r\n")").error ==
+          R"('url' "http://h/a\r\n" holds a control character, space, non-ASCII byte, quote, '<', '>' or backslash)");
+
+    auto v4 = [](const std::string& extra) {
+        return parse_metadata(R"({"version": 4, "repo-registry-id": "a", "url": "http://h/a/", "schema2_data": [],
+            "manifest_list_data": [], "manifest_list_amd64_tags": {}, )" + extra + "}", "f.json");
+    };
+    const std::string sha512 = "sha512:" + std::string(128, 'f');
+    CHECK(v4(R"("schema2_data": ["latest", "_x", "v1.0-rc_1", ")" + kDigestA + R"(", ")" + sha512 +
+             R"(", "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8", ")" + std::string(128, 'a') + R"("])")
+              .ok());
+    const std::pair<std::string, std::string> bad_refs[] = {
+        {R"("schema2_data": ["../x"])", R"('schema2_data' entry "../x" is neither a tag nor a digest)"},
+        {R"("schema2_data": [".x"])", R"('schema2_data' entry ".x" is neither a tag nor a digest)"},
+        {R"("schema2_data": [")" + std::string(129, 'a') + R"("])", "'schema2_data' entry \"" + std::string(80, 'a') + "\"... is neither a tag nor a digest"},
+        {R"("schema2_data": ["a\u0000b"])", R"('schema2_data' entry "a\u0000b" is neither a tag nor a digest)"},
+        {R"("schema2_data": ["sha256:x"])", R"('schema2_data' entry "sha256:x" is neither a tag nor a digest)"},
+        {R"("schema2_data": ["sha256:)" + std::string(64, 'A') + R"("])", "'schema2_data' entry \"sha256:" + std::string(64, 'A') + "\" is neither a tag nor a digest"},
+        {R"("schema2_data": ["Sha256:abc"])", R"('schema2_data' entry "Sha256:abc" is neither a tag nor a digest)"},
+        {R"("schema2_data": ["a..b:abc"])", R"('schema2_data' entry "a..b:abc" is neither a tag nor a digest)"},
+        {R"("schema2_data": ["md5:a/b"])", R"('schema2_data' entry "md5:a/b" is neither a tag nor a digest)"},
+        {R"("manifest_list_data": ["a?b"])", R"('manifest_list_data' entry "a?b" is neither a tag nor a digest)"},
+        {R"("oci_index_data": ["a b"])", R"('oci_index_data' entry "a b" is neither a tag nor a digest)"},
+        {R"("oci_manifest_data": ["#"])", R"('oci_manifest_data' entry "#" is neither a tag nor a digest)"},
+        {R"("tags": [")" + kDigestA + R"("])", "'tags' entry \"" + kDigestA + "\" is not a tag"},
+        {R"("manifest_list_amd64_tags": {"latest": ["../../../../other/x", 2]})",
+         R"('manifest_list_amd64_tags' entry "latest" names no digest)"},
+        {R"("manifest_list_amd64_tags": {"a/b": [")" + kDigestA + R"(", 2]})",
+         R"('manifest_list_amd64_tags' key "a/b" is neither a tag nor a digest)"},
+        {R"("referrers": {"latest": []})", R"('referrers' subject "latest" is not a digest)"},
+        {R"("referrers": {")" + kDigestA + R"(": [{"mediaType": "m", "digest": "x/y", "size": 1}]})",
+         R"(referrer digest "x/y" is not a digest)"},
+    };
+    for (const auto& [extra, error] : bad_refs) {
+        INFO(extra);
+        CHECK(v4(extra).error == error);
+    }
+    // a v1 image id is one path segment
+    for (const char* bad : {"../x", ".x", "x&y", "a/b", "", "x y"}) {
+        INFO(bad);
+        auto r = parse_metadata(v1_with_images(std::string(R"([{"id": ")") + bad + "\"}]"), "f.json");
+        CHECK(r.error == "image id " + json::quoted(bad) + " is not a safe path segment");
+    }
+    CHECK(parse_metadata(v1_with_images(R"([{"id": "0a.b_c-D"}])"), "f.json").ok());
+}
+
+TEST_CASE("'protected' is true for any value Python finds true", "[metadata]") {
+    const std::pair<const char*, bool> cases[] = {
+        {"true", true},   {"1", true},      {"-1", true},     {"0.5", true},  {"1e-300", true},
+        {"\"true\"", true}, {"\"false\"", true}, {"\"0\"", true}, {"[0]", true}, {"{\"a\": null}", true},
+        {"NaN", true},    {"-Infinity", true},
+        {"false", false}, {"null", false},  {"0", false},     {"-0", false},  {"0.0", false},
+        {"0e309", false}, {"1e-400", false}, {"\"\"", false},  {"[]", false},  {"{}", false},
+    };
+    for (const auto& [value, expected] : cases) {
+        INFO(value);
+        auto r = parse_metadata(std::string(R"({"version": 2, "repo-registry-id": "a", "url": "http://h/a/", "protected": )") +
+                                    value + "}",
+                                "f.json");
+        REQUIRE(r.v2);
+        CHECK(r.v2->is_protected == expected);
+    }
+    // the last of a repeated key wins
+    auto r = parse_metadata(R"({"version": 2, "repo-registry-id": "a", "url": "http://h/a/", "protected": 1, "protected": 0})",
+                            "f.json");
+    REQUIRE(r.v2);
+    CHECK_FALSE(r.v2->is_protected);
+    // a refused file tells whether it meant the repo to be protected
+    CHECK(parse_metadata(R"({"version": 2, "protected": "yes", "url": )", "f.json").marks_protected);
+    CHECK(parse_metadata(R"({"version": 2, "protected": [1], "url": 5})", "f.json").marks_protected);
+    CHECK_FALSE(parse_metadata(R"({"version": 2, "protected": [], "url": )", "f.json").marks_protected);
+    CHECK(parse_metadata(R"({"version": 2, "url": "x", "protected": true})", "f.json").marks_protected);
+    CHECK_FALSE(parse_metadata(R"({"version": 2, "url": "x", "protected": false})", "f.json").marks_protected);
 }
 
 namespace {
@@ -328,4 +612,69 @@ TEST_CASE("a recently written file is re-checked by content only while its mtime
     d.write("c.json", v2_file("c"));
     REQUIRE(store.reload(&st));
     CHECK(st.rechecked == 1);  // only b, written in the previous round
+}
+
+TEST_CASE("a change toward protected never fails open to the last good content", "[store]") {
+    TempDir d;
+    d.write("a.json", v2_file("a", "http://public/"));
+    Collect log;
+    IndexStore store(d.path.string(), 60, log.sink());
+    store.reload();
+    REQUIRE(store.current()->find_v2("a"));
+    // Crane's truthiness: the rewrite is accepted and the repo is protected
+    d.write("a.json", R"({"version": 2, "repo-registry-id": "a", "url": "http://public/", "protected": 1})");
+    REQUIRE(store.reload());
+    REQUIRE(store.current()->find_v2("a"));
+    CHECK(store.current()->find_v2("a")->is_protected);
+    d.write("a.json", v2_file("a", "http://public/"));
+    REQUIRE(store.reload());
+    CHECK_FALSE(store.current()->find_v2("a")->is_protected);
+    // broken content that shows a truthy "protected" before its error: dropped
+    d.write("a.json", R"({"version": 2, "protected": "true", "repo-registry-id": "a", "url": )");
+    REQUIRE(store.reload());
+    CHECK_FALSE(store.current()->find_v2("a"));
+    CHECK(log.has("metadata file " + (d.path / "a.json").string() + " skipped: not valid JSON"));
+    CHECK(log.has("the new content marks it protected, so its repository is not served until the file is fixed"));
+    // refused (not broken) content that marks it protected: dropped too
+    d.write("a.json", v2_file("a", "http://public/"));
+    REQUIRE(store.reload());
+    REQUIRE(store.current()->find_v2("a"));
+    d.write("a.json", R"({"version": 2, "repo-registry-id": "a", "url": "http://h/?x", "protected": true})");
+    REQUIRE(store.reload());
+    CHECK_FALSE(store.current()->find_v2("a"));
+    // fixed: served again
+    d.write("a.json", R"({"version": 2, "repo-registry-id": "a", "url": "http://public/", "protected": true})");
+    REQUIRE(store.reload());
+    REQUIRE(store.current()->find_v2("a"));
+    CHECK(store.current()->find_v2("a")->is_protected);
+}
+
+TEST_CASE("a file that cannot be read drops its repository", "[store]") {
+    TempDir d;
+    d.write("a.json", v2_file("a"));
+    d.write("b.json", v2_file("b"));
+    Collect log;
+    IndexStore store(d.path.string(), 60, log.sink());
+    store.reload();
+    REQUIRE(store.current()->find_v2("a"));
+    // over the size cap (a sparse file: nothing is read)
+    fs::resize_file(d.path / "a.json", (std::uintmax_t{256} << 20) + 1);
+    REQUIRE(store.reload());
+    CHECK_FALSE(store.current()->find_v2("a"));
+    CHECK(log.has("metadata file " + (d.path / "a.json").string() +
+                  " skipped: larger than 256 MiB; its repository is not served until the file can be read"));
+    // no permission to read (root reads anyway)
+    if (geteuid() != 0) {
+        fs::permissions(d.path / "b.json", fs::perms::none);
+        REQUIRE(store.reload());
+        CHECK_FALSE(store.current()->find_v2("b"));
+        CHECK(log.has("metadata file " + (d.path / "b.json").string() + " skipped: cannot be opened: Permission denied"));
+        fs::permissions(d.path / "b.json", fs::perms::owner_read | fs::perms::owner_write);
+        REQUIRE(store.reload());
+        CHECK(store.current()->find_v2("b"));
+    }
+    d.write("a.json", v2_file("a"));
+    fs::resize_file(d.path / "a.json", v2_file("a").size());
+    REQUIRE(store.reload());
+    CHECK(store.current()->find_v2("a"));
 }

@@ -2,7 +2,9 @@
 // parsed into the immutable record the index serves from.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -77,9 +79,23 @@ struct MetadataResult {
     std::shared_ptr<const V1Repo> v1;
     std::shared_ptr<const V2Repo> v2;
     std::string error;
+    // On failure: a truthy top-level "protected" was read before the error
+    // (the new content meant the repo to be protected).
+    bool marks_protected = false;
+    // On failure: the bytes could not be read (the source reported an error).
+    bool read_failed = false;
     bool ok() const { return v1 || v2; }
 };
 
+// Nesting deeper than this (the top-level object is level 0) refuses a file.
+constexpr int kMetadataMaxDepth = 64;
+
 MetadataResult parse_metadata(std::string_view json_text, const std::string& source_path);
+
+// The same, pulling the text in chunks: read(buf, n) fills buf with up to n
+// bytes and returns the count, 0 at the end, or -1 on an error. Reading
+// stops early when the file is refused before its end.
+using MetadataReadFn = std::function<long(char* buf, std::size_t n)>;
+MetadataResult parse_metadata_stream(const MetadataReadFn& read, const std::string& source_path);
 
 }  // namespace crane
