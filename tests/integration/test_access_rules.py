@@ -61,10 +61,11 @@ class AccessCase(HttpdTestCase):
 
     extra_modules = AUTH_MODULES
     files = {}
+    location = "/"  # of the generated `SetHandler crane`
 
     @classmethod
     def setUpClass(cls):
-        cls.httpd = cls.make_httpd()
+        cls.httpd = cls.make_httpd(location=cls.location)
         try:
             files = dict(cls.files)
             files["htdocs/static.txt"] = "static\n"
@@ -81,12 +82,12 @@ class AccessCase(HttpdTestCase):
     @classmethod
     def write(cls, rel, text):
         path = os.path.join(cls.httpd.dir, rel)
-        parent = os.path.dirname(path)
-        os.makedirs(parent, exist_ok=True)
         # the children may run as www-data
-        for d in [parent] + [os.path.dirname(parent)]:
-            if d.startswith(cls.httpd.dir):
-                os.chmod(d, 0o755)
+        d = cls.httpd.dir
+        for part in os.path.dirname(rel).split("/") if os.path.dirname(rel) else ():
+            d = os.path.join(d, part)
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, 0o755)
         with open(path, "w") as f:
             f.write(text)
         os.chmod(path, 0o644)
@@ -118,23 +119,31 @@ class HtaccessBasicAuthTest(AccessCase):
 """
     files = {"htdocs/.htaccess": BASIC_AUTH}
     expect_log = (WRONG_PASSWORD_LOG,)
+    urls = URLS
 
     def test_static_file_needs_credentials(self):
         self.assertReply(self.get(STATIC), 401, headers={"WWW-Authenticate": REALM})
         self.assertReply(self.get(STATIC, extra=credentials()), 200, body=b"static\n")
 
     def test_registry_urls_without_credentials_answer_401(self):
-        self.assertRefused(URLS, 401, headers={"WWW-Authenticate": REALM})
+        self.assertRefused(self.urls, 401, headers={"WWW-Authenticate": REALM})
 
     def test_registry_urls_with_a_wrong_password_answer_401(self):
-        self.assertRefused(URLS, 401, extra=credentials("wrong"), headers={"WWW-Authenticate": REALM})
+        self.assertRefused(self.urls, 401, extra=credentials("wrong"), headers={"WWW-Authenticate": REALM})
 
     def test_registry_urls_with_credentials_answer(self):
-        self.assertGranted(URLS, extra=credentials())
+        self.assertGranted(self.urls, extra=credentials())
 
     def test_head_without_credentials_answers_401(self):
         reply = self.get("/v2/zoo/manifests/2.0", method="HEAD")
         self.assertReply(reply, 401, body=b"", headers=dict(API_VERSION, **{"WWW-Authenticate": REALM}))
+
+
+class HtaccessBasicAuthOnV2LocationTest(HtaccessBasicAuthTest):
+    """The same with `SetHandler crane` on <Location "/v2"> only."""
+
+    location = "/v2"
+    urls = V2_URLS
 
 
 class AllowOverrideNoneTest(AccessCase):
@@ -170,6 +179,28 @@ class DirectoryRequireTest(AccessCase):
 
     def test_registry_urls_are_forbidden(self):
         self.assertRefused(URLS, 403)
+
+
+class LocationRequireTest(AccessCase):
+    """A stock `<Directory /> Require all denied` refuses the registry like
+    any file under a DocumentRoot it covers; a crane <Location> with its own
+    Require replaces it (AuthMerging Off)."""
+
+    conf = """
+<Directory "/">
+    Require all denied
+</Directory>
+<Location "/v2">
+    Require all granted
+</Location>
+"""
+    expect_log = (DENIED_LOG,)
+
+    def test_location_with_require_answers(self):
+        self.assertGranted(V2_URLS)
+
+    def test_other_urls_are_forbidden(self):
+        self.assertRefused(OTHER_URLS, 403)
 
 
 class FilesMatchTest(AccessCase):
