@@ -5,7 +5,7 @@ single-process (-X) under valgrind, answers N requests over keep-alive and
 stops; the same with no requests gives the fixed cost, and
 (total - fixed) / N is the cost of one request.
 
-  bench/callgrind.py [--requests 1000]
+  bench/callgrind.py [--requests 1000] [--htaccess] [--only TARGET...]
 """
 
 import argparse
@@ -18,14 +18,13 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 from harness import Httpd, HTTPD, TEST_DATA  # noqa: E402
-from redirect import CONF, TARGETS  # noqa: E402
+from redirect import TARGETS, bench_conf, prepare_docroot  # noqa: E402
 
 
-def run(requests, path, headers):
-    h = Httpd(data_src=os.path.join(TEST_DATA, "metadata"), conf=CONF, extra_modules=("alias",),
+def run(requests, path, headers, htaccess):
+    h = Httpd(data_src=os.path.join(TEST_DATA, "metadata"), conf=bench_conf(htaccess), extra_modules=("alias",),
               loglevel="warn", mpm="prefork")
-    with open(os.path.join(h.dir, "htdocs", "file500.txt"), "w") as f:
-        f.write("x" * 499 + "\n")
+    prepare_docroot(h, htaccess)
     # httpd drops root for www-data before callgrind writes its file
     outdir = os.path.join(h.dir, "cg")
     os.makedirs(outdir)
@@ -61,17 +60,22 @@ def run(requests, path, headers):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--htaccess", action="store_true",
+                    help="AllowOverride All and a permissive .htaccess in the DocumentRoot")
+    ap.add_argument("--only", nargs="*", help="subset of targets")
     opts = ap.parse_args()
     # one request in the baseline too, so lazy first-request work cancels out
-    base = run(1, "/v2/", [])
+    base = run(1, "/v2/", [], opts.htaccess)
     results = {}
     for name, path, headers, _ in TARGETS:
-        total = run(opts.requests + 1, path, headers)
+        if opts.only and name not in opts.only:
+            continue
+        total = run(opts.requests + 1, path, headers, opts.htaccess)
         results[name] = (total - base) / opts.requests
         print("%-12s %9.0f instructions/request" % (name, results[name]), flush=True)
-    print("\nratios: v2_manifest/alias %.2f  v2_blob/alias %.2f  v1_tags/static %.2f  v2_ping/static %.2f" % (
-        results["v2_manifest"] / results["alias"], results["v2_blob"] / results["alias"],
-        results["v1_tags"] / results["static"], results["v2_ping"] / results["static"]))
+    ratios = ["%s/%s %.2f" % (name, ceiling, results[name] / results[ceiling])
+              for name, _, _, ceiling in TARGETS if ceiling and name in results and ceiling in results]
+    print("\nratios: " + "  ".join(ratios))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ Targets, run alternately round after round (this machine's speed drifts):
   static       a static 500-byte file (core's default handler)
 Prints requests/s and p99 per run, the medians, and the median ratio of each
 mod_crane target to its ceiling (redirects to `alias`, 200s to `static`).
+With --htaccess the DocumentRoot has `AllowOverride All` and a permissive
+.htaccess, so every target but `alias` reads and applies it.
 
-  bench/redirect.py [--rounds 5] [--seconds 5] [--connections 32] [--threads 2]
+  bench/redirect.py [--rounds 5] [--seconds 5] [--connections 32] [--threads 2] [--htaccess]
 """
 
 import argparse
@@ -43,12 +45,33 @@ Alias /static {dir}/htdocs
 <Location "/static">
     SetHandler None
 </Location>
+# as in a stock site config: no .htaccess above the DocumentRoot
+<Directory "/">
+    AllowOverride None
+</Directory>
 <Directory "{dir}/htdocs">
     Require all granted
+    AllowOverride {allow_override}
 </Directory>
 KeepAlive On
 MaxKeepAliveRequests 0
 """
+
+
+def bench_conf(htaccess):
+    return CONF.replace("{allow_override}", "All" if htaccess else "None")
+
+
+def prepare_docroot(h, htaccess):
+    """The static target's file and, with htaccess, a permissive .htaccess."""
+    files = {"file500.txt": "x" * 499 + "\n"}
+    if htaccess:
+        files[".htaccess"] = "Require all granted\nOptions -Indexes\n"
+    for name, text in files.items():
+        path = os.path.join(h.dir, "htdocs", name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o644)
 
 
 def wrk(url, headers, seconds, connections, threads):
@@ -71,15 +94,15 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", nargs="*", help="subset of targets (ceilings are always run)")
+    ap.add_argument("--htaccess", action="store_true",
+                    help="AllowOverride All and a permissive .htaccess in the DocumentRoot")
     opts = ap.parse_args()
     if not shutil.which("wrk"):
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
 
-    h = Httpd(data_src=os.path.join(TEST_DATA, "metadata"), conf=CONF, extra_modules=("alias",),
+    h = Httpd(data_src=os.path.join(TEST_DATA, "metadata"), conf=bench_conf(opts.htaccess), extra_modules=("alias",),
               loglevel="warn", mpm="event")
-    with open(os.path.join(h.dir, "htdocs", "file500.txt"), "w") as f:
-        f.write("x" * 499 + "\n")
-    os.chmod(os.path.join(h.dir, "htdocs", "file500.txt"), 0o644)
+    prepare_docroot(h, opts.htaccess)
     h.start()
     try:
         targets = [t for t in TARGETS if not opts.only or t[0] in opts.only or t[3] is None]
@@ -94,8 +117,9 @@ def main():
                 print("round %d %-12s %10.0f req/s  p99 %7.2f ms  non-2xx/3xx %s%s" % (
                     rnd + 1, name, rps, p99, non23, ("  socket errors: " + sock.group(1)) if sock else ""),
                     flush=True)
-        print("\nmedians over %d rounds (%ds each, %d connections, %d wrk threads):" % (
-            opts.rounds, opts.seconds, opts.connections, opts.threads))
+        print("\nmedians over %d rounds (%ds each, %d connections, %d wrk threads%s):" % (
+            opts.rounds, opts.seconds, opts.connections, opts.threads,
+            ", .htaccess in the DocumentRoot" if opts.htaccess else ""))
         for name, _, _, ceiling in targets:
             rps = statistics.median(r for r, _ in results[name])
             p99 = statistics.median(p for _, p in results[name])

@@ -406,7 +406,7 @@ constexpr char kApiVersion[] = "registry/2.0";
 void set_headers(request_rec* r, const crane::Response& resp) {
     for (const auto& h : resp.headers) {
         // the API version goes with every /v2/ answer, httpd's own error
-        // pages included (set early in map_to_storage; setn keeps it single)
+        // pages included (set early in translate_name; setn keeps it single)
         if (h.name == kApiVersionHeader) {
             apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
             continue;
@@ -526,36 +526,44 @@ int crane_handler(request_rec* r) {
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
-// Registry URLs have no file behind them, so the directory and file walk
-// that core's map_to_storage does (a stat per path component, <Directory>
-// merging) is pure cost for them; proxied requests skip it the same way.
-// httpd has already merged the <Location> sections when translate_name
-// runs, so that is where a request that really gets `SetHandler crane` is
-// recognised (a flag in its request config); map_to_storage then skips the
-// walk. Authentication, Require and logging are untouched.
-bool registry_path(const char* uri) {
-    if (!uri || uri[0] != '/') return false;
-    const char* u = uri + 1;
-    return (u[0] == 'v' && (u[1] == '1' || u[1] == '2') && (u[2] == '/' || u[2] == '\0')) ||
-           std::strncmp(u, "crane/", 6) == 0;
-}
+// Access control. A crane URL goes through core's map_to_storage like any
+// other: the URL maps to a path under DocumentRoot (for /v2/NAME/... that is
+// usually DocumentRoot/v2, the first missing component, with the rest as
+// path_info) and the <Directory>, <DirectoryMatch>, <Files>, <FilesMatch>
+// sections and the .htaccess files (per AllowOverride) of that path apply,
+// then <Location> and <If> as always. Skipping that walk would let any of
+// those rules (basic auth in an .htaccess, a <Directory> Require) be
+// bypassed on registry URLs.
 
-int translate_name(request_rec* r) {
-    if (r->proxyreq || !registry_path(r->uri)) return DECLINED;
+// Whether the request's merged sections give it `SetHandler crane`: what
+// core's fixup will set as its handler.
+bool crane_configured(request_rec* r) {
     auto* core = static_cast<core_dir_config*>(ap_get_core_module_config(r->per_dir_config));
-    if (!core || !core->expr_handler) return DECLINED;
+    if (!core || !core->expr_handler) return false;
     const char* err = nullptr;
     const char* handler = ap_expr_str_exec(r, core->expr_handler, &err);
-    if (err || !handler || std::strcmp(handler, "crane") != 0) return DECLINED;
-    static char flag;
-    ap_set_module_config(r->request_config, &crane_module, &flag);
+    return !err && handler && std::strcmp(handler, "crane") == 0;
+}
+
+// Clients probe the API version on 401s and 403s from the access hooks
+// too. Set here because the <Location> sections are merged when
+// translate_name runs (core resets the per-dir config for map_to_storage).
+int translate_name(request_rec* r) {
+    const char* u = r->uri;
+    if (r->proxyreq || !u || std::strncmp(u, "/v2", 3) != 0 || (u[3] != '/' && u[3] != '\0')) return DECLINED;
+    if (crane_configured(r)) apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
     return DECLINED;
 }
 
-int map_to_storage(request_rec* r) {
-    if (!ap_get_module_config(r->request_config, &crane_module)) return DECLINED;
-    // clients probe the API version on 401s from mod_auth_basic too
-    if (r->uri[2] == '2') apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
+// crane answers from its index whatever the URL's path holds on disk. The
+// type checker runs after the access hooks (every rule has applied); for a
+// crane request it is this one, so mod_mime does not type the answer after
+// the file and MultiViews does not swap the request for a sibling file, and
+// the request is marked as having no file, so mod_dir (DirectoryIndex, the
+// trailing-slash redirect) leaves it alone.
+int type_checker(request_rec* r) {
+    if (!crane_configured(r)) return DECLINED;
+    r->finfo.filetype = APR_NOFILE;
     return OK;
 }
 
@@ -564,7 +572,7 @@ void register_hooks(apr_pool_t*) {
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_translate_name(translate_name, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
-    ap_hook_map_to_storage(map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
+    ap_hook_type_checker(type_checker, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(crane_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
