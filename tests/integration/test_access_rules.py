@@ -12,6 +12,7 @@ from harness import HttpdTestCase, ACCEPT_BOTH, API_VERSION, JSON
 
 CDN = "http://cdn.example.com/pulp/docker/v2"
 ZOO = CDN + "/zoo/"
+BLOB = "sha256:" + "ab" * 32
 ACCEPT_JSON = "Accept: application/json"
 USER = "puller"
 PASSWORD = "pull-secret"
@@ -22,7 +23,7 @@ AUTH_MODULES = ("auth_basic", "authn_file", "authn_core", "authz_user")
 V2_URLS = [
     ("/v2/", [], 200, b"{}", dict(API_VERSION, **{"Content-Type": JSON})),
     ("/v2/zoo/manifests/2.0", [ACCEPT_BOTH], 302, b"", dict(API_VERSION, Location=ZOO + "manifests/2/2.0")),
-    ("/v2/zoo/blobs/sha256:abc", [], 302, b"", dict(API_VERSION, Location=ZOO + "blobs/sha256:abc")),
+    ("/v2/zoo/blobs/" + BLOB, [], 302, b"", dict(API_VERSION, Location=ZOO + "blobs/" + BLOB)),
 ]
 OTHER_URLS = [
     ("/v1/_ping", [], 200, b"true", {"Content-Type": JSON}),
@@ -281,8 +282,8 @@ DirectoryIndex index.html
     files = {
         "htdocs/v2/index.html": "<p>not the registry</p>\n",
         "htdocs/v2/zoo/manifests/2.0.html": "<p>not a manifest</p>\n",
-        "htdocs/v2/zoo/blobs/.htaccess": "AddType text/html .abc\nAddEncoding gzip .abc\nAddLanguage fr .abc\n",
-        "htdocs/v2/zoo/blobs/sha256:abc.abc": "not a blob\n",
+        "htdocs/v2/zoo/.htaccess": "AddType text/html .abc\nAddEncoding gzip .abc\nAddLanguage fr .abc\n",
+        "htdocs/v2/zoo/manifests/latest.abc": "not a manifest\n",
         "htdocs/v1.html": "<p>not v1</p>\n",
         "htdocs/crane.html": "<p>not crane</p>\n",
     }
@@ -291,7 +292,7 @@ DirectoryIndex index.html
         self.assertGranted(URLS)
 
     def test_redirects_carry_no_type_from_the_file(self):
-        for path, headers, *_ in V2_URLS[1:] + [("/v2/zoo/blobs/sha256:abc.abc", [])]:
+        for path, headers, *_ in V2_URLS[1:] + [("/v2/zoo/manifests/latest.abc", [])]:
             with self.subTest(path=path):
                 reply = self.get(path, headers=headers)
                 self.assertReply(reply, 302, absent=("Content-Type", "Content-Encoding", "Content-Language"))

@@ -263,14 +263,14 @@ class Sources(unittest.TestCase):
                                           "CraneContentDirV1 content/v1\nCraneContentDirV2 ./content/v2/")
         self.addCleanup(h.cleanup)
         self.assertNotEqual(os.path.realpath(os.getcwd()), os.path.realpath(h.dir))
-        files = {"content/v2/zoo-pulp/blobs/sha256:0123": b"blob\n",
+        files = {"content/v2/zoo-pulp/blobs/sha256:0101010101010101010101010101010101010101010101010101010101010101": b"blob\n",
                  "content/v1/busybox-pulp/d4e5f6/layer": b"layer\n"}
         for name, data in files.items():
             os.makedirs(os.path.dirname(os.path.join(h.dir, name)), exist_ok=True)
             with open(os.path.join(h.dir, name), "wb") as f:
                 f.write(data)
         h.start()
-        r = h.curl("/v2/zoo/blobs/sha256:0123")
+        r = h.curl("/v2/zoo/blobs/sha256:0101010101010101010101010101010101010101010101010101010101010101")
         self.assertEqual((r.status, r.body), (200, b"blob\n"))
         r = h.curl("/v1/images/d4e5f6/layer")
         self.assertEqual((r.status, r.body), (200, b"layer\n"))
