@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "crane/entitlement_certificate.h"
+#include "entitlement/entitlement_certificate.h"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "crane/entitlement_cache.h"
-#include "crane/entitlement_certificate.h"
+#include "entitlement/entitlement_cache.h"
+#include "entitlement/entitlement_certificate.h"
 #include "entitlement_test_helpers.h"
 
 using crane::EntitlementCache;

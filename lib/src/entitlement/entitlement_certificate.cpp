@@ -17,7 +17,7 @@
 //   older) on the left ("0"); merged nodes are younger than all leaves.
 // - A node without edges ends a content path. Several edges may carry the same
 //   word (a path and a longer one sharing that prefix).
-#include "crane/entitlement_certificate.h"
+#include "entitlement/entitlement_certificate.h"
 
 #include <openssl/asn1.h>
 #include <openssl/err.h>

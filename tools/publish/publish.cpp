@@ -1,6 +1,6 @@
 // crane-publish: skopeo dir: layout or OCI image layout in, Pulp's v2 web
 // layout (plus OCI paths) and version 4 metadata out (see publish.h).
-#include "crane/publish.h"
+#include "publish/publish.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -336,7 +336,7 @@ void check_schema_version_2(const Value& doc, const std::string& what) {
 }
 
 bool is_list_type(const std::string& media_type) {
-    return media_type == kMediaList || media_type == kMediaOciIndex;
+    return media_type == kMediaManifestList || media_type == kMediaOciIndex;
 }
 
 // Every config and layer blob of the image's manifests: `locate` gives the
@@ -476,7 +476,7 @@ const ListInstance* ManifestList::amd64() const {
 ImageManifest parse_image_manifest(std::string_view bytes, const std::string& what) {
     rapidjson::Document doc = parse_json(bytes, what);
     std::string mt = media_type_of(doc, what);
-    if (mt != kMediaSchema2 && mt != kMediaOciManifest) {
+    if (mt != kMediaManifestV2 && mt != kMediaOciManifest) {
         unsupported(what, mt, "a Docker schema 2 or OCI image manifest");
     }
     check_schema_version_2(doc, what);
@@ -519,7 +519,7 @@ ManifestList parse_manifest_list(std::string_view bytes, const std::string& what
     if (manifests->Empty()) throw Error(what + " lists no manifests.");
     // one family per list: what a client reads from the list it can read
     // from its instances too
-    const std::string_view entry_type = list.is_oci() ? kMediaOciManifest : kMediaSchema2;
+    const std::string_view entry_type = list.is_oci() ? kMediaOciManifest : kMediaManifestV2;
     std::size_t n = 0;
     for (const auto& e : manifests->GetArray()) {
         std::string ewhat = what + " entry " + std::to_string(n++);
@@ -719,7 +719,7 @@ DirImage read_oci_layout(const std::string& dir, const std::string& ref) {
         }
     } else if (chosen->manifest) {
         image.manifests.push_back(*chosen->manifest);
-    } else if (chosen->media_type == kMediaSchema2) {
+    } else if (chosen->media_type == kMediaManifestV2) {
         ImageManifest m = parse_image_manifest(
             read_blob(chosen->digest, chosen->size, chosen->what), blob_path(chosen->digest));
         image.manifests.push_back(std::move(m));
