@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "crane/media_types.h"
+#include "crane/metadata.h"
 
 namespace crane::publish {
 
@@ -145,13 +146,7 @@ struct Options {
 Options normalized(Options options);
 
 // One entry of the referrers list of a subject (an OCI descriptor).
-struct Referrer {
-    std::string media_type;
-    std::string digest;
-    std::int64_t size = 0;
-    std::string artifact_type;
-    std::vector<std::pair<std::string, std::string>> annotations;  // sorted by key
-};
+using crane::Referrer;
 
 // Everything one publication consists of, computed from the read images.
 struct Plan {
