@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """check_directives.py SOURCE_DIR: every directive mod_crane registers is
-documented and configured completely (DESIGN.md, Practices item 4).
+documented and configured completely.
 
 The directive list comes from the source, not from a copy:
 - the config_keys() table in lib/src/config/config.cpp (one directive per INI key,

@@ -1,4 +1,5 @@
-// Routing and the endpoint handlers (SPEC sections 4, 5, 7, 8, 9).
+// The route table and the v1, v2, search and admin handlers (docs/design.md,
+// "Request path"; the README's "The API" says what each endpoint answers).
 #include "crane/registry.h"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // Parsing of Red Hat entitlement certificates (OpenSSL) and of Candlepin's v3
-// content path tree (zlib + Huffman), and the url_path matching of SPEC section 6.
+// content path tree (zlib + Huffman), and the url_path matching (README, "Protected repositories").
 //
 // Format facts (Candlepin's X509V3ExtensionUtil / python-rhsm's pathtree):
 // - OIDs live under 1.3.6.1.4.1.2312.9; .6 is the version ("3.4"), .4.1 the v1
