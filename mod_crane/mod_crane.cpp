@@ -128,7 +128,7 @@ void* create_server_conf(apr_pool_t* p, server_rec* s) {
 // A level with its own CraneConfig starts from that file; otherwise it
 // inherits the enclosing level's file and directives. Directives given at
 // this level override either.
-void* merge_server_conf_unwalled(apr_pool_t* p, void* base_v, void* add_v) {
+void* merge_server_conf(apr_pool_t* p, void* base_v, void* add_v) {
     auto* base = static_cast<ServerConf*>(base_v);
     auto* add = static_cast<ServerConf*>(add_v);
     auto* conf = pool_new<ServerConf>(p);
@@ -148,9 +148,9 @@ void* merge_server_conf_unwalled(apr_pool_t* p, void* base_v, void* add_v) {
 }
 
 // On failure the virtual host keeps its own settings unmerged (logged).
-void* merge_server_conf(apr_pool_t* p, void* base_v, void* add_v) {
+void* merge_server_conf_walled(apr_pool_t* p, void* base_v, void* add_v) {
     return walled<void*>(crane::log_id::kDirectiveFailed, APLOG_CRIT, nullptr, "merging the server configuration failed",
-                         add_v, [&] { return merge_server_conf_unwalled(p, base_v, add_v); });
+                         add_v, [&] { return merge_server_conf(p, base_v, add_v); });
 }
 
 const char* set_crane_config(cmd_parms* cmd, void*, const char* arg) {
@@ -646,7 +646,7 @@ __attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA crane_modul
     nullptr,             // create per-dir config
     nullptr,             // merge per-dir config
     create_server_conf,  // create per-server config
-    merge_server_conf,   // merge per-server config
+    merge_server_conf_walled,  // merge per-server config
     directive_table(),   // directives
     register_hooks,
 #if defined(AP_MODULE_FLAG_NONE)

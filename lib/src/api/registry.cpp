@@ -43,8 +43,6 @@ bool ends_with(std::string_view s, std::string_view p) {
     return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
 }
 
-bool is_read(std::string_view method) { return method == "GET" || method == "HEAD"; }
-
 // Bytes that may stand in a URL as they are; everything else is %XX.
 struct UrlSafeSet {
     bool path[256] = {};   // path characters (segments and '/')
@@ -154,21 +152,26 @@ const std::string* Response::header(std::string_view name) const {
     return nullptr;
 }
 
-// A plain-text error as Crane's Flask sent it, without the v1 headers.
-static Response plain_error(int status, std::string_view message = "") {
+constexpr std::string_view kAllowRead = "GET, HEAD";
+
+// A plain-text error as Crane's Flask sent it, without the v1 headers. A 405
+// names the methods the route allows.
+static Response plain_error(int status, std::string_view message = "", std::string_view allow = kAllowRead) {
     Response r;
     r.status = status;
     r.content_type = std::string(kHtmlType);
     r.body = message.empty() ? reason(status) : std::string(message);
-    if (status == 405) r.headers.push_back({"Allow", "GET, HEAD"});
+    if (status == 405) r.headers.push_back({"Allow", std::string(allow)});
     return r;
 }
 
-Response v1_error(int status, std::string_view message) {
-    Response r = plain_error(status, message);
+static Response v1_error_allow(int status, std::string_view message, std::string_view allow) {
+    Response r = plain_error(status, message, allow);
     v1_headers(r);
     return r;
 }
+
+Response v1_error(int status, std::string_view message) { return v1_error_allow(status, message, kAllowRead); }
 
 namespace {
 
@@ -195,7 +198,7 @@ V2ErrorInfo v2_error_info(V2Error error) {
 
 }  // namespace
 
-Response v2_error(V2Error error, std::string_view message) {
+static Response v2_error_allow(V2Error error, std::string_view message, std::string_view allow) {
     const V2ErrorInfo info = v2_error_info(error);
     Response r;
     r.status = info.status;
@@ -206,9 +209,11 @@ Response v2_error(V2Error error, std::string_view message) {
     w.key("message").string(message.empty() ? info.message : message);
     w.end_object().end_array().end_object();
     r.body = w.take();
-    if (info.status == 405) r.headers.push_back({"Allow", "GET, HEAD"});
+    if (info.status == 405) r.headers.push_back({"Allow", std::string(allow)});
     return r;
 }
+
+Response v2_error(V2Error error, std::string_view message) { return v2_error_allow(error, message, kAllowRead); }
 
 // Per-request view of the client: the certificate is fetched from mod_ssl
 // and parsed (or found in the cache) at most once per request.
@@ -293,140 +298,244 @@ std::string Registry::absolute_url(const Request& req, std::string_view url, std
     return out;
 }
 
+// ---- the route table ----
+// Every endpoint is one entry: the area (URL prefix), what the rest of the
+// path must look like, the methods it allows and the handler kind. Routing,
+// 404 (no entry matches), 405 and its Allow header all come from here; the
+// first matching entry decides, so an entry's path checks come before its
+// method check (a bad path is 404 whatever the method).
+
+enum class Area { V1, V2, Admin };
+
+enum class RouteKind {
+    V1Ping, V1Users, V1Search, V1Image, V1Repository,
+    V2Base, V2Catalog, V2Repository,
+    AdminV1, AdminV2,
+};
+
+namespace {
+
+enum Method : unsigned { kGet = 1, kHead = 2, kPost = 4 };
+constexpr unsigned kRead = kGet | kHead;
+
+unsigned method_bit(std::string_view method) {
+    if (method == "GET") return kGet;
+    if (method == "HEAD") return kHead;
+    if (method == "POST") return kPost;
+    return 0;
+}
+
+std::string allow_header(unsigned methods) {
+    std::string allow;
+    for (auto [bit, name] : {std::pair<unsigned, const char*>{kGet, "GET"}, {kHead, "HEAD"}, {kPost, "POST"}}) {
+        if (!(methods & bit)) continue;
+        if (!allow.empty()) allow += ", ";
+        allow += name;
+    }
+    return allow;
+}
+
+}  // namespace
+
+// What a matching entry found in the path.
+struct RouteMatch {
+    RouteKind kind;
+    std::string_view name;  // v1 image id or repository id
+    std::string_view file;  // v1 image file, or tag
+    enum { Images, Tags, Tag } repo_part = Images;
+    std::string_view rest;  // the path after the area prefix
+};
+
+struct Route {
+    Area area;
+    RouteKind kind;
+    unsigned methods;
+    bool (*matches)(std::string_view rest, RouteMatch& m);
+};
+
+namespace {
+
+bool match_v1_image(std::string_view rest, RouteMatch& m) {
+    if (!starts_with(rest, "images/")) return false;
+    std::string_view tail = rest.substr(7);
+    auto slash = tail.find('/');
+    if (slash == std::string_view::npos) return false;
+    m.name = tail.substr(0, slash);
+    m.file = tail.substr(slash + 1);
+    return !m.name.empty() && (m.file == "ancestry" || m.file == "json" || m.file == "layer");
+}
+
+bool match_v1_repository(std::string_view rest, RouteMatch& m) {
+    if (!starts_with(rest, "repositories/")) return false;
+    std::string_view tail = rest.substr(13);
+    if (ends_with(tail, "/images")) {
+        m.repo_part = RouteMatch::Images;
+        m.name = tail.substr(0, tail.size() - 7);
+    } else if (ends_with(tail, "/tags")) {
+        m.repo_part = RouteMatch::Tags;
+        m.name = tail.substr(0, tail.size() - 5);
+    } else {
+        auto at = tail.rfind("/tags/");
+        if (at == std::string_view::npos) return false;
+        m.repo_part = RouteMatch::Tag;
+        m.name = tail.substr(0, at);
+        m.file = tail.substr(at + 6);
+        if (m.file.empty() || m.file.find('/') != std::string_view::npos) return false;
+    }
+    return !m.name.empty() && std::count(m.name.begin(), m.name.end(), '/') <= 1;
+}
+
+}  // namespace
+
+// In match order within each area.
+constexpr Route kRoutes[] = {
+    {Area::V1, RouteKind::V1Ping, kRead, [](std::string_view r, RouteMatch&) { return r == "_ping"; }},
+    {Area::V1, RouteKind::V1Users, kRead | kPost,
+     [](std::string_view r, RouteMatch&) { return r == "users" || r == "users/"; }},
+    {Area::V1, RouteKind::V1Search, kRead, [](std::string_view r, RouteMatch&) { return r == "search"; }},
+    {Area::V1, RouteKind::V1Image, kRead, match_v1_image},
+    {Area::V1, RouteKind::V1Repository, kRead, match_v1_repository},
+    // v2 is read-only as a whole: every path under /v2 is an entry, so any
+    // write answers 405 UNSUPPORTED, even where the path names nothing
+    {Area::V2, RouteKind::V2Base, kRead, [](std::string_view r, RouteMatch&) { return r.empty(); }},
+    {Area::V2, RouteKind::V2Catalog, kRead, [](std::string_view r, RouteMatch&) { return r == "_catalog"; }},
+    {Area::V2, RouteKind::V2Repository, kRead, [](std::string_view, RouteMatch&) { return true; }},
+    {Area::Admin, RouteKind::AdminV1, kRead,
+     [](std::string_view r, RouteMatch&) { return r.empty() || r == "/" || r == "/v1" || r == "/v1/"; }},
+    {Area::Admin, RouteKind::AdminV2, kRead, [](std::string_view r, RouteMatch&) { return r == "/v2" || r == "/v2/"; }},
+};
+
 Response Registry::handle(const Request& req) const {
-    auto index = store_->current();
-    Client client(req, *this);
+    Area area;
+    std::string_view rest;
     if (starts_with(req.path, kV2Prefix) || req.path == "/v2") {
-        std::string_view rest = req.path.size() > kV2Prefix.size() ? req.path.substr(kV2Prefix.size()) : "";
-        Response r = v2(req, rest, *index, client);
+        area = Area::V2;
+        rest = req.path.size() > kV2Prefix.size() ? req.path.substr(kV2Prefix.size()) : "";
+    } else if (starts_with(req.path, kV1Prefix)) {
+        area = Area::V1;
+        rest = req.path.substr(kV1Prefix.size());
+    } else if (starts_with(req.path, kAdminPrefix)) {
+        area = Area::Admin;
+        rest = req.path.substr(kAdminPrefix.size());
+    } else {
+        return plain_error(404);
+    }
+    const Route* route = nullptr;
+    RouteMatch m{};
+    for (const Route& candidate : kRoutes) {
+        if (candidate.area != area) continue;
+        m = RouteMatch{};
+        if (candidate.matches(rest, m)) {
+            route = &candidate;
+            break;
+        }
+    }
+    Response r;
+    if (!route) {
+        r = area == Area::V1 ? v1_error(404, "") : plain_error(404);  // v2 always has an entry
+    } else if (!(method_bit(req.method) & route->methods)) {
+        const std::string allow = allow_header(route->methods);
+        r = area == Area::V1   ? v1_error_allow(405, "", allow)
+            : area == Area::V2 ? v2_error_allow(V2Error::Unsupported, "", allow)
+                               : plain_error(405, "", allow);
+    } else {
+        m.kind = route->kind;
+        m.rest = rest;
+        auto index = store_->current();
+        Client client(req, *this);
+        r = area == Area::V1 ? v1(req, m, *index, client) : area == Area::V2 ? v2(req, m, *index, client)
+                                                                            : admin(req, m, *index);
+    }
+    if (area == Area::V2) {
         r.headers.push_back({"Docker-Distribution-API-Version", "registry/2.0"});
         if (r.if_missing) {
             auto missing = std::make_shared<Response>(*r.if_missing);
             missing->headers.push_back({"Docker-Distribution-API-Version", "registry/2.0"});
             r.if_missing = std::move(missing);
         }
-        return r;
     }
-    if (starts_with(req.path, kV1Prefix)) return v1(req, req.path.substr(kV1Prefix.size()), *index, client);
-    if (starts_with(req.path, kAdminPrefix)) return admin(req, req.path.substr(kAdminPrefix.size()), *index);
-    return plain_error(404);
+    return r;
 }
 
-Response Registry::v1(const Request& req, std::string_view rest, const Index& index, Client& client) const {
-    if (rest == "_ping") {
-        if (!is_read(req.method)) return v1_error(405, "");
-        Response r = v1_json(200, "true");
-        r.headers.push_back({"X-Docker-Registry-Standalone", "True"});
-        return r;
-    }
-    if (rest == "users" || rest == "users/") {
-        Response r;
-        if (req.method == "POST") {
-            r = v1_json(201, "\"User Created\"");
-        } else if (is_read(req.method)) {
-            r = v1_json(200, "\"OK\"");
-        } else {
-            r = v1_error(405, "");
-            for (auto& h : r.headers) {
-                if (h.name == "Allow") h.value = "GET, HEAD, POST";
-            }
+Response Registry::v1(const Request& req, const RouteMatch& m, const Index& index, Client& client) const {
+    switch (m.kind) {
+        case RouteKind::V1Ping: {
+            Response r = v1_json(200, "true");
+            r.headers.push_back({"X-Docker-Registry-Standalone", "True"});
             return r;
         }
-        r.headers.push_back({"X-Docker-Registry-Standalone", "True"});
+        case RouteKind::V1Users: {
+            Response r = req.method == "POST" ? v1_json(201, "\"User Created\"") : v1_json(200, "\"OK\"");
+            r.headers.push_back({"X-Docker-Registry-Standalone", "True"});
+            return r;
+        }
+        case RouteKind::V1Search: return search(req, index, client);
+        case RouteKind::V1Image: return v1_image(req, m.name, m.file, index, client);
+        case RouteKind::V1Repository: break;
+        default: return v1_error(404, "");
+    }
+    std::string_view repo_id = m.name;
+    if (starts_with(repo_id, "library/")) repo_id.remove_prefix(8);
+    const V1Repo* repo = index.find_v1(repo_id);
+    if (!repo) client.decoy(repo_id);
+    if (!repo || !readable(*repo, client)) return v1_error(404, "");
+    if (m.repo_part == RouteMatch::Images) {
+        Response r = v1_json(200, repo->images_json);
+        std::string_view endpoint = config_.endpoint;
+        if (endpoint.empty()) endpoint = req.host.empty() ? req.server_host : req.host;
+        r.headers.push_back({"X-Docker-Endpoints", std::string(endpoint)});
         return r;
     }
-    if (rest == "search") {
-        if (!is_read(req.method)) return v1_error(405, "");
-        return search(req, index, client);
+    if (m.repo_part == RouteMatch::Tags) return v1_json(200, repo->tags_json);
+    const std::string* image = repo->find_tag(m.file);
+    if (!image) return v1_error(404, "");
+    return v1_json(200, json::quoted(*image));
+}
+
+Response Registry::v1_image(const Request& req, std::string_view image, std::string_view file, const Index& index,
+                            Client& client) const {
+    const auto* holders = index.repos_with_image(image);
+    if (!holders) {
+        client.decoy(image);
+        return v1_error(404, "");
     }
-    if (starts_with(rest, "images/")) {
-        std::string_view tail = rest.substr(7);
-        auto slash = tail.find('/');
-        if (slash == std::string_view::npos) return v1_error(404, "");
-        std::string_view image = tail.substr(0, slash), file = tail.substr(slash + 1);
-        if (image.empty() || (file != "ancestry" && file != "json" && file != "layer")) return v1_error(404, "");
-        if (!is_read(req.method)) return v1_error(405, "");
-        const auto* holders = index.repos_with_image(image);
-        if (!holders) {
-            client.decoy(image);
-            return v1_error(404, "");
-        }
-        for (const V1Repo* repo : *holders) {
-            if (!readable(*repo, client)) continue;
-            if (config_.serve_content) {
-                Response r;
-                auto path = content_file_path(config_.content_dir_v1, repo->repository,
-                                              std::string(image) + "/" + std::string(file));
-                if (!path) return v1_error(404, "");
-                r.file_path = std::move(*path);
-                // ancestry and json are JSON documents; only the layer is opaque
-                r.content_type = std::string(file == "layer" ? kMediaOctetStream : kMediaJson);
-                // v1 image ids name their content, so the files never change
-                r.headers.push_back({"Cache-Control", repo->is_protected ? "private, max-age=31536000, immutable"
-                                                                         : "public, max-age=31536000, immutable"});
-                v1_headers(r);
-                return r;
-            }
-            std::string location = absolute_url(req, repo->url, image.size() + file.size() + 2);
-            if (!ends_with(location, "/")) location += '/';
-            append_path_segment(location, image);
-            location += '/';
-            location += file;
-            Response r = redirect(std::move(location));
+    for (const V1Repo* repo : *holders) {
+        if (!readable(*repo, client)) continue;
+        if (config_.serve_content) {
+            Response r;
+            auto path = content_file_path(config_.content_dir_v1, repo->repository,
+                                          std::string(image) + "/" + std::string(file));
+            if (!path) return v1_error(404, "");
+            r.file_path = std::move(*path);
+            // ancestry and json are JSON documents; only the layer is opaque
+            r.content_type = std::string(file == "layer" ? kMediaOctetStream : kMediaJson);
+            // v1 image ids name their content, so the files never change
+            r.headers.push_back({"Cache-Control", repo->is_protected ? "private, max-age=31536000, immutable"
+                                                                     : "public, max-age=31536000, immutable"});
             v1_headers(r);
             return r;
         }
-        return v1_error(404, "");
-    }
-    if (starts_with(rest, "repositories/")) {
-        std::string_view tail = rest.substr(13);
-        std::string_view repo_id, tag;
-        enum { Images, Tags, Tag } what;
-        if (ends_with(tail, "/images")) {
-            what = Images;
-            repo_id = tail.substr(0, tail.size() - 7);
-        } else if (ends_with(tail, "/tags")) {
-            what = Tags;
-            repo_id = tail.substr(0, tail.size() - 5);
-        } else {
-            auto at = tail.rfind("/tags/");
-            if (at == std::string_view::npos) return v1_error(404, "");
-            what = Tag;
-            repo_id = tail.substr(0, at);
-            tag = tail.substr(at + 6);
-            if (tag.empty() || tag.find('/') != std::string_view::npos) return v1_error(404, "");
-        }
-        if (repo_id.empty() || std::count(repo_id.begin(), repo_id.end(), '/') > 1) return v1_error(404, "");
-        if (!is_read(req.method)) return v1_error(405, "");
-        if (starts_with(repo_id, "library/")) repo_id.remove_prefix(8);
-        const V1Repo* repo = index.find_v1(repo_id);
-        if (!repo) client.decoy(repo_id);
-        if (!repo || !readable(*repo, client)) return v1_error(404, "");
-        if (what == Images) {
-            Response r = v1_json(200, repo->images_json);
-            std::string_view endpoint = config_.endpoint;
-            if (endpoint.empty()) endpoint = req.host.empty() ? req.server_host : req.host;
-            r.headers.push_back({"X-Docker-Endpoints", std::string(endpoint)});
-            return r;
-        }
-        if (what == Tags) return v1_json(200, repo->tags_json);
-        const std::string* image = repo->find_tag(tag);
-        if (!image) return v1_error(404, "");
-        return v1_json(200, json::quoted(*image));
+        std::string location = absolute_url(req, repo->url, image.size() + file.size() + 2);
+        if (!ends_with(location, "/")) location += '/';
+        append_path_segment(location, image);
+        location += '/';
+        location += file;
+        Response r = redirect(std::move(location));
+        v1_headers(r);
+        return r;
     }
     return v1_error(404, "");
 }
 
-Response Registry::v2(const Request& req, std::string_view rest, const Index& index, Client& client) const {
-    if (!is_read(req.method)) return v2_error(V2Error::Unsupported);
-    if (rest.empty()) {
+Response Registry::v2(const Request& req, const RouteMatch& m, const Index& index, Client& client) const {
+    if (m.kind == RouteKind::V2Base) {
         Response r;
         r.content_type = std::string(kMediaJson);
         r.body = "{}";
         return r;
     }
-    if (rest == "_catalog") return catalog(req, index, client);
-    auto split = split_v2_path(rest);
+    if (m.kind == RouteKind::V2Catalog) return catalog(req, index, client);
+    auto split = split_v2_path(m.rest);
     // no endpoint names a repository here
     if (!split) return v2_error(V2Error::NameUnknown);
     const V2Repo* repo = index.find_v2(split->name);
@@ -648,11 +757,8 @@ Response Registry::search(const Request& req, const Index& index, Client& client
     return v1_json(200, render_search_response(*q, shown));
 }
 
-Response Registry::admin(const Request& req, std::string_view rest, const Index& index) const {
-    bool v1 = rest.empty() || rest == "/" || rest == "/v1" || rest == "/v1/";
-    bool v2 = rest == "/v2" || rest == "/v2/";
-    if (!v1 && !v2) return plain_error(404);
-    if (!is_read(req.method)) return plain_error(405);
+Response Registry::admin(const Request& req, const RouteMatch& m, const Index& index) const {
+    const bool v1 = m.kind == RouteKind::AdminV1;
     AcceptSet accept(req.accept);
     Response r;
     if (accept.contains(kMediaJson) && !accept.contains("text/html")) {
