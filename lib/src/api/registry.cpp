@@ -14,6 +14,7 @@
 #include "api/negotiation.h"
 #include "crane/search.h"
 #include "api/v2_path.h"
+#include "util/url.h"
 
 namespace crane {
 
@@ -59,41 +60,14 @@ struct UrlSafeSet {
 };
 constexpr UrlSafeSet kUrlSafe;
 
-// Appends s percent-encoding the bytes outside `safe`, copying safe runs whole.
-void append_encoded(std::string& out, std::string_view s, const bool (&safe)[256]) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::size_t run = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        auto c = static_cast<unsigned char>(s[i]);
-        if (safe[c]) continue;
-        out.append(s.data() + run, i - run);
-        const char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-        out.append(esc, 3);
-        run = i + 1;
-    }
-    out.append(s.data() + run, s.size() - run);
-}
-
 // A request-derived path appended to a redirect base URL: what would change
 // the URL's meaning (?, #, CR/LF, spaces, ...) is percent-encoded.
-void append_path_segment(std::string& out, std::string_view seg) { append_encoded(out, seg, kUrlSafe.path); }
+void append_path_segment(std::string& out, std::string_view seg) {
+    append_percent_encoded(out, seg, [](unsigned char c) { return kUrlSafe.path[c]; });
+}
 
-void append_query_value(std::string& out, std::string_view value) { append_encoded(out, value, kUrlSafe.query); }
-
-std::string percent_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%' && i + 2 < s.size() + 0 && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-                   std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-            out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
+void append_query_value(std::string& out, std::string_view value) {
+    append_percent_encoded(out, value, [](unsigned char c) { return kUrlSafe.query[c]; });
 }
 
 // The first value of a query parameter; nullopt when absent.
@@ -103,8 +77,8 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
         std::string_view item = query.substr(0, amp);
         query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
         auto eq = item.find('=');
-        if (percent_decode(item.substr(0, eq)) == name) {
-            return eq == std::string_view::npos ? std::string() : percent_decode(item.substr(eq + 1));
+        if (unquote_plus(item.substr(0, eq)) == name) {
+            return eq == std::string_view::npos ? std::string() : unquote_plus(item.substr(eq + 1));
         }
     }
     return std::nullopt;
