@@ -158,12 +158,12 @@ const char* set_crane_config(cmd_parms* cmd, void*, const char* arg) {
     const char* path = ap_server_root_relative(cmd->temp_pool, arg);
     if (!path) return apr_psprintf(cmd->pool, "CraneConfig: invalid path '%s'", arg);
     crane::IniResult r = crane::read_ini_file(path);
-    if (!r.file) return apr_psprintf(cmd->pool, "CraneConfig: %s", r.error.c_str());
-    for (const auto& w : r.file->warnings) {
+    if (!r) return apr_psprintf(cmd->pool, "CraneConfig: %s", r.error().c_str());
+    for (const auto& w : r->warnings) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, "%s: CraneConfig: %s", crane::log_id::kIniWarning,
                      w.c_str());
     }
-    conf->ini = std::make_shared<const crane::IniFile>(std::move(*r.file));
+    conf->ini = std::make_shared<const crane::IniFile>(std::move(*r));
     return nullptr;
 }
 
@@ -249,8 +249,8 @@ std::optional<std::string> load_fallback_ini() {
         path = "/etc/crane.conf";
     }
     crane::IniResult r = crane::read_ini_file(path);
-    if (!r.file) return r.error;
-    g_fallback_ini = std::make_shared<const crane::IniFile>(std::move(*r.file));
+    if (!r) return r.error();
+    g_fallback_ini = std::make_shared<const crane::IniFile>(std::move(*r));
     return std::nullopt;
 }
 
