@@ -211,28 +211,44 @@ cmd_func directive_fn(Fn* fn) {
 
 // The directive table, generated from crane::config_keys() so that every
 // INI key has its directive and nothing is listed twice.
-const command_rec* directive_table() {
-    static std::vector<command_rec> table = [] {
-        std::vector<command_rec> t;
-        t.push_back({"CraneConfig", directive_fn(walled_directive<set_crane_config, const char*>), nullptr, RSRC_CONF, TAKE1,
-                     "Path of a crane.conf INI file (Crane's format)"});
-        for (const auto& key : crane::config_keys()) {
-            t.push_back({key.directive, directive_fn(walled_directive<set_config_key, const char*>),
-                         const_cast<crane::ConfigKey*>(&key), RSRC_CONF, TAKE1, key.help});
-        }
-        t.push_back({"CraneAcceptUnverifiedCertificates", directive_fn(walled_directive<set_accept_unverified, int>),
-                     nullptr, RSRC_CONF, FLAG,
-                     "On: a client certificate mod_ssl did not verify may still entitle (default Off)"});
-        t.push_back({"CraneSearchVerifyTLS", directive_fn(walled_directive<set_search_verify_tls, int>), nullptr,
-                     RSRC_CONF, FLAG,
-                     "Off: do not verify the search backend's TLS certificate (default On)"});
-        t.push_back({"CraneSearchCAFile", directive_fn(walled_directive<set_search_ca_file, const char*>), nullptr,
-                     RSRC_CONF, TAKE1,
-                     "PEM file of CAs that sign the search backend's certificate"});
-        t.push_back({nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr});
-        return t;
-    }();
-    return table.data();
+// Built while httpd loads the module (the module struct's initializer): a
+// failure there leaves no directives (httpd then refuses every Crane*
+// directive by name) rather than unwinding through dlopen.
+const command_rec* directive_table() noexcept {
+    try {
+        static std::vector<command_rec> table = [] {
+            std::vector<command_rec> t;
+            t.push_back({"CraneConfig",
+                         directive_fn(walled_directive<set_crane_config, const char*>), nullptr,
+                         RSRC_CONF, TAKE1, "Path of a crane.conf INI file (Crane's format)"});
+            for (const auto& key : crane::config_keys()) {
+                t.push_back({key.directive,
+                             directive_fn(walled_directive<set_config_key, const char*>),
+                             const_cast<crane::ConfigKey*>(&key), RSRC_CONF, TAKE1, key.help});
+            }
+            t.push_back({"CraneAcceptUnverifiedCertificates",
+                         directive_fn(walled_directive<set_accept_unverified, int>), nullptr,
+                         RSRC_CONF, FLAG,
+                         "On: a client certificate mod_ssl did not verify may still entitle "
+                         "(default Off)"});
+            t.push_back({"CraneSearchVerifyTLS",
+                         directive_fn(walled_directive<set_search_verify_tls, int>), nullptr,
+                         RSRC_CONF, FLAG,
+                         "Off: do not verify the search backend's TLS certificate (default On)"});
+            t.push_back({"CraneSearchCAFile",
+                         directive_fn(walled_directive<set_search_ca_file, const char*>), nullptr,
+                         RSRC_CONF, TAKE1,
+                         "PEM file of CAs that sign the search backend's certificate"});
+            t.push_back({nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr});
+            return t;
+        }();
+        return table.data();
+    } catch (...) {
+        log_failure(crane::log_id::kDirectiveFailed, APLOG_CRIT, nullptr,
+                    "building the directive table failed", "unknown exception");
+    }
+    static const command_rec none[] = {{nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
+    return none;
 }
 
 // ---- lifecycle ----

@@ -53,7 +53,7 @@ def read(path):
 def function_body(source, name):
     """The text between the braces of the first definition of function
     `name` (a definition: its parameter list is followed by `{`)."""
-    m = re.search(r'\b' + re.escape(name) + r'\s*\([^;{)]*\)\s*(?:const\s*)?\{', source)
+    m = re.search(r'\b' + re.escape(name) + r'\s*\([^;{)]*\)\s*(?:const\s*)?(?:noexcept\s*)?\{', source)
     if not m:
         return None
     depth = 0
