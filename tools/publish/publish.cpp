@@ -19,6 +19,7 @@
 #include <set>
 
 #include "crane/fd.h"
+#include "crane/json_members.h"
 #include "crane/json_writer.h"
 #include "crane/sha256.h"
 
@@ -193,15 +194,10 @@ class TreeGuard {
 
 // ---- JSON ----
 
-const Value* member(const Value& obj, const char* name) {
-    const Value* found = nullptr;  // the last of repeated keys, as Go's encoding/json
-    for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
-        if (it->name == name) found = &it->value;
-    }
-    return found;
-}
+// the last of repeated keys, as Go's encoding/json
+const Value* member(const Value& obj, const char* name) { return json::last_member(obj, name); }
 
-std::string str(const Value& v) { return std::string(v.GetString(), v.GetStringLength()); }
+std::string str(const Value& v) { return std::string(json::string_of(v)); }
 
 std::string optional_string(const Value& obj, const char* name, const std::string& what) {
     const Value* v = member(obj, name);
