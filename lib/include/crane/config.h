@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "crane/result.h"
+
 namespace crane {
 
 struct Config {
@@ -46,7 +48,7 @@ struct ConfigKey {
     const char* help;          // one line, used for the directive's help text
 };
 
-// Every key of SPEC section 2, in documentation order.
+// Every key (README, "Configuration"), in documentation order.
 const std::vector<ConfigKey>& config_keys();
 const ConfigKey* find_config_key(std::string_view section, std::string_view key);
 
@@ -88,10 +90,7 @@ struct IniFile {
 
 // Parses Crane's INI text (Python ConfigParser syntax). Errors name
 // "FILE:LINE: [section] key: reason".
-struct IniResult {
-    std::optional<IniFile> file;
-    std::string error;
-};
+using IniResult = Result<IniFile>;
 IniResult parse_ini_text(std::string_view text, const std::string& path);
 IniResult read_ini_file(const std::string& path);
 

@@ -1,0 +1,154 @@
+// Manifest negotiation (see negotiation.h).
+#include "api/negotiation.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace crane {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    return s;
+}
+
+bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool lower_hex(char c) { return (c >= 'a' && c <= 'f') || (c >= '0' && c <= '9'); }
+
+bool valid_algorithm(std::string_view a) {
+    // components of [a-z0-9]+ separated by single . + _ -
+    bool need_alnum = true;
+    for (char c : a) {
+        if (lower_alnum(c)) {
+            need_alnum = false;
+        } else if (!need_alnum && (c == '.' || c == '+' || c == '_' || c == '-')) {
+            need_alnum = true;
+        } else {
+            return false;
+        }
+    }
+    return !need_alnum;
+}
+
+bool valid_encoded(std::string_view e) {
+    return !e.empty() && std::all_of(e.begin(), e.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '=' || c == '_' || c == '-';
+    });
+}
+
+constexpr std::string_view kOciManifestNotAccepted = "OCI manifest found, but the Accept header does not allow it";
+constexpr std::string_view kOciIndexNotAccepted = "OCI index found, but the Accept header does not allow it";
+
+ManifestChoice found(std::string path, std::string_view type) {
+    ManifestChoice c;
+    c.path = std::move(path);
+    c.media_type = type;
+    return c;
+}
+
+ManifestChoice failed(ManifestOutcome outcome, std::string_view message) {
+    ManifestChoice c;
+    c.outcome = outcome;
+    c.message = message;
+    return c;
+}
+
+// A digest names one manifest whatever the client accepts.
+ManifestChoice by_digest(const V2Repo& repo, const std::string& d) {
+    if (repo.in_manifest_list(d)) return found("manifests/list/" + d, kMediaManifestList);
+    if (repo.in_schema2(d)) return found("manifests/2/" + d, kMediaManifestV2);
+    if (repo.in_oci_index(d)) return found("manifests/oci-index/" + d, kMediaOciIndex);
+    if (repo.in_oci_manifest(d)) return found("manifests/oci/" + d, kMediaOciManifest);
+    // the amd64 manifests of lists are published under their digest too
+    for (const Amd64Tag& amd : repo.manifest_list_amd64_tags) {
+        if (amd.digest != d) continue;
+        if (amd.schema_version == 2) return found("manifests/2/" + d, kMediaManifestV2);
+        return found("manifests/1/" + d, kMediaJson);
+    }
+    // the metadata lists no schema 1 digests: Crane's path, for whoever can
+    // look at the files
+    ManifestChoice c = failed(ManifestOutcome::Unknown, "manifest unknown");
+    c.path = "manifests/1/" + d;
+    c.media_type = kMediaJson;
+    return c;
+}
+
+}  // namespace
+
+AcceptSet::AcceptSet(std::string_view header) {
+    while (!header.empty()) {
+        auto comma = header.find(',');
+        std::string_view item = header.substr(0, comma);
+        header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+        item = trim(item.substr(0, item.find(';')));
+        if (!item.empty()) types_.push_back(item);
+    }
+}
+
+bool AcceptSet::contains(std::string_view media_type) const {
+    return std::find(types_.begin(), types_.end(), media_type) != types_.end();
+}
+
+bool is_valid_digest(std::string_view digest) {
+    auto colon = digest.find(':');
+    if (colon == std::string_view::npos) return false;
+    std::string_view algorithm = digest.substr(0, colon), encoded = digest.substr(colon + 1);
+    if (!valid_algorithm(algorithm) || !valid_encoded(encoded)) return false;
+    if (algorithm == "sha256" || algorithm == "sha512") {
+        return encoded.size() == (algorithm == "sha256" ? 64U : 128U) &&
+               std::all_of(encoded.begin(), encoded.end(), lower_hex);
+    }
+    return true;
+}
+
+ManifestChoice negotiate_manifest(const V2Repo& repo, std::string_view ref, const AcceptSet& accept) {
+    const bool digest = ref.find(':') != std::string_view::npos;
+    if (digest && !is_valid_digest(ref)) {
+        return failed(ManifestOutcome::DigestInvalid, "provided digest did not match uploaded content");
+    }
+    const std::string r(ref);
+    // repos without negotiation data keep Crane's paths, tag or digest
+    if (!repo.has_schema2_fields) return found("manifests/" + r, kMediaJson);
+    if (repo.schema2_data.empty() && repo.manifest_list_data.empty() && repo.oci_index_data.empty() &&
+        repo.oci_manifest_data.empty()) {
+        return found("manifests/1/" + r, kMediaJson);
+    }
+    if (digest) return by_digest(repo, r);
+
+    // a tag: Crane's order, the OCI types ranking with their Docker peers.
+    // A client that accepts an OCI type is no schema 1 client, and reads the
+    // Docker list and schema 2 formats (the same structures): it gets those
+    // when the tag has no OCI manifest, rather than a schema 1 one.
+    const bool oci_index = accept.contains(kMediaOciIndex);
+    const bool oci_manifest = accept.contains(kMediaOciManifest);
+    if (accept.contains(kMediaManifestList) && repo.in_manifest_list(ref)) {
+        return found("manifests/list/" + r, kMediaManifestList);
+    }
+    if (oci_index && repo.in_oci_index(ref)) return found("manifests/oci-index/" + r, kMediaOciIndex);
+    if (const Amd64Tag* amd = repo.find_amd64(ref)) {
+        if (accept.contains(kMediaManifestV2)) {
+            return found("manifests/" + std::to_string(amd->schema_version) + "/" + amd->digest,
+                         amd->schema_version == 2 ? kMediaManifestV2 : kMediaJson);
+        }
+        if (oci_index && repo.in_manifest_list(ref)) return found("manifests/list/" + r, kMediaManifestList);
+        if (amd->schema_version == 2 && oci_manifest) return found("manifests/2/" + amd->digest, kMediaManifestV2);
+        if (amd->schema_version == 1) return found("manifests/1/" + amd->digest, kMediaJson);
+        return found("manifests/1/" + r, kMediaJson);
+    }
+    if (accept.contains(kMediaManifestV2) && repo.in_schema2(ref)) {
+        return found("manifests/2/" + r, kMediaManifestV2);
+    }
+    if (oci_manifest && repo.in_oci_manifest(ref)) return found("manifests/oci/" + r, kMediaOciManifest);
+    if (oci_index && repo.in_manifest_list(ref)) return found("manifests/list/" + r, kMediaManifestList);
+    if (oci_manifest && repo.in_schema2(ref)) return found("manifests/2/" + r, kMediaManifestV2);
+    // an OCI-only tag has no schema 1 manifest to fall back to
+    if (!repo.in_schema2(ref) && !repo.in_manifest_list(ref)) {
+        if (repo.in_oci_index(ref)) return failed(ManifestOutcome::OciNotAccepted, kOciIndexNotAccepted);
+        if (repo.in_oci_manifest(ref)) return failed(ManifestOutcome::OciNotAccepted, kOciManifestNotAccepted);
+    }
+    return found("manifests/1/" + r, kMediaJson);
+}
+
+}  // namespace crane

@@ -1,0 +1,49 @@
+// Manifest negotiation: which stored manifest a client gets for
+// manifests/REF, from its Accept headers and the repo's metadata.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crane/media_types.h"
+#include "crane/metadata.h"
+
+namespace crane {
+
+// The media types of an Accept header value: comma-split, parameters after
+// ';' dropped, trimmed, empty items skipped. Holds views into the header,
+// which must outlive it.
+class AcceptSet {
+public:
+    explicit AcceptSet(std::string_view header);
+    bool contains(std::string_view media_type) const;
+    const std::vector<std::string_view>& types() const { return types_; }
+
+private:
+    std::vector<std::string_view> types_;
+};
+
+// A well-formed digest: ALGORITHM ":" ENCODED, algorithm components
+// [a-z0-9]+ joined by one of . + _ -, encoded [a-zA-Z0-9=_-]+; sha256 is
+// 64 and sha512 128 lowercase hex digits.
+bool is_valid_digest(std::string_view digest);
+
+enum class ManifestOutcome {
+    Found,          // path and media_type name the manifest
+    Unknown,        // no such manifest in the metadata (404 MANIFEST_UNKNOWN); path
+                    // names where a schema 1 manifest of that digest would be
+    OciNotAccepted,  // the tag exists only as OCI and Accept rules it out (404)
+    DigestInvalid,  // REF holds ':' but is no well-formed digest (400)
+};
+
+struct ManifestChoice {
+    std::string path;             // relative to the repo url, e.g. "manifests/2/latest"
+    std::string_view media_type;  // for serving the file
+    ManifestOutcome outcome = ManifestOutcome::Found;
+    std::string_view message;     // the error message when not Found
+};
+
+ManifestChoice negotiate_manifest(const V2Repo& repo, std::string_view ref, const AcceptSet& accept);
+
+}  // namespace crane

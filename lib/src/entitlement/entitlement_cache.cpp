@@ -1,0 +1,93 @@
+// EntitlementCache: an LRU map from DER fingerprint to parsed certificate. The
+// PEM is base64-decoded and hashed outside the lock; parsing happens outside it
+// too, so a slow or hostile certificate never stalls other requests.
+#include "entitlement/entitlement_cache.h"
+
+#include <new>
+#include <utility>
+
+namespace crane {
+
+EntitlementCache::EntitlementCache(std::size_t capacity, std::size_t max_bytes)
+    : capacity_(capacity), max_bytes_(max_bytes) {}
+
+std::shared_ptr<const EntitlementCertificate> EntitlementCache::get(std::string_view pem,
+                                                                    std::string* error) {
+    std::optional<std::string> der = EntitlementCertificate::pem_to_der(pem, error);
+    if (!der) return nullptr;
+    std::string key;
+    try {
+        key = EntitlementCertificate::sha256_hex(*der);
+    } catch (const std::bad_alloc&) {
+        if (error) *error = "out of memory";
+        return nullptr;
+    }
+    if (key.empty()) return EntitlementCertificate::from_der(*der, error);
+
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = by_fingerprint_.find(key);
+        if (it != by_fingerprint_.end()) {
+            recency_.splice(recency_.begin(), recency_, it->second);
+            ++stats_.hits;
+            return it->second->certificate;
+        }
+        ++stats_.misses;
+    }
+
+    std::shared_ptr<const EntitlementCertificate> cert =
+        EntitlementCertificate::from_der(*der, error);
+    if (!cert || capacity_ == 0) return cert;
+    const std::size_t cost = cert->approximate_size() + 2 * key.size();
+    if (cost > max_bytes_) return cert;  // good for this request, too big to keep
+
+    try {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = by_fingerprint_.find(key);
+        if (it != by_fingerprint_.end()) {  // another thread parsed it meanwhile: share theirs
+            recency_.splice(recency_.begin(), recency_, it->second);
+            return it->second->certificate;
+        }
+        recency_.push_front({key, cert, cost});
+        try {
+            by_fingerprint_.emplace(std::move(key), recency_.begin());
+        } catch (...) {
+            recency_.pop_front();
+            throw;
+        }
+        bytes_ += cost;
+        while (recency_.size() > capacity_ || bytes_ > max_bytes_) {
+            by_fingerprint_.erase(recency_.back().fingerprint);
+            bytes_ -= recency_.back().bytes;
+            recency_.pop_back();
+            ++stats_.evictions;
+        }
+    } catch (const std::bad_alloc&) {
+        // Not cached; the parsed certificate is still good for this request.
+    }
+    return cert;
+}
+
+std::size_t EntitlementCache::size() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return recency_.size();
+}
+
+std::size_t EntitlementCache::bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bytes_;
+}
+
+void EntitlementCache::clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    by_fingerprint_.clear();
+    recency_.clear();
+    bytes_ = 0;
+}
+
+EntitlementCache::Stats EntitlementCache::stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+}
+
+}  // namespace crane
