@@ -100,18 +100,9 @@ std::string url_problem(std::string_view url) {
             return "holds a control character, space, non-ASCII byte, quote, '<', '>' or backslash";
         }
     }
-    auto starts_nocase = [&](std::string_view prefix) {
-        if (url.size() < prefix.size()) return false;
-        for (std::size_t i = 0; i < prefix.size(); ++i) {
-            char c = url[i];
-            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-            if (c != prefix[i]) return false;
-        }
-        return true;
-    };
     std::size_t host = 0;
-    if (starts_nocase("http://")) host = 7;
-    if (starts_nocase("https://")) host = 8;
+    if (starts_with_nocase(url, "http://")) host = 7;
+    if (starts_with_nocase(url, "https://")) host = 8;
     if (host != 0) {
         if (host == url.size() || url[host] == '/') return "has no host";
         return {};

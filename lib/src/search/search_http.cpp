@@ -8,6 +8,7 @@
 #include <new>
 
 #include "search/search_internal.h"
+#include "util/url.h"
 
 namespace crane {
 
@@ -75,16 +76,7 @@ bool is_connect_failure(CURLcode rc) {
 // curl says CURLE_UNSUPPORTED_PROTOCOL both for such a URL and for an
 // HTTP/0.9 reply, so the scheme is checked before any request.
 bool is_http_url(std::string_view url) {
-    auto starts_with_nocase = [&](std::string_view prefix) {
-        if (url.size() < prefix.size()) return false;
-        for (std::size_t i = 0; i < prefix.size(); ++i) {
-            char c = url[i];
-            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-            if (c != prefix[i]) return false;
-        }
-        return true;
-    };
-    return starts_with_nocase("http://") || starts_with_nocase("https://");
+    return starts_with_nocase(url, "http://") || starts_with_nocase(url, "https://");
 }
 
 }  // namespace

@@ -15,6 +15,18 @@ namespace crane {
 // off the last segment; we keep them, since the CDN checks the whole path.
 std::string url_path_of(std::string_view url);
 
+// True when s starts with lower_prefix, ASCII letters compared without case
+// (URL schemes: "HTTPS://" is "https://").
+inline bool starts_with_nocase(std::string_view s, std::string_view lower_prefix) {
+    if (s.size() < lower_prefix.size()) return false;
+    for (std::size_t i = 0; i < lower_prefix.size(); ++i) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (c != lower_prefix[i]) return false;
+    }
+    return true;
+}
+
 // Python 2's unquote_plus: '+' is a space, %XX a byte; a '%' not followed by
 // two hex digits stays as it is. Query strings (the request's, the search
 // backend's) are decoded with it.
