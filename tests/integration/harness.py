@@ -140,7 +140,7 @@ class Httpd:
     {dir}, {port}, {data} are substituted."""
 
     def __init__(self, data_src=None, crane_ini=None, conf="", mpm=None, location="/",
-                 extra_modules=(), expect_log=(), env=None, tls=None, loglevel="info crane:debug"):
+                 extra_modules=(), expect_log=(), env=None, tls=None, loglevel="info crane:debug", settle=0.0):
         self.dir = tempfile.mkdtemp(prefix="crane-it-")
         os.chmod(self.dir, 0o755)
         self.port = free_port()
@@ -153,6 +153,10 @@ class Httpd:
         self.expect_log = [re.compile(p) for p in expect_log]
         self.extra_env = env or {}
         self.proc = None
+        self._final_log = None
+        # seconds stop() waits before SIGTERM, for a worker still parking the
+        # keep-alive connection it just answered on
+        self.settle = settle
         self.stderr_path = os.path.join(self.dir, "stderr.log")
         self.error_log = os.path.join(self.dir, "error.log")
         self.conf_path = os.path.join(self.dir, "httpd.conf")
@@ -284,6 +288,10 @@ MaxRequestWorkers {workers}
             return ""
 
     def log(self):
+        # after cleanup() the error log's last text, so a test can still
+        # inspect it once a `with Httpd(...)` block has ended
+        if self._final_log is not None:
+            return self._final_log
         return self.read(self.error_log)
 
     def unexpected_log_lines(self):
@@ -298,6 +306,7 @@ MaxRequestWorkers {workers}
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
+            time.sleep(self.settle)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
@@ -310,7 +319,47 @@ MaxRequestWorkers {workers}
         return self.unexpected_log_lines()
 
     def cleanup(self):
+        if self._final_log is None:
+            self._final_log = self.read(self.error_log)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    # `with Httpd(...) as h:` starts the server; leaving the block stops it,
+    # checks the error log and removes the temp dir, also when the body
+    # raised. launch() and finish() are the same two halves for a server
+    # that outlives one block (a test class's).
+
+    def launch(self):
+        """Starts the server; removes its temp dir if it does not start."""
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            self.cleanup()
+            raise
+        return self
+
+    def finish(self, exc=None):
+        """Stops the server and removes its temp dir; raises AssertionError
+        naming the unexpected error-log lines. With `exc` (an exception
+        already on its way) the lines become a note on it instead, so the
+        first failure stays the one reported."""
+        try:
+            bad = self.stop()
+        finally:
+            self.cleanup()
+        if bad:
+            text = "unexpected lines in the error log:\n" + "\n".join(bad)
+            if exc is None:
+                raise AssertionError(text)
+            if hasattr(exc, "add_note"):
+                exc.add_note(text)
+
+    def __enter__(self):
+        return self.launch()
+
+    def __exit__(self, exc_type, exc, tb):
+        self.finish(exc)
+        return False
 
     # ---- clients ----
 
@@ -346,30 +395,35 @@ class HttpdTestCase(unittest.TestCase):
     tls = None
     env = None
 
+    location = "/"  # of the generated `SetHandler crane`
+
     @classmethod
     def setUpClass(cls):
         cls.httpd = cls.make_httpd()
-        for name, doc in cls.extra_metadata.items():
-            write_atomically(os.path.join(cls.httpd.data, name), json.dumps(doc))
         try:
-            cls.httpd.start()
+            for name, doc in cls.extra_metadata.items():
+                write_atomically(os.path.join(cls.httpd.data, name), json.dumps(doc))
+            cls.before_start()
         except BaseException:
             cls.httpd.cleanup()
             raise
+        cls.httpd.launch()
+
+    @classmethod
+    def before_start(cls):
+        """Runs once the server's temp dir exists, before httpd starts: a
+        class puts its files there."""
 
     @classmethod
     def make_httpd(cls, **kw):
         args = dict(data_src=cls.data_src, crane_ini=cls.crane_ini, conf=cls.conf, expect_log=cls.expect_log,
-                    extra_modules=cls.extra_modules, tls=cls.tls, env=cls.env)
+                    extra_modules=cls.extra_modules, tls=cls.tls, env=cls.env, location=cls.location)
         args.update(kw)
         return Httpd(**args)
 
     @classmethod
     def tearDownClass(cls):
-        bad = cls.httpd.stop()
-        cls.httpd.cleanup()
-        if bad:
-            raise AssertionError("unexpected lines in the error log:\n" + "\n".join(bad))
+        cls.httpd.finish()
 
     def get(self, path, **kw):
         return self.httpd.curl(path, **kw)

@@ -163,34 +163,28 @@ class ConfigErrors(unittest.TestCase):
         warning = (r"mod_crane: .*crane\.ini:4: \[cdn\] url_auth_secret: a 1-byte key is easy to guess; "
                    r"use at least 16 bytes \(32 hex digits\)")
         h = Httpd(data_src=METADATA, crane_ini=ini, expect_log=[warning])
-        try:
-            code, out = h.config_test()
-            self.assertEqual(code, 0, out)
-            self.assertRegex(out, warning)
-            h.start()
-            self.assertEqual(h.stop(), [])
-            self.assertRegex(h.log(), r"\[crane:warn\] .*" + warning)
-        finally:
-            h.cleanup()
+        code, out = h.config_test()
+        self.assertEqual(code, 0, out)
+        self.assertRegex(out, warning)
+        with h:
+            pass
+        self.assertRegex(h.log(), r"\[crane:warn\] .*" + warning)
 
     def test_missing_content_dir_warns_when_serving_content(self):
         conf = "CraneServeContent On\nCraneContentDirV1 {dir}/v1-missing\nCraneContentDirV2 {dir}/htdocs"
         h = Httpd(data_src=METADATA, conf=conf, expect_log=[r"content_dir_v1"])
-        try:
-            line = self.directive_line(h, "CraneContentDirV1")
-            warning = ("mod_crane: %s:%d: CraneContentDirV1: [serve_content] content_dir_v1: '%s/v1-missing' is "
-                       "not a directory; its files answer 404 until it exists" % (h.conf_path, line, h.dir))
-            code, out = h.config_test()
-            self.assertEqual(code, 0, out)
-            self.assertIn(warning, out)
-            self.assertNotIn("content_dir_v2", out)
-            h.start()
-            self.assertEqual(h.stop(), [])
-            warnings = [l for l in h.log().splitlines() if "[crane:warn]" in l]
-            self.assertEqual(len(warnings), 1, warnings)
-            self.assertIn(warning, warnings[0])
-        finally:
-            h.cleanup()
+        line = self.directive_line(h, "CraneContentDirV1")
+        warning = ("mod_crane: %s:%d: CraneContentDirV1: [serve_content] content_dir_v1: '%s/v1-missing' is "
+                   "not a directory; its files answer 404 until it exists" % (h.conf_path, line, h.dir))
+        code, out = h.config_test()
+        self.assertEqual(code, 0, out)
+        self.assertIn(warning, out)
+        self.assertNotIn("content_dir_v2", out)
+        with h:
+            pass
+        warnings = [l for l in h.log().splitlines() if "[crane:warn]" in l]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn(warning, warnings[0])
 
     def test_missing_content_dir_is_fine_without_serve_content(self):
         h = Httpd(data_src=METADATA, conf="CraneContentDirV1 {dir}/v1-missing")
@@ -205,28 +199,16 @@ class ConfigErrors(unittest.TestCase):
 class Sources(unittest.TestCase):
     """Where settings come from, checked by what the server answers."""
 
-    def run_server(self, **kw):
-        h = Httpd(data_src=METADATA, **kw)
-        self.addCleanup(h.cleanup)
-        h.start()
-        return h
-
-    def stop(self, h):
-        bad = h.stop()
-        self.assertEqual(bad, [])
-
     def test_ini_file_settings_are_used(self):
-        h = self.run_server(crane_ini="[general]\ndata_dir: {data}\nendpoint: from-ini:1234\n")
-        r = h.curl("/v1/repositories/busybox/images")
-        self.assertEqual(r.header("X-Docker-Endpoints"), "from-ini:1234")
-        self.stop(h)
+        with Httpd(data_src=METADATA, crane_ini="[general]\ndata_dir: {data}\nendpoint: from-ini:1234\n") as h:
+            r = h.curl("/v1/repositories/busybox/images")
+            self.assertEqual(r.header("X-Docker-Endpoints"), "from-ini:1234")
 
     def test_native_directive_overrides_the_ini_file(self):
-        h = self.run_server(crane_ini="[general]\ndata_dir: {data}\nendpoint: from-ini:1234\n",
-                            conf="CraneEndpoint from-directive:99")
-        r = h.curl("/v1/repositories/busybox/images")
-        self.assertEqual(r.header("X-Docker-Endpoints"), "from-directive:99")
-        self.stop(h)
+        with Httpd(data_src=METADATA, crane_ini="[general]\ndata_dir: {data}\nendpoint: from-ini:1234\n",
+                   conf="CraneEndpoint from-directive:99") as h:
+            r = h.curl("/v1/repositories/busybox/images")
+            self.assertEqual(r.header("X-Docker-Endpoints"), "from-directive:99")
 
     def test_crane_config_path_is_used_without_crane_config(self):
         h = Httpd(data_src=METADATA)
@@ -235,26 +217,19 @@ class Sources(unittest.TestCase):
         with open(ini, "w") as f:
             f.write("[general]\ndata_dir: %s\nendpoint: from-env:7\n" % h.data)
         h.use_fallback_config(ini)
-        h.start()
-        r = h.curl("/v1/repositories/busybox/images")
-        self.assertEqual(r.status, 200)
-        self.assertEqual(r.header("X-Docker-Endpoints"), "from-env:7")
-        self.stop(h)
+        with h:
+            r = h.curl("/v1/repositories/busybox/images")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header("X-Docker-Endpoints"), "from-env:7")
 
     def test_crane_debug_environment_raises_the_log_level(self):
-        h = Httpd(data_src=METADATA, loglevel="info", env={"CRANE_DEBUG": "true"})
-        self.addCleanup(h.cleanup)
-        h.start()
-        h.curl("/v2/")
-        self.stop(h)
+        with Httpd(data_src=METADATA, loglevel="info", env={"CRANE_DEBUG": "true"}) as h:
+            h.curl("/v2/")
         self.assertRegex(h.log(), r"\[crane:debug\].*effective configuration")
 
     def test_without_debug_no_debug_lines(self):
-        h = Httpd(data_src=METADATA, loglevel="info")
-        self.addCleanup(h.cleanup)
-        h.start()
-        h.curl("/v2/")
-        self.stop(h)
+        with Httpd(data_src=METADATA, loglevel="info") as h:
+            h.curl("/v2/")
         self.assertNotIn("[crane:debug]", h.log())
 
     def test_relative_dirs_are_relative_to_server_root(self):
@@ -269,12 +244,11 @@ class Sources(unittest.TestCase):
             os.makedirs(os.path.dirname(os.path.join(h.dir, name)), exist_ok=True)
             with open(os.path.join(h.dir, name), "wb") as f:
                 f.write(data)
-        h.start()
-        r = h.curl("/v2/zoo/blobs/sha256:0101010101010101010101010101010101010101010101010101010101010101")
-        self.assertEqual((r.status, r.body), (200, b"blob\n"))
-        r = h.curl("/v1/images/d4e5f6/layer")
-        self.assertEqual((r.status, r.body), (200, b"layer\n"))
-        self.stop(h)
+        with h:
+            r = h.curl("/v2/zoo/blobs/sha256:0101010101010101010101010101010101010101010101010101010101010101")
+            self.assertEqual((r.status, r.body), (200, b"blob\n"))
+            r = h.curl("/v1/images/d4e5f6/layer")
+            self.assertEqual((r.status, r.body), (200, b"layer\n"))
 
     def test_virtual_hosts_serve_their_own_data_dirs_and_inherit_the_rest(self):
         other = os.path.join(TEST_DATA, "metadata_bad")
@@ -290,17 +264,16 @@ CraneEndpoint inherited:1
 """, expect_log=[r"metadata file .*/other/.* skipped"])
         self.addCleanup(h.cleanup)
         shutil.copytree(other, os.path.join(h.dir, "other"))
-        h.start()
-        main = h.curl("/v2/zoo/tags/list", headers=["Host: main.test"])
-        self.assertEqual(main.status, 302)
-        self.assertEqual(h.curl("/v2/good-among-bad/tags/list", headers=["Host: main.test"]).status, 404)
-        o = h.curl("/v2/good-among-bad/tags/list", headers=["Host: other.test"])
-        self.assertEqual(o.status, 302)
-        self.assertEqual(o.header("Location"), "http://cdn.example.com/good/tags/list")
-        self.assertEqual(h.curl("/v2/zoo/tags/list", headers=["Host: other.test"]).status, 404)
-        r = h.curl("/v1/repositories/busybox/images", headers=["Host: main.test"])
-        self.assertEqual(r.header("X-Docker-Endpoints"), "inherited:1")
-        self.stop(h)
+        with h:
+            main = h.curl("/v2/zoo/tags/list", headers=["Host: main.test"])
+            self.assertEqual(main.status, 302)
+            self.assertEqual(h.curl("/v2/good-among-bad/tags/list", headers=["Host: main.test"]).status, 404)
+            o = h.curl("/v2/good-among-bad/tags/list", headers=["Host: other.test"])
+            self.assertEqual(o.status, 302)
+            self.assertEqual(o.header("Location"), "http://cdn.example.com/good/tags/list")
+            self.assertEqual(h.curl("/v2/zoo/tags/list", headers=["Host: other.test"]).status, 404)
+            r = h.curl("/v1/repositories/busybox/images", headers=["Host: main.test"])
+            self.assertEqual(r.header("X-Docker-Endpoints"), "inherited:1")
 
 
 if __name__ == "__main__":

@@ -18,13 +18,10 @@ def v2_metadata(repo_id, url):
 
 class Reload(unittest.TestCase):
     def setUp(self):
-        self.h = Httpd(data_src=METADATA,
-                       expect_log=[r"metadata file .*broken\.json skipped: not valid JSON.*keeping its last good content"])
-        self.addCleanup(self.h.cleanup)
-        self.h.start()
-
-    def tearDown(self):
-        self.assertEqual(self.h.stop(), [])
+        # stopped, its error log checked and its dir removed after each test
+        self.h = self.enterContext(Httpd(
+            data_src=METADATA,
+            expect_log=[r"metadata file .*broken\.json skipped: not valid JSON.*keeping its last good content"]))
 
     def write(self, name, text, atomic=True):
         path = os.path.join(self.h.data, name)

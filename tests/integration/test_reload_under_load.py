@@ -85,10 +85,7 @@ class ReloadUnderLoad(unittest.TestCase):
             self.expected.append(("/v1/images/%s/json" % own[0], None, 302, url + own[0] + "/json", None))
         self.expected.append(("/v1/images/%s/ancestry" % shared, None, 302,
                               "http://cdn.example.com/v1stable/0/" + shared + "/ancestry", None))
-        self.h.start()
-
-    def tearDown(self):
-        self.assertEqual(self.h.stop(), [])
+        self.enterContext(self.h)  # stopped and its error log checked after the test
 
     def write(self, rel, doc, atomic=True, pause=0.0):
         path = os.path.join(self.h.data, rel)

@@ -8,7 +8,6 @@ private/secret, and v1 repos busybox, redhat/rhel and protected secret; the
 tests talk plain HTTP, so protected repos are never readable here.
 """
 
-import contextlib
 import json
 import os
 import re
@@ -37,11 +36,6 @@ BACKEND = None
 # the client just got its answer on; the harness stops httpd right away, so
 # give the worker a moment first.
 SETTLE_SECONDS = 0.2
-
-
-def stop_settled(h):
-    time.sleep(SETTLE_SECONDS)
-    return h.stop()
 
 
 def setUpModule():
@@ -108,9 +102,8 @@ class SearchTestCase(SearchAssertions, HttpdTestCase):
         super().setUpClass()
 
     @classmethod
-    def tearDownClass(cls):
-        time.sleep(SETTLE_SECONDS)
-        super().tearDownClass()
+    def make_httpd(cls, **kw):
+        return super().make_httpd(settle=SETTLE_SECONDS, **kw)
 
     def setUp(self):
         BACKEND.clear()
@@ -389,18 +382,11 @@ class OneShotSearchTest(SearchAssertions, unittest.TestCase):
     def setUp(self):
         BACKEND.clear()
 
-    @contextlib.contextmanager
     def running(self, **kw):
+        """An Httpd for a `with` block."""
         kw.setdefault("data_src", METADATA)
         kw.setdefault("env", NO_PROXY)
-        h = Httpd(**kw)
-        try:
-            h.start()
-            yield h
-        finally:
-            bad = stop_settled(h) if h.proc else h.stop()
-            h.cleanup()
-        self.assertEqual(bad, [], "unexpected lines in the error log")
+        return Httpd(settle=SETTLE_SECONDS, **kw)
 
     def crane_errors(self, h):
         return [line for line in h.log().splitlines() if "[crane:error]" in line]
@@ -668,15 +654,9 @@ class TlsBackendTest(SearchAssertions, unittest.TestCase):
 
     def search_with(self, extra_conf, expect_log=()):
         conf = "CraneSolrURL %s\n%s" % (self.backend.url("/solr?q={0}"), extra_conf)
-        h = Httpd(data_src=METADATA, env=NO_PROXY, conf=conf, expect_log=expect_log)
-        try:
-            h.start()
+        with Httpd(data_src=METADATA, env=NO_PROXY, conf=conf, expect_log=expect_log, settle=SETTLE_SECONDS) as h:
             reply = h.curl("/v1/search?q=nothing")
             errors = [line for line in h.log().splitlines() if "[crane:error]" in line]
-        finally:
-            bad = stop_settled(h) if h.proc else h.stop()
-            h.cleanup()
-        self.assertEqual(bad, [], "unexpected lines in the error log")
         return reply, errors
 
     def test_unknown_ca_is_503_by_default(self):

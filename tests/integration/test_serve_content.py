@@ -223,16 +223,9 @@ class ServeContentCase(HttpdTestCase):
     """Starts the class's httpd after its content tree is built."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.httpd = cls.make_httpd()
-        try:
-            cls.content = make_content_tree(cls.httpd)
-            cls.prepare()
-            cls.httpd.start()
-        except BaseException:
-            cls.httpd.stop()
-            cls.httpd.cleanup()
-            raise
+    def before_start(cls):
+        cls.content = make_content_tree(cls.httpd)
+        cls.prepare()
 
     @classmethod
     def prepare(cls):
