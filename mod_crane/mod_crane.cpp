@@ -18,6 +18,7 @@
 #include "crane/config.h"
 #include "crane/file_digest_cache.h"
 #include "crane/index_store.h"
+#include "crane/log_ids.h"
 #include "crane/registry.h"
 #include "crane/search.h"
 
@@ -112,7 +113,8 @@ const char* set_crane_config(cmd_parms* cmd, void*, const char* arg) {
     crane::IniResult r = crane::read_ini_file(path);
     if (!r.file) return apr_psprintf(cmd->pool, "CraneConfig: %s", r.error.c_str());
     for (const auto& w : r.file->warnings) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, "CraneConfig: %s", w.c_str());
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, "%s: CraneConfig: %s", crane::log_id::kIniWarning,
+                     w.c_str());
     }
     conf->ini = std::make_shared<const crane::IniFile>(std::move(*r.file));
     return nullptr;
@@ -259,8 +261,8 @@ bool report_config_issues(server_rec* main_server, apr_pool_t* p, bool warnings)
             std::string line = e.origin(issue.key) + ": " + issue.message;
             if (issue.fatal) ok = false;
             if ((!issue.fatal && !warnings) || !seen.insert(line).second) continue;
-            ap_log_error(APLOG_MARK, issue.fatal ? APLOG_CRIT : APLOG_WARNING, 0, main_server, "mod_crane: %s",
-                         line.c_str());
+            ap_log_error(APLOG_MARK, issue.fatal ? APLOG_CRIT : APLOG_WARNING, 0, main_server, "%s: mod_crane: %s",
+                         issue.fatal ? crane::log_id::kConfigFatal : crane::log_id::kConfigWarning, line.c_str());
         }
         if (!warnings || !e.config.serve_content) continue;
         const std::pair<const char*, const std::string*> dirs[] = {{"content_dir_v1", &e.config.content_dir_v1},
@@ -273,7 +275,8 @@ bool report_config_issues(server_rec* main_server, apr_pool_t* p, bool warnings)
             std::string line = e.origin(key) + ": [serve_content] " + name + ": '" + dir +
                                "' is not a directory; its files answer 404 until it exists";
             if (seen.insert(line).second) {
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server, "mod_crane: %s", line.c_str());
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server, "%s: mod_crane: %s",
+                             crane::log_id::kContentDirMissing, line.c_str());
             }
         }
     }
@@ -283,8 +286,8 @@ bool report_config_issues(server_rec* main_server, apr_pool_t* p, bool warnings)
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
     if (any_server_needs_fallback(s)) {
         if (auto err = load_fallback_ini()) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_crane: %s (from CRANE_CONFIG_PATH or /etc/crane.conf)",
-                         err->c_str());
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "%s: mod_crane: %s (from CRANE_CONFIG_PATH or /etc/crane.conf)",
+                         crane::log_id::kFallbackIni, err->c_str());
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
@@ -293,7 +296,8 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
     try {
         if (!report_config_issues(s, ptemp, config_test)) return HTTP_INTERNAL_SERVER_ERROR;
     } catch (const std::exception& e) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_crane: configuration check failed: %s", e.what());
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "%s: mod_crane: configuration check failed: %s",
+                     crane::log_id::kConfigCheckFailed, e.what());
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
@@ -315,10 +319,10 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
             crane::Config config = effective_config(conf, pconf).config;
             if (config.debug) ap_set_module_loglevel(pconf, &s->log, crane_module.module_index, APLOG_DEBUG);
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
-                         "mod_crane: effective configuration for %s:%u: %s data_dir=%s "
+                         "%s: mod_crane: effective configuration for %s:%u: %s data_dir=%s "
                          "data_dir_polling_interval=%" APR_INT64_T_FMT " endpoint=%s serve_content=%s cdn_rewrite=%s "
                          "cdn_token=%s search=%s",
-                         s->server_hostname ? s->server_hostname : "*", s->port,
+                         crane::log_id::kEffectiveConfig, s->server_hostname ? s->server_hostname : "*", s->port,
                          conf->ini ? conf->ini->path.c_str() : (g_fallback_ini ? g_fallback_ini->path.c_str() : "(no INI file)"),
                          config.data_dir.c_str(), static_cast<apr_int64_t>(config.data_dir_polling_interval),
                          config.endpoint.empty() ? "(request Host)" : config.endpoint.c_str(),
@@ -341,7 +345,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
                                                                server_log_sink(s));
         }
     } catch (const std::exception& e) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, "mod_crane: startup failed: %s", e.what());
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, "%s: mod_crane: startup failed: %s",
+                     crane::log_id::kStartupFailed, e.what());
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
@@ -361,7 +366,8 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
             },
             apr_pool_cleanup_null);
     } catch (const std::exception& e) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_crane: cannot start the metadata watcher: %s", e.what());
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s: mod_crane: cannot start the metadata watcher: %s",
+                     crane::log_id::kWatcherStart, e.what());
     }
 }
 
@@ -448,13 +454,15 @@ int send_file(request_rec* r, const crane::Response& resp) {
     apr_finfo_t finfo;
     if (apr_stat(&finfo, resp.file_path.c_str(), APR_FINFO_NORM, r->pool) != APR_SUCCESS ||
         finfo.filetype != APR_REG) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "mod_crane: content file %s not found", resp.file_path.c_str());
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "%s: mod_crane: content file %s not found",
+                      crane::log_id::kContentNotFound, resp.file_path.c_str());
         return not_found();
     }
     apr_file_t* fd = nullptr;
     if (apr_file_open(&fd, resp.file_path.c_str(), APR_READ | APR_BINARY | APR_SENDFILE_ENABLED, 0, r->pool) !=
         APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_crane: cannot open content file %s", resp.file_path.c_str());
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: mod_crane: cannot open content file %s",
+                      crane::log_id::kContentOpen, resp.file_path.c_str());
         return not_found();
     }
     r->filename = apr_pstrdup(r->pool, resp.file_path.c_str());
@@ -482,7 +490,8 @@ int send_file(request_rec* r, const crane::Response& resp) {
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
     apr_status_t rv = ap_pass_brigade(r->output_filters, bb);
     if (rv != APR_SUCCESS && !r->connection->aborted) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "mod_crane: sending %s failed", resp.file_path.c_str());
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "%s: mod_crane: sending %s failed",
+                      crane::log_id::kContentSend, resp.file_path.c_str());
     }
     return OK;
 }
@@ -492,7 +501,8 @@ int crane_handler(request_rec* r) {
     try {
         ServerConf* conf = server_conf(r->server);
         if (!conf->registry) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_crane: not initialised for this server");
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: mod_crane: not initialised for this server",
+                          crane::log_id::kNotInitialised);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         crane::Request req;
@@ -519,9 +529,10 @@ int crane_handler(request_rec* r) {
         if (!resp.file_path.empty()) return send_file(r, resp);
         return send_body(r, resp);
     } catch (const std::exception& e) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_crane: internal error: %s", e.what());
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: mod_crane: internal error: %s", crane::log_id::kInternalError,
+                      e.what());
     } catch (...) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_crane: internal error");
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: mod_crane: internal error", crane::log_id::kInternalError);
     }
     return HTTP_INTERNAL_SERVER_ERROR;
 }

@@ -188,7 +188,7 @@ bool IndexStore::reload(ReloadStats* stats) {
         }
         return false;
     }
-    for (const auto& p : problems) log_(LogLevel::Error, "metadata: " + p);
+    for (const auto& p : problems) log(log_, LogLevel::Error, log_id::kDataDirProblem, "metadata: " + p);
 
     ReloadStats st;
     st.files = files.size();
@@ -226,17 +226,18 @@ bool IndexStore::reload(ReloadStats* stats) {
             if (had_content && !unreadable && !parsed.marks_protected) {
                 entry.v1 = old->second.v1;
                 entry.v2 = old->second.v2;
-                log_(LogLevel::Error, "metadata file " + path + " skipped: " + error +
-                                          "; keeping its last good content");
+                log(log_, LogLevel::Error, log_id::kMetadataKept,
+                    "metadata file " + path + " skipped: " + error + "; keeping its last good content");
             } else if (had_content) {
                 // never serve the old content of a repo being taken down or
                 // protected: fail closed until the file is fixed
-                log_(LogLevel::Error, "metadata file " + path + " skipped: " + error +
+                log(log_, LogLevel::Error, log_id::kMetadataWithdrawn,
+                    "metadata file " + path + " skipped: " + error +
                                           (unreadable ? "; its repository is not served until the file can be read"
                                                       : "; the new content marks it protected, so its repository "
                                                         "is not served until the file is fixed"));
             } else {
-                log_(LogLevel::Error, "metadata file " + path + " skipped: " + error);
+                log(log_, LogLevel::Error, log_id::kMetadataSkipped, "metadata file " + path + " skipped: " + error);
             }
         }
         next.emplace(path, std::move(entry));
@@ -251,11 +252,11 @@ bool IndexStore::reload(ReloadStats* stats) {
     }
     std::vector<std::string> warnings;
     auto index = Index::build(std::move(records), &warnings);
-    for (const auto& w : warnings) log_(LogLevel::Warn, "metadata: " + w);
+    for (const auto& w : warnings) log(log_, LogLevel::Warn, log_id::kIndexWarning, "metadata: " + w);
     st.v1_repos = index->v1_sorted().size();
     st.v2_repos = index->v2_sorted().size();
     std::atomic_store(&current_, std::move(index));
-    log_(LogLevel::Info, "metadata loaded from " + data_dir_ + ": " + std::to_string(st.files) +
+    log(log_, LogLevel::Info, log_id::kMetadataLoaded, "metadata loaded from " + data_dir_ + ": " + std::to_string(st.files) +
                              " files (" + std::to_string(st.parsed) + " parsed, " +
                              std::to_string(st.failed) + " failed), " + std::to_string(st.v1_repos) +
                              " v1 and " + std::to_string(st.v2_repos) + " v2 repositories");
@@ -275,7 +276,7 @@ void IndexStore::start_watcher() {
             try {
                 reload();
             } catch (const std::exception& e) {
-                log_(LogLevel::Error, std::string("metadata reload failed: ") + e.what());
+                log(log_, LogLevel::Error, log_id::kReloadFailed, std::string("metadata reload failed: ") + e.what());
             }
             lock.lock();
         }

@@ -239,17 +239,17 @@ private:
         ClientCertificate cc = req_.client_certificate();
         if (cc.pem.empty()) return;
         if (!reg_.options_.accept_unverified_certificates && cc.verify != "SUCCESS") {
-            reg_.log_(LogLevel::Debug, "client certificate not verified by mod_ssl (" + cc.verify +
+            log(reg_.log_, LogLevel::Debug, log_id::kCertUnverified, "client certificate not verified by mod_ssl (" + cc.verify +
                                            "); it entitles nothing");
             return;
         }
         auto cert = reg_.certificates_->get(cc.pem);
         if (!cert) {
-            reg_.log_(LogLevel::Debug, "client certificate could not be parsed; it entitles nothing");
+            log(reg_.log_, LogLevel::Debug, log_id::kCertUnparsable, "client certificate could not be parsed; it entitles nothing");
             return;
         }
         if (!cert->valid_at(req_.now)) {
-            reg_.log_(LogLevel::Debug, "client certificate " + cert->sha256_fingerprint() +
+            log(reg_.log_, LogLevel::Debug, log_id::kCertExpired, "client certificate " + cert->sha256_fingerprint() +
                                            " is outside its validity dates; it entitles nothing");
             return;
         }
@@ -628,10 +628,10 @@ Response Registry::search(const Request& req, const Index& index, Client& client
     http.ca_file = options_.search_ca_file;
     SearchOutcome outcome = run_search(kind, url, *q, http);
     if (outcome.http_status != 200) {
-        log_(LogLevel::Error, outcome.error);
+        log(log_, LogLevel::Error, log_id::kSearchFailed, outcome.error);
         return v1_error(outcome.http_status, "");
     }
-    if (!outcome.notice.empty()) log_(LogLevel::Warn, outcome.notice);
+    if (!outcome.notice.empty()) log(log_, LogLevel::Warn, log_id::kSearchNotice, outcome.notice);
     // results that name a repository are shown only when this server has it
     // and this client may read it (v2 first, then v1)
     std::vector<SearchResult> shown;

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
+
+#include "crane/log_ids.h"
 
 namespace crane {
 
@@ -13,5 +16,13 @@ using LogSink = std::function<void(LogLevel, std::string_view)>;
 
 // A sink that drops everything; the default when the caller gives none.
 inline void null_log_sink(LogLevel, std::string_view) {}
+
+// Writes `ID: message` (id from crane/log_ids.h) to the sink.
+inline void log(const LogSink& sink, LogLevel level, std::string_view id, std::string_view message) {
+    std::string line;
+    line.reserve(id.size() + 2 + message.size());
+    line.append(id).append(": ").append(message);
+    sink(level, line);
+}
 
 }  // namespace crane

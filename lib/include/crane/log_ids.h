@@ -1,0 +1,46 @@
+// Stable ids of every log line mod_crane writes, module and library alike.
+// A line's message starts with its id: `CRANE0104: metadata file ... skipped`
+// (module lines then say `mod_crane: `, as httpd's AHnnnnn lines name their
+// program). Ids never change meaning and are never reused; wording may.
+// docs/log-ids.md lists each with its level and meaning: keep the two in step.
+#pragma once
+
+namespace crane::log_id {
+
+// ---- the module (mod_crane/mod_crane.cpp): 0001-0099 ----
+inline constexpr char kIniWarning[] = "CRANE0001";          // warn: CraneConfig file warning
+inline constexpr char kConfigFatal[] = "CRANE0002";         // crit: configuration issue, httpd stops
+inline constexpr char kConfigWarning[] = "CRANE0003";       // warn: configuration issue, httpd runs
+inline constexpr char kContentDirMissing[] = "CRANE0004";   // warn: content_dir_v1/v2 not a directory
+inline constexpr char kFallbackIni[] = "CRANE0005";         // crit: CRANE_CONFIG_PATH or /etc/crane.conf unreadable
+inline constexpr char kConfigCheckFailed[] = "CRANE0006";   // crit: check_config failed unexpectedly
+inline constexpr char kEffectiveConfig[] = "CRANE0007";     // debug: a server's effective configuration
+inline constexpr char kStartupFailed[] = "CRANE0008";       // crit: post_config failed
+inline constexpr char kWatcherStart[] = "CRANE0009";        // error: metadata watcher did not start
+inline constexpr char kContentNotFound[] = "CRANE0010";     // debug: serve-content file missing
+inline constexpr char kContentOpen[] = "CRANE0011";         // error: serve-content file cannot be opened
+inline constexpr char kContentSend[] = "CRANE0012";         // debug: sending a file failed (client gone)
+inline constexpr char kNotInitialised[] = "CRANE0013";      // error: no registry for this server
+inline constexpr char kInternalError[] = "CRANE0014";       // error: the handler failed unexpectedly
+inline constexpr char kDirectiveFailed[] = "CRANE0015";     // error: a directive or merge failed unexpectedly
+inline constexpr char kCleanupFailed[] = "CRANE0016";       // error: a pool cleanup failed unexpectedly
+
+// ---- the index (lib/src/index/index_store.cpp): 0100-0199 ----
+inline constexpr char kDataDirProblem[] = "CRANE0101";      // error: data_dir missing or unreadable
+inline constexpr char kMetadataKept[] = "CRANE0102";        // error: bad file, its last good content kept
+inline constexpr char kMetadataWithdrawn[] = "CRANE0103";   // error: bad file, its repository not served
+inline constexpr char kMetadataSkipped[] = "CRANE0104";     // error: bad file, never loaded
+inline constexpr char kIndexWarning[] = "CRANE0105";        // warn: index conflict (e.g. a repo defined twice)
+inline constexpr char kMetadataLoaded[] = "CRANE0106";      // info: a reload's summary
+inline constexpr char kReloadFailed[] = "CRANE0107";        // error: a reload failed unexpectedly
+
+// ---- entitlement (lib/src/api/registry.cpp): 0200-0299 ----
+inline constexpr char kCertUnverified[] = "CRANE0201";      // debug: mod_ssl did not verify the certificate
+inline constexpr char kCertUnparsable[] = "CRANE0202";      // debug: the certificate cannot be parsed
+inline constexpr char kCertExpired[] = "CRANE0203";         // debug: outside its validity dates
+
+// ---- search (lib/src/api/registry.cpp): 0300-0399 ----
+inline constexpr char kSearchFailed[] = "CRANE0301";        // error: the search backend failed
+inline constexpr char kSearchNotice[] = "CRANE0302";        // warn: the search backend answered oddly
+
+}  // namespace crane::log_id
