@@ -46,9 +46,6 @@ constexpr std::size_t kMaxPemBytes = 2u << 20;
 constexpr std::size_t kMaxDerBytes = 2u << 20;
 constexpr std::size_t kMaxInflatedBytes = 4u << 20;  // zip bombs stop here
 constexpr std::size_t kMaxWords = 1u << 18;
-constexpr std::size_t kMaxNodes = EntitlementPathTree::kMaxNodes;
-constexpr std::size_t kMaxEdges = EntitlementPathTree::kMaxEdges;
-constexpr std::size_t kMaxVariableEdges = EntitlementPathTree::kMaxVariableEdges;
 constexpr std::size_t kMaxListedDepth = 256;
 constexpr std::size_t kMaxListingSteps = 1u << 20;
 
