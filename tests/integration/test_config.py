@@ -79,7 +79,8 @@ class ConfigErrors(unittest.TestCase):
             h.use_fallback_config(bad)
             code, out = h.config_test()
             self.assertNotEqual(code, 0, out)
-            self.assertIn("env.conf:2: [general] debug: 'kind of' is not a boolean", out)
+            # CRANE0005: the fallback INI file is bad, naming its file, line and key
+            self.assertRegex(out, r"CRANE0005: mod_crane: .*/env\.conf:2: \[general\] debug: ")
         finally:
             h.cleanup()
 
@@ -89,7 +90,7 @@ class ConfigErrors(unittest.TestCase):
             code, out = h.config_test()
             self.assertEqual(code, 0, out)
             self.assertIn("Syntax OK", out)
-            self.assertNotIn("mod_crane", out)
+            self.assertNotRegex(out, r"CRANE\d{4}: ")  # no mod_crane line at all
         finally:
             h.cleanup()
 
@@ -137,14 +138,14 @@ class ConfigErrors(unittest.TestCase):
         try:
             code, out = h.config_test()
             self.assertNotEqual(code, 0, out)
-            self.assertIn("mod_crane: %s:%d: CraneCDNURLMatch: [cdn] url_match is set but [cdn] url_replace is "
-                          "not; set both to rewrite redirect URLs, or neither"
+            # CRANE0002: a configuration error, naming the file, line, directive and key
+            self.assertIn("CRANE0002: mod_crane: %s:%d: CraneCDNURLMatch: [cdn] url_match "
                           % (h.conf_path, self.directive_line(h, "CraneCDNURLMatch")), out)
         finally:
             h.cleanup()
 
     def test_url_replace_without_url_match_names_the_ini_line(self):
-        self.check_fails(r"mod_crane: .*crane\.ini:3: \[cdn\] url_replace is set but \[cdn\] url_match is not",
+        self.check_fails(r"CRANE0002: mod_crane: .*crane\.ini:3: \[cdn\] url_replace ",
                          crane_ini="[cdn]\n\nurl_replace: cdn.example.com\n")
 
     def test_match_and_replace_from_ini_and_directive_together_pass(self):
@@ -160,8 +161,8 @@ class ConfigErrors(unittest.TestCase):
 
     def test_short_cdn_secret_warns(self):
         ini = "[general]\ndata_dir: {data}\n[cdn]\nurl_auth_secret: 0a\n"
-        warning = (r"mod_crane: .*crane\.ini:4: \[cdn\] url_auth_secret: a 1-byte key is easy to guess; "
-                   r"use at least 16 bytes \(32 hex digits\)")
+        # CRANE0003: a configuration warning, naming the file, line and key
+        warning = r"CRANE0003: mod_crane: .*crane\.ini:4: \[cdn\] url_auth_secret: "
         h = Httpd(data_src=METADATA, crane_ini=ini, expect_log=[warning])
         code, out = h.config_test()
         self.assertEqual(code, 0, out)
@@ -172,10 +173,11 @@ class ConfigErrors(unittest.TestCase):
 
     def test_missing_content_dir_warns_when_serving_content(self):
         conf = "CraneServeContent On\nCraneContentDirV1 {dir}/v1-missing\nCraneContentDirV2 {dir}/htdocs"
-        h = Httpd(data_src=METADATA, conf=conf, expect_log=[r"content_dir_v1"])
+        h = Httpd(data_src=METADATA, conf=conf, expect_log=[r"CRANE0004: .*content_dir_v1"])
         line = self.directive_line(h, "CraneContentDirV1")
-        warning = ("mod_crane: %s:%d: CraneContentDirV1: [serve_content] content_dir_v1: '%s/v1-missing' is "
-                   "not a directory; its files answer 404 until it exists" % (h.conf_path, line, h.dir))
+        # CRANE0004: a content dir that is not a directory
+        warning = ("CRANE0004: mod_crane: %s:%d: CraneContentDirV1: [serve_content] content_dir_v1: '%s/v1-missing' "
+                   % (h.conf_path, line, h.dir))
         code, out = h.config_test()
         self.assertEqual(code, 0, out)
         self.assertIn(warning, out)
@@ -191,7 +193,7 @@ class ConfigErrors(unittest.TestCase):
         try:
             code, out = h.config_test()
             self.assertEqual(code, 0, out)
-            self.assertNotIn("mod_crane", out)
+            self.assertNotRegex(out, r"CRANE\d{4}: ")  # no mod_crane line at all
         finally:
             h.cleanup()
 
@@ -225,7 +227,7 @@ class Sources(unittest.TestCase):
     def test_crane_debug_environment_raises_the_log_level(self):
         with Httpd(data_src=METADATA, loglevel="info", env={"CRANE_DEBUG": "true"}) as h:
             h.curl("/v2/")
-        self.assertRegex(h.log(), r"\[crane:debug\].*effective configuration")
+        self.assertRegex(h.log(), r"\[crane:debug\].*CRANE0007: ")  # the effective configuration
 
     def test_without_debug_no_debug_lines(self):
         with Httpd(data_src=METADATA, loglevel="info") as h:
@@ -261,7 +263,7 @@ CraneEndpoint inherited:1
     ServerName other.test
     CraneDataDir {dir}/other
 </VirtualHost>
-""", expect_log=[r"metadata file .*/other/.* skipped"])
+""", expect_log=[r"CRANE0104: .*/other/"])  # its bad files, never loaded
         self.addCleanup(h.cleanup)
         shutil.copytree(other, os.path.join(h.dir, "other"))
         with h:

@@ -211,7 +211,7 @@ def expected_effective(ini):
 
 
 def effective_lines(log):
-    return [line for line in log.splitlines() if "mod_crane: effective configuration for" in line]
+    return [line for line in log.splitlines() if "CRANE0007: " in line]  # the effective configuration
 
 
 class SampleTestBase(unittest.TestCase):
