@@ -11,7 +11,7 @@ if [ -z "$tidy" ]; then
   exit 1
 fi
 status=0
-for f in lib/src/*.cpp mod_crane/*.cpp tools/*.cpp; do
+for f in lib/src/*/*.cpp mod_crane/*.cpp tools/*.cpp tools/*/*.cpp; do
   "$tidy" -p "$build" --quiet "$f" 2>/dev/null || { echo "clang-tidy: findings in $f"; status=1; }
 done
 [ $status -eq 0 ] && echo "clang-tidy: clean"

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """check_directives.py SOURCE_DIR: every directive mod_crane registers is
-documented and configured completely (DESIGN.md, Practices item 4).
+documented and configured completely.
 
 The directive list comes from the source, not from a copy:
-- the config_keys() table in lib/src/config.cpp (one directive per INI key,
+- the config_keys() table in lib/src/config/config.cpp (one directive per INI key,
   with its documented default_text), and
 - the extra `t.push_back({"Crane...", directive_fn(SETTER), ...` entries of
   directive_table() in mod_crane/mod_crane.cpp.
@@ -135,7 +135,7 @@ def main(argv):
         return 2
     src = argv[1]
     paths = {
-        "config": os.path.join(src, "lib", "src", "config.cpp"),
+        "config": os.path.join(src, "lib", "src", "config", "config.cpp"),
         "module": os.path.join(src, "mod_crane", "mod_crane.cpp"),
         "readme": os.path.join(src, "README.md"),
         "sample": os.path.join(src, "apache-conf", "crane.conf"),
@@ -150,7 +150,7 @@ def main(argv):
     table = config_table(texts["config"])
     extras = extra_directives(texts["module"])
     if not table:
-        problems.append("lib/src/config.cpp: no entries found in config_keys() (did its format change?)")
+        problems.append("lib/src/config/config.cpp: no entries found in config_keys() (did its format change?)")
         table = []
     if not extras:
         problems.append("mod_crane/mod_crane.cpp: no t.push_back({\"Crane...\"}) entries found in "

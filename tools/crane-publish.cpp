@@ -10,7 +10,7 @@
 #include <iostream>
 #include <string>
 
-#include "crane/publish.h"
+#include "publish/publish.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "crane/metadata.h"
-#include "crane/negotiation.h"
+#include "api/negotiation.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "crane/cdn.h"
+#include "api/cdn.h"
 #include "crane/config.h"
 
 namespace {

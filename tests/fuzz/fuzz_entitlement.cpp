@@ -1,4 +1,4 @@
-// Fuzz target `entitlement`: client certificate parsing (SPEC section 6).
+// Fuzz target `entitlement`: client certificate parsing.
 // The raw input goes to EntitlementCertificate::from_pem, ::from_der and
 // EntitlementPathTree::decode. So that the Huffman-coded tree behind the zlib
 // word list is reached too, the input is also read as WORDS "\xff\xff" TAIL
@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "crane/entitlement_certificate.h"
+#include "entitlement/entitlement_certificate.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "crane/cdn.h"
+#include "api/cdn.h"
 #include "crane/config.h"
 #include "crane/search.h"
 

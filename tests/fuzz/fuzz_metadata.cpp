@@ -12,7 +12,7 @@
 
 #include "crane/index.h"
 #include "crane/metadata.h"
-#include "crane/url.h"
+#include "util/url.h"
 
 namespace {
 

@@ -37,8 +37,8 @@
 #include <string_view>
 #include <vector>
 
-#include "crane/cdn.h"
-#include "crane/entitlement_certificate.h"
+#include "api/cdn.h"
+#include "entitlement/entitlement_certificate.h"
 #include "crane/registry.h"
 
 namespace {

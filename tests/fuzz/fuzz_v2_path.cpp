@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "crane/v2_path.h"
+#include "api/v2_path.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <limits>
 #include <string>
 
-#include "crane/cdn.h"
+#include "api/cdn.h"
 
 using crane::CdnSettings;
 using crane::HmacAlgorithm;

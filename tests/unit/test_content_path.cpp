@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "crane/content_path.h"
+#include "api/content_path.h"
 
 using crane::content_cache_control;
 using crane::content_file_path;

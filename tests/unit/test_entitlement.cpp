@@ -1,4 +1,4 @@
-// Unit tests for entitlement certificates (SPEC section 6): v1 download paths,
+// Unit tests for entitlement certificates: v1 download paths,
 // the v3 path tree (round trip through our own encoder, plus hand-made bytes),
 // hostile payloads, validity dates and the per-process certificate cache.
 #include <openssl/err.h>
@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "crane/entitlement_cache.h"
-#include "crane/entitlement_certificate.h"
+#include "entitlement/entitlement_cache.h"
+#include "entitlement/entitlement_certificate.h"
 #include "entitlement_test_helpers.h"
 
 using crane::EntitlementCache;

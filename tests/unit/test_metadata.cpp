@@ -678,3 +678,79 @@ TEST_CASE("a file that cannot be read drops its repository", "[store]") {
     REQUIRE(store.reload());
     CHECK(store.current()->find_v2("a"));
 }
+
+TEST_CASE("the version 4 writer and the parser agree: write, parse, same record", "[metadata][writer]") {
+    const std::string kDigestC = "sha256:" + std::string(64, 'c');
+    struct Case {
+        const char* name;
+        V2Repo repo;
+    };
+    V2Repo full;
+    full.id = "lib/full";
+    full.repository = "lib-full";
+    full.url = "https://cdn.example/pulp/lib-full/";
+    full.is_protected = true;
+    full.has_schema2_fields = true;
+    full.schema2_data = {"latest", kDigestA};  // sorted, as records are
+    full.manifest_list_data = {"multi", kDigestB};
+    full.manifest_list_amd64_tags = {{"multi", kDigestA, 2}, {"old", kDigestC, 1}};
+    full.oci_index_data = {kDigestC};
+    full.oci_manifest_data = {kDigestB};
+    full.has_tags = true;
+    full.tags = {"latest", "multi", "v1.0"};
+    full.referrers = {{kDigestA,
+                       {{"application/vnd.oci.image.manifest.v1+json", kDigestB, 512, "application/spdx+json",
+                         {{"a", "1"}, {"org.example", "x \"y\" \u00e9t\u00e9"}}},
+                        {"application/vnd.oci.image.manifest.v1+json", kDigestC, 7, "", {}}}}};
+    V2Repo empty;
+    empty.id = "e";
+    empty.repository = "e";
+    empty.url = "/pulp/e/";
+    empty.has_schema2_fields = true;
+    empty.has_tags = true;
+    for (const Case& c : {Case{"every field", full}, Case{"every list empty", empty}}) {
+        INFO(c.name);
+        std::string text = metadata_v4_json(c.repo);
+        MetadataResult r = parse_metadata(text, "w.json");
+        INFO(text);
+        INFO(r.error);
+        REQUIRE(r.error.empty());
+        REQUIRE(r.v2);
+        const V2Repo& back = *r.v2;
+        CHECK(back.version == 4);
+        CHECK(back.id == c.repo.id);
+        CHECK(back.repository == c.repo.repository);
+        CHECK(back.url == c.repo.url);
+        CHECK(back.is_protected == c.repo.is_protected);
+        CHECK(back.has_schema2_fields);
+        CHECK(back.schema2_data == c.repo.schema2_data);
+        CHECK(back.manifest_list_data == c.repo.manifest_list_data);
+        REQUIRE(back.manifest_list_amd64_tags.size() == c.repo.manifest_list_amd64_tags.size());
+        for (std::size_t i = 0; i < back.manifest_list_amd64_tags.size(); ++i) {
+            CHECK(back.manifest_list_amd64_tags[i].tag == c.repo.manifest_list_amd64_tags[i].tag);
+            CHECK(back.manifest_list_amd64_tags[i].digest == c.repo.manifest_list_amd64_tags[i].digest);
+            CHECK(back.manifest_list_amd64_tags[i].schema_version ==
+                  c.repo.manifest_list_amd64_tags[i].schema_version);
+        }
+        CHECK(back.oci_index_data == c.repo.oci_index_data);
+        CHECK(back.oci_manifest_data == c.repo.oci_manifest_data);
+        CHECK(back.has_tags);
+        CHECK(back.tags == c.repo.tags);
+        REQUIRE(back.referrers.size() == c.repo.referrers.size());
+        for (std::size_t i = 0; i < back.referrers.size(); ++i) {
+            CHECK(back.referrers[i].subject == c.repo.referrers[i].subject);
+            REQUIRE(back.referrers[i].descriptors.size() == c.repo.referrers[i].descriptors.size());
+            for (std::size_t j = 0; j < back.referrers[i].descriptors.size(); ++j) {
+                const Referrer& got = back.referrers[i].descriptors[j];
+                const Referrer& want = c.repo.referrers[i].descriptors[j];
+                CHECK(got.media_type == want.media_type);
+                CHECK(got.digest == want.digest);
+                CHECK(got.size == want.size);
+                CHECK(got.artifact_type == want.artifact_type);
+                CHECK(got.annotations == want.annotations);
+            }
+        }
+        // writing the parsed record again gives the same bytes
+        CHECK(metadata_v4_json(back) == text);
+    }
+}

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <iterator>
 
-#include "crane/negotiation.h"
-#include "crane/v2_path.h"
+#include "api/negotiation.h"
+#include "api/v2_path.h"
 
 using namespace crane;
 

@@ -17,10 +17,15 @@
 #include <vector>
 
 #include "crane/metadata.h"
-#include "crane/negotiation.h"
-#include "crane/publish.h"
+#include "api/negotiation.h"
+#include "publish/publish.h"
 
 using namespace crane::publish;
+using crane::kMediaManifestList;
+using crane::kMediaManifestV2;
+using crane::kMediaOciIndex;
+using crane::kMediaOciManifest;
+using crane::kMediaSchema1Signed;
 
 namespace {
 
@@ -83,8 +88,8 @@ std::set<std::string> tree(const std::string& dir, const std::string& prefix = "
 
 std::string hex(const std::string& digest) { return digest.substr(7); }
 
-const std::string S2(kMediaSchema2);
-const std::string LIST(kMediaList);
+const std::string S2(kMediaManifestV2);
+const std::string LIST(kMediaManifestList);
 
 // One image: a config and one layer blob, and its schema2 manifest.
 struct TestImage {

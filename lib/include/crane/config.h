@@ -46,7 +46,7 @@ struct ConfigKey {
     const char* help;          // one line, used for the directive's help text
 };
 
-// Every key of SPEC section 2, in documentation order.
+// Every key (README, "Configuration"), in documentation order.
 const std::vector<ConfigKey>& config_keys();
 const ConfigKey* find_config_key(std::string_view section, std::string_view key);
 

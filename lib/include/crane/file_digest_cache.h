@@ -28,7 +28,7 @@ class FileDigestCache {
     // leave a stale digest forever (git's "racy clean" problem). Freshly
     // published files are simply hashed again until they are this old.
     explicit FileDigestCache(std::size_t capacity = 4096,
-                             std::chrono::nanoseconds racy_window = std::chrono::seconds(1));
+                             std::chrono::nanoseconds racy_window = kRacyWindow);
 
     FileDigestCache(const FileDigestCache&) = delete;
     FileDigestCache& operator=(const FileDigestCache&) = delete;

@@ -5,9 +5,18 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdint>
 
 namespace crane {
+
+// A file whose stamp is this recent may still change without its stamp
+// changing (a same-size rewrite within the filesystem's timestamp
+// granularity, git's "racy clean" problem): its content is compared, not
+// its stamp, until the stamp is this far in the past. Two seconds cover
+// filesystems with one-second timestamps. The reload and the digest cache
+// both use it.
+inline constexpr std::chrono::nanoseconds kRacyWindow = std::chrono::seconds(2);
 
 struct FileStamp {
     std::uint64_t dev = 0, ino = 0;

@@ -98,4 +98,10 @@ MetadataResult parse_metadata(std::string_view json_text, const std::string& sou
 using MetadataReadFn = std::function<long(char* buf, std::size_t n)>;
 MetadataResult parse_metadata_stream(const MetadataReadFn& read, const std::string& source_path);
 
+// The version 4 metadata file of `repo` (crane-publish writes it): sorted
+// keys, Crane's separators, a final newline. parse_metadata reads it back to
+// the same record (source_path, version and the derived url_path aside).
+// Lists are written in the record's order, which is already sorted.
+std::string metadata_v4_json(const V2Repo& repo);
+
 }  // namespace crane

@@ -5,7 +5,6 @@
 #include <memory>
 #include <string>
 
-#include "crane/cdn.h"
 #include "crane/config.h"
 #include "crane/http.h"
 #include "crane/index_store.h"
@@ -14,6 +13,7 @@
 namespace crane {
 
 class EntitlementCache;
+struct CdnSettings;
 
 struct RegistryOptions {
     // Accept client certificates that mod_ssl did not verify (Crane's old
@@ -53,7 +53,7 @@ private:
     RegistryOptions options_;
     LogSink log_;
     std::shared_ptr<EntitlementCache> certificates_;
-    CdnSettings cdn_;  // derived once from config_
+    std::shared_ptr<const CdnSettings> cdn_;  // derived once from config_
 };
 
 // The v2 errors, each with the distribution spec's code, its HTTP status

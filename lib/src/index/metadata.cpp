@@ -13,8 +13,8 @@
 #include <optional>
 
 #include "crane/json_writer.h"
-#include "crane/url.h"
-#include "pyjson.h"
+#include "util/url.h"
+#include "index/pyjson.h"
 
 namespace crane {
 

@@ -1,5 +1,5 @@
 // Parsing of Red Hat entitlement certificates (OpenSSL) and of Candlepin's v3
-// content path tree (zlib + Huffman), and the url_path matching of SPEC section 6.
+// content path tree (zlib + Huffman), and the url_path matching (README, "Protected repositories").
 //
 // Format facts (Candlepin's X509V3ExtensionUtil / python-rhsm's pathtree):
 // - OIDs live under 1.3.6.1.4.1.2312.9; .6 is the version ("3.4"), .4.1 the v1
@@ -17,7 +17,7 @@
 //   older) on the left ("0"); merged nodes are younger than all leaves.
 // - A node without edges ends a content path. Several edges may carry the same
 //   word (a path and a longer one sharing that prefix).
-#include "crane/entitlement_certificate.h"
+#include "entitlement/entitlement_certificate.h"
 
 #include <openssl/asn1.h>
 #include <openssl/err.h>

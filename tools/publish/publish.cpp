@@ -1,6 +1,6 @@
 // crane-publish: skopeo dir: layout or OCI image layout in, Pulp's v2 web
 // layout (plus OCI paths) and version 4 metadata out (see publish.h).
-#include "crane/publish.h"
+#include "publish/publish.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -336,7 +336,7 @@ void check_schema_version_2(const Value& doc, const std::string& what) {
 }
 
 bool is_list_type(const std::string& media_type) {
-    return media_type == kMediaList || media_type == kMediaOciIndex;
+    return media_type == kMediaManifestList || media_type == kMediaOciIndex;
 }
 
 // Every config and layer blob of the image's manifests: `locate` gives the
@@ -476,7 +476,7 @@ const ListInstance* ManifestList::amd64() const {
 ImageManifest parse_image_manifest(std::string_view bytes, const std::string& what) {
     rapidjson::Document doc = parse_json(bytes, what);
     std::string mt = media_type_of(doc, what);
-    if (mt != kMediaSchema2 && mt != kMediaOciManifest) {
+    if (mt != kMediaManifestV2 && mt != kMediaOciManifest) {
         unsupported(what, mt, "a Docker schema 2 or OCI image manifest");
     }
     check_schema_version_2(doc, what);
@@ -519,7 +519,7 @@ ManifestList parse_manifest_list(std::string_view bytes, const std::string& what
     if (manifests->Empty()) throw Error(what + " lists no manifests.");
     // one family per list: what a client reads from the list it can read
     // from its instances too
-    const std::string_view entry_type = list.is_oci() ? kMediaOciManifest : kMediaSchema2;
+    const std::string_view entry_type = list.is_oci() ? kMediaOciManifest : kMediaManifestV2;
     std::size_t n = 0;
     for (const auto& e : manifests->GetArray()) {
         std::string ewhat = what + " entry " + std::to_string(n++);
@@ -719,7 +719,7 @@ DirImage read_oci_layout(const std::string& dir, const std::string& ref) {
         }
     } else if (chosen->manifest) {
         image.manifests.push_back(*chosen->manifest);
-    } else if (chosen->media_type == kMediaSchema2) {
+    } else if (chosen->media_type == kMediaManifestV2) {
         ImageManifest m = parse_image_manifest(
             read_blob(chosen->digest, chosen->size, chosen->what), blob_path(chosen->digest));
         image.manifests.push_back(std::move(m));
@@ -899,49 +899,21 @@ std::string tags_list_json(const std::string& repo_id, const std::vector<std::st
 }
 
 std::string metadata_json(const Plan& p) {
-    json::Writer w;
-    w.begin_object();
-    w.key("manifest_list_amd64_tags").begin_object();
-    for (const auto& [tag, digest] : p.amd64_tags) {
-        w.key(tag).begin_array().string(digest).integer(2).end_array();
-    }
-    w.end_object();
-    w.key("manifest_list_data");
-    string_array(w, p.manifest_list_data);
-    w.key("oci_index_data");
-    string_array(w, p.oci_index_data);
-    w.key("oci_manifest_data");
-    string_array(w, p.oci_manifest_data);
-    w.key("protected").boolean(p.is_protected);
-    w.key("referrers").begin_object();
-    for (const auto& [subject, descriptors] : p.referrers) {
-        w.key(subject).begin_array();
-        for (const auto& d : descriptors) {
-            w.begin_object();
-            if (!d.annotations.empty()) {
-                w.key("annotations").begin_object();
-                for (const auto& [k, v] : d.annotations) w.key(k).string(v);
-                w.end_object();
-            }
-            if (!d.artifact_type.empty()) w.key("artifactType").string(d.artifact_type);
-            w.key("digest").string(d.digest);
-            w.key("mediaType").string(d.media_type);
-            w.key("size").integer(d.size);
-            w.end_object();
-        }
-        w.end_array();
-    }
-    w.end_object();
-    w.key("repo-registry-id").string(p.repo_id);
-    w.key("repository").string(p.repository);
-    w.key("schema2_data");
-    string_array(w, p.schema2_data);
-    w.key("tags");
-    string_array(w, p.tags);
-    w.key("url").string(p.url);
-    w.key("version").integer(4);
-    w.end_object();
-    return w.take() + "\n";
+    V2Repo repo;
+    repo.id = p.repo_id;
+    repo.repository = p.repository;
+    repo.url = p.url;
+    repo.is_protected = p.is_protected;
+    repo.has_schema2_fields = true;
+    repo.schema2_data = p.schema2_data;
+    repo.manifest_list_data = p.manifest_list_data;
+    for (const auto& [tag, digest] : p.amd64_tags) repo.manifest_list_amd64_tags.push_back({tag, digest, 2});
+    repo.oci_index_data = p.oci_index_data;
+    repo.oci_manifest_data = p.oci_manifest_data;
+    repo.has_tags = true;
+    repo.tags = p.tags;
+    for (const auto& [subject, descriptors] : p.referrers) repo.referrers.push_back({subject, descriptors});
+    return metadata_v4_json(repo);
 }
 
 std::vector<std::pair<std::string, std::string>> error_documents() {

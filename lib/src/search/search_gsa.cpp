@@ -8,7 +8,7 @@
 #include <new>
 #include <type_traits>
 
-#include "search_internal.h"
+#include "search/search_internal.h"
 
 namespace crane::search_detail {
 

@@ -1,5 +1,5 @@
 // The /v2/ path split (see v2_path.h).
-#include "crane/v2_path.h"
+#include "api/v2_path.h"
 
 namespace crane {
 

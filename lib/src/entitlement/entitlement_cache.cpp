@@ -1,7 +1,7 @@
 // EntitlementCache: an LRU map from DER fingerprint to parsed certificate. The
 // PEM is base64-decoded and hashed outside the lock; parsing happens outside it
 // too, so a slow or hostile certificate never stalls other requests.
-#include "crane/entitlement_cache.h"
+#include "entitlement/entitlement_cache.h"
 
 #include <new>
 #include <utility>

@@ -1,5 +1,5 @@
 // Manifest negotiation (see negotiation.h).
-#include "crane/negotiation.h"
+#include "api/negotiation.h"
 
 #include <algorithm>
 #include <cctype>

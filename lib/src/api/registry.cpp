@@ -1,18 +1,19 @@
-// Routing and the endpoint handlers (SPEC sections 4, 5, 7, 8, 9).
+// The route table and the v1, v2, search and admin handlers (docs/design.md,
+// "Request path"; the README's "The API" says what each endpoint answers).
 #include "crane/registry.h"
 
 #include <algorithm>
 #include <cstdio>
 
-#include "admin_page.h"
-#include "crane/cdn.h"
-#include "crane/content_path.h"
-#include "crane/entitlement_cache.h"
-#include "crane/entitlement_certificate.h"
+#include "api/admin_page.h"
+#include "api/cdn.h"
+#include "api/content_path.h"
+#include "entitlement/entitlement_cache.h"
+#include "entitlement/entitlement_certificate.h"
 #include "crane/json_writer.h"
-#include "crane/negotiation.h"
+#include "api/negotiation.h"
 #include "crane/search.h"
-#include "crane/v2_path.h"
+#include "api/v2_path.h"
 
 namespace crane {
 
@@ -269,7 +270,7 @@ Registry::Registry(Config config, std::shared_ptr<IndexStore> store, RegistryOpt
       options_(std::move(options)),
       log_(log ? std::move(log) : LogSink(null_log_sink)),
       certificates_(std::make_shared<EntitlementCache>(256)),
-      cdn_(cdn_settings(config_)) {}
+      cdn_(std::make_shared<const CdnSettings>(cdn_settings(config_))) {}
 
 Registry::~Registry() = default;
 
@@ -495,7 +496,7 @@ Response Registry::v2(const Request& req, std::string_view rest, const Index& in
     std::string location = absolute_url(req, repo->url, path.size() + 1);
     if (!ends_with(location, "/")) location += '/';
     append_path_segment(location, path);
-    if (cdn_.rewrites() || cdn_.signs()) location = cdn_apply(location, cdn_, req.now);
+    if (cdn_->rewrites() || cdn_->signs()) location = cdn_apply(location, *cdn_, req.now);
     Response r = redirect(std::move(location));
     if (manifest) r.headers.push_back({"Vary", "Accept"});
     return r;

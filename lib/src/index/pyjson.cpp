@@ -1,5 +1,5 @@
 // Strict iterative JSON reading and Python-json.dumps output (see pyjson.h).
-#include "pyjson.h"
+#include "index/pyjson.h"
 
 #include <locale.h>
 

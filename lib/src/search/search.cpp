@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "crane/json_writer.h"
-#include "search_internal.h"
+#include "search/search_internal.h"
 
 namespace crane {
 

@@ -1,5 +1,5 @@
 // Admin page rendering (see admin_page.h).
-#include "admin_page.h"
+#include "api/admin_page.h"
 
 #include "crane/json_writer.h"
 

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "crane/entitlement_certificate.h"
+#include "entitlement/entitlement_certificate.h"
 
 namespace crane {
 

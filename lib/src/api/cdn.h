@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "crane/url.h"
+#include "util/url.h"
 
 namespace crane {
 

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <new>
 
-#include "search_internal.h"
+#include "search/search_internal.h"
 
 namespace crane {
 

@@ -1,5 +1,5 @@
 // CDN URL rewriting and Akamai-style token signing (see cdn.h).
-#include "crane/cdn.h"
+#include "api/cdn.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

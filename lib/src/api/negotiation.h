@@ -6,17 +6,10 @@
 #include <string_view>
 #include <vector>
 
+#include "crane/media_types.h"
 #include "crane/metadata.h"
 
 namespace crane {
-
-inline constexpr std::string_view kMediaManifestList =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
-inline constexpr std::string_view kMediaManifestV2 = "application/vnd.docker.distribution.manifest.v2+json";
-inline constexpr std::string_view kMediaOciIndex = "application/vnd.oci.image.index.v1+json";
-inline constexpr std::string_view kMediaOciManifest = "application/vnd.oci.image.manifest.v1+json";
-inline constexpr std::string_view kMediaJson = "application/json";
-inline constexpr std::string_view kMediaOctetStream = "application/octet-stream";
 
 // The media types of an Accept header value: comma-split, parameters after
 // ';' dropped, trimmed, empty items skipped. Holds views into the header,

@@ -1,5 +1,5 @@
 // URL helpers (see url.h).
-#include "crane/url.h"
+#include "util/url.h"
 
 namespace crane {
 

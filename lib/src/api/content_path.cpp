@@ -1,6 +1,6 @@
 // Lexically safe joins under the serve-content dirs, and their cache policy
 // (see content_path.h).
-#include "crane/content_path.h"
+#include "api/content_path.h"
 
 namespace crane {
 

@@ -14,23 +14,11 @@
 #include <string_view>
 #include <vector>
 
+#include "crane/media_types.h"
+#include "crane/metadata.h"
+
 namespace crane::publish {
 
-inline constexpr std::string_view kMediaList =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
-inline constexpr std::string_view kMediaSchema2 =
-    "application/vnd.docker.distribution.manifest.v2+json";
-inline constexpr std::string_view kMediaSchema1 =
-    "application/vnd.docker.distribution.manifest.v1+json";
-inline constexpr std::string_view kMediaSchema1Signed =
-    "application/vnd.docker.distribution.manifest.v1+prettyjws";
-inline constexpr std::string_view kMediaOciManifest = "application/vnd.oci.image.manifest.v1+json";
-inline constexpr std::string_view kMediaOciIndex = "application/vnd.oci.image.index.v1+json";
-inline constexpr std::string_view kMediaForeignLayer =
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
-// OCI's counterpart (deprecated, still found): fetched from its urls too
-inline constexpr std::string_view kMediaOciNondistributablePrefix =
-    "application/vnd.oci.image.layer.nondistributable.";
 inline constexpr std::string_view kAnnotationRefName = "org.opencontainers.image.ref.name";
 
 // Bad input or a failed write; what() is a complete sentence for stderr.
@@ -66,7 +54,7 @@ struct BlobRef {
 
 // An image manifest: Docker schema 2 or OCI.
 struct ImageManifest {
-    std::string media_type;  // kMediaSchema2 or kMediaOciManifest
+    std::string media_type;  // kMediaManifestV2 or kMediaOciManifest
     std::string digest;      // of bytes
     std::string bytes;       // as found, published unchanged
     BlobRef config;
@@ -90,7 +78,7 @@ struct ListInstance {
 
 // A Docker manifest list or an OCI image index.
 struct ManifestList {
-    std::string media_type;  // kMediaList or kMediaOciIndex
+    std::string media_type;  // kMediaManifestList or kMediaOciIndex
     std::string digest;
     std::string bytes;
     std::vector<ListInstance> instances;
@@ -158,13 +146,7 @@ struct Options {
 Options normalized(Options options);
 
 // One entry of the referrers list of a subject (an OCI descriptor).
-struct Referrer {
-    std::string media_type;
-    std::string digest;
-    std::int64_t size = 0;
-    std::string artifact_type;
-    std::vector<std::pair<std::string, std::string>> annotations;  // sorted by key
-};
+using crane::Referrer;
 
 // Everything one publication consists of, computed from the read images.
 struct Plan {

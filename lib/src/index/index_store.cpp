@@ -18,9 +18,7 @@ namespace crane {
 namespace {
 
 constexpr std::size_t kMaxMetadataBytes = 256u << 20;  // a metadata file larger than this is refused
-// file systems stamp mtime at clock-tick granularity; writes closer than
-// this to a scan are not trusted to show up as a stamp change
-constexpr std::int64_t kRacyWindowNs = 2'000'000'000;
+constexpr std::int64_t kRacyWindowNs = kRacyWindow.count();  // see file_stamp.h
 
 bool ends_with_json(const std::string& name) {
     return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0;

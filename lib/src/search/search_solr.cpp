@@ -30,7 +30,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "search_internal.h"
+#include "search/search_internal.h"
 
 namespace crane::search_detail {
 

@@ -1,5 +1,5 @@
 // Red Hat entitlement certificates (Candlepin v1 and v3): what repository paths a
-// client certificate entitles, for protected repos (SPEC section 6). No OpenSSL
+// client certificate entitles, for protected repos (README, "Protected repositories"). No OpenSSL
 // or zlib type appears here; the parsing lives in entitlement_certificate.cpp.
 #pragma once
 
@@ -98,7 +98,7 @@ class EntitlementCertificate {
     // Lowercase hex SHA-256 of some bytes (of DER: the certificate fingerprint).
     static std::string sha256_hex(std::string_view bytes);
 
-    // True when this certificate entitles the repo url_path (SPEC section 6).
+    // True when this certificate entitles the repo url_path.
     // Dates are not checked here: see valid_at().
     bool entitles(std::string_view url_path) const noexcept;
 
