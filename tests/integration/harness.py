@@ -261,10 +261,20 @@ MaxRequestWorkers {workers}
                     self.proc.returncode, self.read(self.stderr_path), self.read(self.error_log)))
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
+                    break
             except OSError:
                 time.sleep(0.05)
-        raise AssertionError("httpd did not start listening in %ss" % timeout)
+        else:
+            raise AssertionError("httpd did not start listening in %ss" % timeout)
+        # The port accepts once the listeners exist, before post_config has run
+        # (and logged); wait for httpd's "resuming normal operations" line
+        # (AH00489 event, AH00163 prefork) too, so a test stopping right away
+        # still finds the startup lines.
+        # Bounded: a config whose LogLevel hides it only waits a little.
+        settled = time.time() + 5
+        while self.generation() < 1 and time.time() < settled and self.proc.poll() is None:
+            time.sleep(0.05)
+        return self
 
     def graceful(self, timeout=30):
         """`httpd -k graceful`, then waits until a new generation answers."""
