@@ -42,7 +42,7 @@ template <typename T>
 T* pool_new(apr_pool_t* p) {
     T* obj = new T();
     apr_pool_cleanup_register(
-        p, obj, [](void* o) -> apr_status_t { delete static_cast<T*>(o); return APR_SUCCESS; },
+        p, obj, [](void* o) noexcept -> apr_status_t { delete static_cast<T*>(o); return APR_SUCCESS; },
         apr_pool_cleanup_null);
     return obj;
 }
@@ -80,9 +80,50 @@ crane::LogSink server_log_sink(server_rec* s) {
     };
 }
 
+// ---- exception walls ----
+// No exception may unwind into httpd (C code): every C entry point of the
+// module (hooks, directive setters, merge, pool cleanups, the handler) runs
+// its body inside one of these, which log with an id and return an error.
+
+void log_failure(const char* id, int level, server_rec* s, const char* what, const char* detail) noexcept {
+    ap_log_error(APLOG_MARK, level, 0, s, "%s: mod_crane: %s: %s", id, what, detail);
+}
+
+// Runs fn(); an exception becomes a log line and `on_error`.
+template <typename R, typename Fn>
+R walled(const char* id, int level, server_rec* s, const char* what, R on_error, Fn&& fn) noexcept {
+    try {
+        return fn();
+    } catch (const std::exception& e) {
+        log_failure(id, level, s, what, e.what());
+    } catch (...) {
+        log_failure(id, level, s, what, "unknown exception");
+    }
+    return on_error;
+}
+
+// A directive setter whose exceptions become the directive's error string
+// (httpd prints it and refuses the configuration).
+template <auto Fn, typename... Args>
+const char* walled_directive(cmd_parms* cmd, void* dir_conf, Args... args) noexcept {
+    const char* name = cmd->cmd && cmd->cmd->name ? cmd->cmd->name : "mod_crane";
+    const char* detail = "unknown exception";
+    try {
+        return Fn(cmd, dir_conf, args...);
+    } catch (const std::exception& e) {
+        detail = apr_pstrdup(cmd->pool, e.what());
+    } catch (...) {
+    }
+    log_failure(crane::log_id::kDirectiveFailed, APLOG_ERR, cmd->server, name, detail);
+    return apr_psprintf(cmd->pool, "%s: %s", name, detail);
+}
+
 // ---- directives ----
 
-void* create_server_conf(apr_pool_t* p, server_rec*) { return pool_new<ServerConf>(p); }
+void* create_server_conf(apr_pool_t* p, server_rec* s) {
+    return walled<void*>(crane::log_id::kDirectiveFailed, APLOG_CRIT, s, "creating the server configuration failed",
+                         nullptr, [p] { return static_cast<void*>(pool_new<ServerConf>(p)); });
+}
 
 // A level with its own CraneConfig starts from that file; otherwise it
 // inherits the enclosing level's file and directives. Directives given at
@@ -106,17 +147,23 @@ void* merge_server_conf(apr_pool_t* p, void* base_v, void* add_v) {
     return conf;
 }
 
+// On failure the virtual host keeps its own settings unmerged (logged).
+void* merge_server_conf_walled(apr_pool_t* p, void* base_v, void* add_v) {
+    return walled<void*>(crane::log_id::kDirectiveFailed, APLOG_CRIT, nullptr, "merging the server configuration failed",
+                         add_v, [&] { return merge_server_conf(p, base_v, add_v); });
+}
+
 const char* set_crane_config(cmd_parms* cmd, void*, const char* arg) {
     auto* conf = server_conf(cmd->server);
     const char* path = ap_server_root_relative(cmd->temp_pool, arg);
     if (!path) return apr_psprintf(cmd->pool, "CraneConfig: invalid path '%s'", arg);
     crane::IniResult r = crane::read_ini_file(path);
-    if (!r.file) return apr_psprintf(cmd->pool, "CraneConfig: %s", r.error.c_str());
-    for (const auto& w : r.file->warnings) {
+    if (!r) return apr_psprintf(cmd->pool, "CraneConfig: %s", r.error().c_str());
+    for (const auto& w : r->warnings) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, "%s: CraneConfig: %s", crane::log_id::kIniWarning,
                      w.c_str());
     }
-    conf->ini = std::make_shared<const crane::IniFile>(std::move(*r.file));
+    conf->ini = std::make_shared<const crane::IniFile>(std::move(*r));
     return nullptr;
 }
 
@@ -164,26 +211,44 @@ cmd_func directive_fn(Fn* fn) {
 
 // The directive table, generated from crane::config_keys() so that every
 // INI key has its directive and nothing is listed twice.
-const command_rec* directive_table() {
-    static std::vector<command_rec> table = [] {
-        std::vector<command_rec> t;
-        t.push_back({"CraneConfig", directive_fn(set_crane_config), nullptr, RSRC_CONF, TAKE1,
-                     "Path of a crane.conf INI file (Crane's format)"});
-        for (const auto& key : crane::config_keys()) {
-            t.push_back({key.directive, directive_fn(set_config_key),
-                         const_cast<crane::ConfigKey*>(&key), RSRC_CONF, TAKE1, key.help});
-        }
-        t.push_back({"CraneAcceptUnverifiedCertificates", directive_fn(set_accept_unverified),
-                     nullptr, RSRC_CONF, FLAG,
-                     "On: a client certificate mod_ssl did not verify may still entitle (default Off)"});
-        t.push_back({"CraneSearchVerifyTLS", directive_fn(set_search_verify_tls), nullptr, RSRC_CONF, FLAG,
-                     "Off: do not verify the search backend's TLS certificate (default On)"});
-        t.push_back({"CraneSearchCAFile", directive_fn(set_search_ca_file), nullptr, RSRC_CONF, TAKE1,
-                     "PEM file of CAs that sign the search backend's certificate"});
-        t.push_back({nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr});
-        return t;
-    }();
-    return table.data();
+// Built while httpd loads the module (the module struct's initializer): a
+// failure there leaves no directives (httpd then refuses every Crane*
+// directive by name) rather than unwinding through dlopen.
+const command_rec* directive_table() noexcept {
+    try {
+        static std::vector<command_rec> table = [] {
+            std::vector<command_rec> t;
+            t.push_back({"CraneConfig",
+                         directive_fn(walled_directive<set_crane_config, const char*>), nullptr,
+                         RSRC_CONF, TAKE1, "Path of a crane.conf INI file (Crane's format)"});
+            for (const auto& key : crane::config_keys()) {
+                t.push_back({key.directive,
+                             directive_fn(walled_directive<set_config_key, const char*>),
+                             const_cast<crane::ConfigKey*>(&key), RSRC_CONF, TAKE1, key.help});
+            }
+            t.push_back({"CraneAcceptUnverifiedCertificates",
+                         directive_fn(walled_directive<set_accept_unverified, int>), nullptr,
+                         RSRC_CONF, FLAG,
+                         "On: a client certificate mod_ssl did not verify may still entitle "
+                         "(default Off)"});
+            t.push_back({"CraneSearchVerifyTLS",
+                         directive_fn(walled_directive<set_search_verify_tls, int>), nullptr,
+                         RSRC_CONF, FLAG,
+                         "Off: do not verify the search backend's TLS certificate (default On)"});
+            t.push_back({"CraneSearchCAFile",
+                         directive_fn(walled_directive<set_search_ca_file, const char*>), nullptr,
+                         RSRC_CONF, TAKE1,
+                         "PEM file of CAs that sign the search backend's certificate"});
+            t.push_back({nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr});
+            return t;
+        }();
+        return table.data();
+    } catch (...) {
+        log_failure(crane::log_id::kDirectiveFailed, APLOG_CRIT, nullptr,
+                    "building the directive table failed", "unknown exception");
+    }
+    static const command_rec none[] = {{nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
+    return none;
 }
 
 // ---- lifecycle ----
@@ -200,8 +265,8 @@ std::optional<std::string> load_fallback_ini() {
         path = "/etc/crane.conf";
     }
     crane::IniResult r = crane::read_ini_file(path);
-    if (!r.file) return r.error;
-    g_fallback_ini = std::make_shared<const crane::IniFile>(std::move(*r.file));
+    if (!r) return r.error();
+    g_fallback_ini = std::make_shared<const crane::IniFile>(std::move(*r));
     return std::nullopt;
 }
 
@@ -284,32 +349,31 @@ bool report_config_issues(server_rec* main_server, apr_pool_t* p, bool warnings)
 }
 
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
-    if (any_server_needs_fallback(s)) {
-        if (auto err = load_fallback_ini()) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "%s: mod_crane: %s (from CRANE_CONFIG_PATH or /etc/crane.conf)",
-                         crane::log_id::kFallbackIni, err->c_str());
-            return HTTP_INTERNAL_SERVER_ERROR;
+    return walled(crane::log_id::kConfigCheckFailed, APLOG_CRIT, s, "configuration check failed",
+                  int{HTTP_INTERNAL_SERVER_ERROR}, [&]() -> int {
+        if (any_server_needs_fallback(s)) {
+            if (auto err = load_fallback_ini()) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                             "%s: mod_crane: %s (from CRANE_CONFIG_PATH or /etc/crane.conf)",
+                             crane::log_id::kFallbackIni, err->c_str());
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
         }
-    }
-    // warnings go to the error log from post_config; `httpd -t` shows them here
-    bool config_test = ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST;
-    try {
+        // warnings go to the error log from post_config; `httpd -t` shows them here
+        bool config_test = ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST;
         if (!report_config_issues(s, ptemp, config_test)) return HTTP_INTERNAL_SERVER_ERROR;
-    } catch (const std::exception& e) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "%s: mod_crane: configuration check failed: %s",
-                     crane::log_id::kConfigCheckFailed, e.what());
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    return OK;
+        return OK;
+    });
 }
 
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* main_server) {
     // the first pass only checks the configuration; load data for real once
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
-    try {
+    return walled(crane::log_id::kStartupFailed, APLOG_CRIT, main_server, "startup failed",
+                  int{HTTP_INTERNAL_SERVER_ERROR}, [&]() -> int {
         g_generation = pool_new<Generation>(pconf);
         apr_pool_cleanup_register(
-            pconf, nullptr, [](void*) -> apr_status_t { g_generation = nullptr; return APR_SUCCESS; },
+            pconf, nullptr, [](void*) noexcept -> apr_status_t { g_generation = nullptr; return APR_SUCCESS; },
             apr_pool_cleanup_null);
         g_ssl_var_lookup = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
         crane::search_global_init();  // process-wide libcurl setup; creates no handle
@@ -344,31 +408,26 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
             conf->registry = std::make_shared<crane::Registry>(std::move(config), store, options,
                                                                server_log_sink(s));
         }
-    } catch (const std::exception& e) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, "%s: mod_crane: startup failed: %s",
-                     crane::log_id::kStartupFailed, e.what());
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    return OK;
+        return OK;
+    });
 }
 
 void child_init(apr_pool_t* pchild, server_rec* s) {
     if (!g_generation) return;
-    try {
+    // stop_watcher is noexcept: nothing unwinds out of the cleanup
+    apr_pool_cleanup_register(
+        pchild, nullptr,
+        [](void*) noexcept -> apr_status_t {
+            if (g_generation) {
+                for (auto& [key, store] : g_generation->stores) store->stop_watcher();
+            }
+            return APR_SUCCESS;
+        },
+        apr_pool_cleanup_null);
+    walled(crane::log_id::kWatcherStart, APLOG_ERR, s, "cannot start the metadata watcher", 0, [] {
         for (auto& [key, store] : g_generation->stores) store->start_watcher();
-        apr_pool_cleanup_register(
-            pchild, nullptr,
-            [](void*) -> apr_status_t {
-                if (g_generation) {
-                    for (auto& [key, store] : g_generation->stores) store->stop_watcher();
-                }
-                return APR_SUCCESS;
-            },
-            apr_pool_cleanup_null);
-    } catch (const std::exception& e) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s: mod_crane: cannot start the metadata watcher: %s",
-                     crane::log_id::kWatcherStart, e.what());
-    }
+        return 0;
+    });
 }
 
 // ---- the handler ----
@@ -559,11 +618,16 @@ bool crane_configured(request_rec* r) {
 // Clients probe the API version on 401s and 403s from the access hooks
 // too. Set here because the <Location> sections are merged when
 // translate_name runs (core resets the per-dir config for map_to_storage).
-int translate_name(request_rec* r) {
+int translate_name_unwalled(request_rec* r) {
     const char* u = r->uri;
     if (r->proxyreq || !u || std::strncmp(u, "/v2", 3) != 0 || (u[3] != '/' && u[3] != '\0')) return DECLINED;
     if (crane_configured(r)) apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
     return DECLINED;
+}
+
+int translate_name(request_rec* r) {
+    return walled(crane::log_id::kInternalError, APLOG_ERR, r->server, "internal error", int{HTTP_INTERNAL_SERVER_ERROR},
+                  [r] { return translate_name_unwalled(r); });
 }
 
 // crane answers from its index whatever the URL's path holds on disk. The
@@ -573,9 +637,12 @@ int translate_name(request_rec* r) {
 // the request is marked as having no file, so mod_dir (DirectoryIndex, the
 // trailing-slash redirect) leaves it alone.
 int type_checker(request_rec* r) {
-    if (!crane_configured(r)) return DECLINED;
-    r->finfo.filetype = APR_NOFILE;
-    return OK;
+    return walled(crane::log_id::kInternalError, APLOG_ERR, r->server, "internal error", int{HTTP_INTERNAL_SERVER_ERROR},
+                  [r] {
+                      if (!crane_configured(r)) return DECLINED;
+                      r->finfo.filetype = APR_NOFILE;
+                      return OK;
+                  });
 }
 
 void register_hooks(apr_pool_t*) {
@@ -595,7 +662,7 @@ __attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA crane_modul
     nullptr,             // create per-dir config
     nullptr,             // merge per-dir config
     create_server_conf,  // create per-server config
-    merge_server_conf,   // merge per-server config
+    merge_server_conf_walled,  // merge per-server config
     directive_table(),   // directives
     register_hooks,
 #if defined(AP_MODULE_FLAG_NONE)

@@ -5,7 +5,7 @@ documented and configured completely.
 The directive list comes from the source, not from a copy:
 - the config_keys() table in lib/src/config/config.cpp (one directive per INI key,
   with its documented default_text), and
-- the extra `t.push_back({"Crane...", directive_fn(SETTER), ...` entries of
+- the extra `t.push_back({"Crane...", directive_fn(walled_directive<SETTER, ...>), ...` entries of
   directive_table() in mod_crane/mod_crane.cpp.
 
 For each directive it checks:
@@ -39,8 +39,8 @@ STR = r'"((?:[^"\\]|\\.)*)"'
 CONFIG_KEY_RE = re.compile(
     r'\{\s*' + STR + r'\s*,\s*' + STR + r'\s*,\s*"(Crane\w+)"\s*,\s*KeyType::(\w+)\s*,\s*' + STR)
 
-# t.push_back({"CraneX", directive_fn(setter), ...
-EXTRA_RE = re.compile(r't\.push_back\(\s*\{\s*"(Crane\w+)"\s*,\s*directive_fn\(\s*(\w+)\s*\)')
+# t.push_back({"CraneX", directive_fn(walled_directive<setter, ARG>), ...
+EXTRA_RE = re.compile(r't\.push_back\(\s*\{\s*"(Crane\w+)"\s*,\s*directive_fn\(\s*walled_directive<\s*(\w+)\s*,[^>]*>\s*\)')
 
 DIRECTIVE_NAME_RE = re.compile(r'\bCrane[A-Z][A-Za-z0-9]*\b')
 
@@ -53,7 +53,7 @@ def read(path):
 def function_body(source, name):
     """The text between the braces of the first definition of function
     `name` (a definition: its parameter list is followed by `{`)."""
-    m = re.search(r'\b' + re.escape(name) + r'\s*\([^;{)]*\)\s*(?:const\s*)?\{', source)
+    m = re.search(r'\b' + re.escape(name) + r'\s*\([^;{)]*\)\s*(?:const\s*)?(?:noexcept\s*)?\{', source)
     if not m:
         return None
     depth = 0

@@ -26,13 +26,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     const std::string path = "fuzz.ini";
     crane::IniResult result = crane::parse_ini_text(text, path);
-    if (!result.file) {
-        if (result.error.empty()) fail("no file and no error", text);
-        if (result.error.compare(0, path.size() + 1, path + ":") != 0) fail("error without file name", result.error);
+    if (!result) {
+        if (result.error().empty()) fail("no file and no error", text);
+        if (result.error().compare(0, path.size() + 1, path + ":") != 0) fail("error without file name", result.error());
         return 0;
     }
-    if (!result.error.empty()) fail("both a file and an error", result.error);
-    const crane::IniFile& ini = *result.file;
+    if (!result.error().empty()) fail("both a file and an error", result.error());
+    const crane::IniFile& ini = *result;
     if (ini.path != path) fail("path changed", ini.path);
 
     int lines = 1;

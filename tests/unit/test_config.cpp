@@ -50,9 +50,9 @@ TEST_CASE("every INI key reads into the config", "[config]") {
         "[solr]\n"
         "url: https://solr.example.com/q={0}\n",
         "crane.conf");
-    REQUIRE(r.file);
+    REQUIRE(r);
     Config c;
-    apply_ini(c, *r.file);
+    apply_ini(c, *r);
     CHECK(c.debug);
     CHECK(c.data_dir == "/srv/crane");
     CHECK(c.data_dir_polling_interval == 5);
@@ -82,13 +82,13 @@ TEST_CASE("INI syntax follows ConfigParser: comments, case-insensitive keys, con
         "[extra]\n"
         "whatever: 1\n",
         "x.conf");
-    REQUIRE(r.file);
+    REQUIRE(r);
     Config c;
-    apply_ini(c, *r.file);
+    apply_ini(c, *r);
     CHECK(c.data_dir == "/a");
     CHECK(c.endpoint == "host");
-    REQUIRE(r.file->warnings.size() == 1);
-    CHECK(r.file->warnings[0] == "x.conf:7: section [extra] is not used by mod_crane; ignored");
+    REQUIRE(r->warnings.size() == 1);
+    CHECK(r->warnings[0] == "x.conf:7: section [extra] is not used by mod_crane; ignored");
 }
 
 TEST_CASE("booleans accept ConfigParser's words in any case", "[config]") {
@@ -140,15 +140,15 @@ TEST_CASE("config errors name the file, the line and the key", "[config]") {
     for (const auto& c : cases) {
         INFO(c.text);
         auto r = parse_ini_text(c.text, "c.conf");
-        CHECK_FALSE(r.file);
-        CHECK(r.error == c.error);
+        CHECK_FALSE(r);
+        CHECK(r.error() == c.error);
     }
 }
 
 TEST_CASE("a missing config file is an error naming it", "[config]") {
     auto r = read_ini_file("/nonexistent/crane.conf");
-    CHECK_FALSE(r.file);
-    CHECK(r.error == "/nonexistent/crane.conf: cannot be read");
+    CHECK_FALSE(r);
+    CHECK(r.error() == "/nonexistent/crane.conf: cannot be read");
 }
 
 TEST_CASE("every key has a directive, a default and help text", "[config]") {

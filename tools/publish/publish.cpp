@@ -4,7 +4,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <stdio.h>
@@ -19,7 +18,10 @@
 #include <memory>
 #include <set>
 
+#include "crane/fd.h"
+#include "crane/json_members.h"
 #include "crane/json_writer.h"
+#include "crane/sha256.h"
 
 namespace crane::publish {
 
@@ -28,31 +30,10 @@ namespace {
 using rapidjson::Value;
 
 constexpr std::int64_t kMaxManifestBytes = 4 << 20;  // containers/image's limit
-constexpr char kHex[] = "0123456789abcdef";
-
-struct MdCtxFree {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-
-MdCtx new_sha256() {
-    MdCtx ctx(EVP_MD_CTX_new());
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
-        throw Error("OpenSSL cannot compute sha256.");
-    }
-    return ctx;
-}
-
-std::string finish_sha256(EVP_MD_CTX* ctx) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx, md, &len) != 1) throw Error("OpenSSL cannot compute sha256.");
-    std::string out = "sha256:";
-    for (unsigned int i = 0; i < len; ++i) {
-        out += kHex[md[i] >> 4];
-        out += kHex[md[i] & 0xF];
-    }
-    return out;
+std::string finish_sha256(Sha256& sha) {
+    auto hex = sha.hex();
+    if (!hex) throw Error("OpenSSL cannot compute sha256.");
+    return "sha256:" + *hex;
 }
 
 std::string errno_text(int err) { return std::strerror(err); }
@@ -60,25 +41,6 @@ std::string errno_text(int err) { return std::strerror(err); }
 std::string hex_of(const std::string& digest) { return digest.substr(std::strlen("sha256:")); }
 
 // ---- files ----
-
-class Fd {
-  public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-    int release() {
-        int fd = fd_;
-        fd_ = -1;
-        return fd;
-    }
-
-  private:
-    int fd_;
-};
 
 bool exists_no_follow(const std::string& path, struct stat* st = nullptr) {
     struct stat s {};
@@ -232,15 +194,10 @@ class TreeGuard {
 
 // ---- JSON ----
 
-const Value* member(const Value& obj, const char* name) {
-    const Value* found = nullptr;  // the last of repeated keys, as Go's encoding/json
-    for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
-        if (it->name == name) found = &it->value;
-    }
-    return found;
-}
+// the last of repeated keys, as Go's encoding/json
+const Value* member(const Value& obj, const char* name) { return json::last_member(obj, name); }
 
-std::string str(const Value& v) { return std::string(v.GetString(), v.GetStringLength()); }
+std::string str(const Value& v) { return std::string(json::string_of(v)); }
 
 std::string optional_string(const Value& obj, const char* name, const std::string& what) {
     const Value* v = member(obj, name);
@@ -389,11 +346,9 @@ void add_sorted_unique(std::vector<std::string>& v) {
 // ---- pure helpers ----
 
 std::string sha256_digest(std::string_view bytes) {
-    MdCtx ctx = new_sha256();
-    if (EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) != 1) {
-        throw Error("OpenSSL cannot compute sha256.");
-    }
-    return finish_sha256(ctx.get());
+    Sha256 sha;
+    sha.update(bytes);
+    return finish_sha256(sha);
 }
 
 bool is_sha256_digest(std::string_view s) {
@@ -949,7 +904,7 @@ void copy_verified(const std::string& src, const std::string& dst, const std::st
     } unlink_on_error{dst, done};
     if (::fchmod(out.get(), 0644) != 0)
         throw Error("Cannot chmod " + dst + ": " + errno_text(errno) + ".");
-    MdCtx ctx = new_sha256();
+    Sha256 sha;
     std::vector<char> buf(1 << 20);
     std::int64_t total = 0;
     for (;;) {
@@ -960,9 +915,7 @@ void copy_verified(const std::string& src, const std::string& dst, const std::st
         }
         if (n == 0) break;
         total += n;
-        if (EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(n)) != 1) {
-            throw Error("OpenSSL cannot compute sha256.");
-        }
+        sha.update(buf.data(), static_cast<std::size_t>(n));
         if (size < 0 || total <= size)
             write_all(out.get(), buf.data(), static_cast<std::size_t>(n), dst);
     }
@@ -971,7 +924,7 @@ void copy_verified(const std::string& src, const std::string& dst, const std::st
                     " bytes, the manifest says " + std::to_string(size) +
                     " (corrupt or truncated).");
     }
-    std::string actual = finish_sha256(ctx.get());
+    std::string actual = finish_sha256(sha);
     if (actual != digest) {
         throw Error("Blob " + digest + " (" + src + ") hashes to " + actual +
                     " (corrupt or modified).");

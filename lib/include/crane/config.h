@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "crane/result.h"
+
 namespace crane {
 
 struct Config {
@@ -88,10 +90,7 @@ struct IniFile {
 
 // Parses Crane's INI text (Python ConfigParser syntax). Errors name
 // "FILE:LINE: [section] key: reason".
-struct IniResult {
-    std::optional<IniFile> file;
-    std::string error;
-};
+using IniResult = Result<IniFile>;
 IniResult parse_ini_text(std::string_view text, const std::string& path);
 IniResult read_ini_file(const std::string& path);
 

@@ -46,8 +46,10 @@ public:
 
     // A background thread that calls reload() every poll interval. Start it
     // in the process that serves (after fork), stop it before exit.
+    // stop_watcher never throws (pool cleanups and the destructor call it);
+    // a failed join is logged (CRANE0108) and the thread left detached.
     void start_watcher();
-    void stop_watcher();
+    void stop_watcher() noexcept;
 
     const std::string& data_dir() const { return data_dir_; }
     std::int64_t poll_interval() const { return interval_; }

@@ -33,6 +33,7 @@ inline constexpr char kMetadataSkipped[] = "CRANE0104";     // error: bad file, 
 inline constexpr char kIndexWarning[] = "CRANE0105";        // warn: index conflict (e.g. a repo defined twice)
 inline constexpr char kMetadataLoaded[] = "CRANE0106";      // info: a reload's summary
 inline constexpr char kReloadFailed[] = "CRANE0107";        // error: a reload failed unexpectedly
+inline constexpr char kWatcherFailed[] = "CRANE0108";       // error: the watcher thread failed or could not stop
 
 // ---- entitlement (lib/src/api/registry.cpp): 0200-0299 ----
 inline constexpr char kCertUnverified[] = "CRANE0201";      // debug: mod_ssl did not verify the certificate

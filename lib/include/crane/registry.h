@@ -14,6 +14,7 @@ namespace crane {
 
 class EntitlementCache;
 struct CdnSettings;
+struct RouteMatch;  // what an entry of the route table found (api/registry.cpp)
 
 struct RegistryOptions {
     // Accept client certificates that mod_ssl did not verify (Crane's old
@@ -36,9 +37,11 @@ public:
 
 private:
     class Client;
-    Response v1(const Request& req, std::string_view rest, const Index& index, Client& client) const;
-    Response v2(const Request& req, std::string_view rest, const Index& index, Client& client) const;
-    Response admin(const Request& req, std::string_view rest, const Index& index) const;
+    Response v1(const Request& req, const RouteMatch& m, const Index& index, Client& client) const;
+    Response v2(const Request& req, const RouteMatch& m, const Index& index, Client& client) const;
+    Response admin(const Request& req, const RouteMatch& m, const Index& index) const;
+    Response v1_image(const Request& req, std::string_view image, std::string_view file, const Index& index,
+                      Client& client) const;
     Response catalog(const Request& req, const Index& index, Client& client) const;
     Response tag_list(const Request& req, const V2Repo& repo) const;
     Response referrers(const Request& req, const V2Repo& repo, std::string_view digest) const;

@@ -6,6 +6,8 @@
 
 #include <limits>
 
+#include "crane/sha256.h"
+
 namespace crane {
 
 namespace {
@@ -109,13 +111,9 @@ std::string cdn_token(std::string_view path, const CdnSettings& settings, std::i
         mac_len = 0;  // cannot happen with the built-in digests; leaves "hmac=" empty
     }
 
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string token = exp;
     token += "~hmac=";
-    for (unsigned int i = 0; i < mac_len; ++i) {
-        token.push_back(kHex[mac[i] >> 4]);
-        token.push_back(kHex[mac[i] & 0x0F]);
-    }
+    token += hex_lower(mac, mac_len);
     return token;
 }
 

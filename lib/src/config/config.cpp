@@ -230,7 +230,6 @@ std::vector<ConfigIssue> config_issues(const Config& config) {
 }
 
 IniResult parse_ini_text(std::string_view text, const std::string& path) {
-    IniResult result;
     IniFile ini;
     ini.path = path;
     std::string section;
@@ -239,8 +238,7 @@ IniResult parse_ini_text(std::string_view text, const std::string& path) {
     // the entry a continuation line (indented) belongs to
     std::optional<std::size_t> last_entry;
     auto fail = [&](const std::string& what) {
-        result.error = path + ":" + std::to_string(line_no) + ": " + what;
-        return result;
+        return IniResult::failure(path + ":" + std::to_string(line_no) + ": " + what);
     };
     std::size_t pos = 0;
     while (pos <= text.size()) {
@@ -308,23 +306,18 @@ IniResult parse_ini_text(std::string_view text, const std::string& path) {
         last_entry = ini.entries.size() - 1;
         if (end == text.size()) break;
     }
-    result.file = std::move(ini);
-    return result;
+    return ini;
 }
 
 IniResult read_ini_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        IniResult r;
-        r.error = path + ": cannot be read";
-        return r;
+        return IniResult::failure(path + ": cannot be read");
     }
     std::ostringstream ss;
     ss << in.rdbuf();
     if (in.bad()) {
-        IniResult r;
-        r.error = path + ": read error";
-        return r;
+        return IniResult::failure(path + ": read error");
     }
     return parse_ini_text(ss.str(), path);
 }

@@ -35,6 +35,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include "crane/sha256.h"
 
 namespace crane {
 
@@ -560,20 +561,14 @@ std::vector<std::string> EntitlementPathTree::paths(std::size_t max_paths) const
 // ---- EntitlementCertificate ----
 
 std::string EntitlementCertificate::sha256_hex(std::string_view bytes) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+    Sha256 sha;
+    sha.update(bytes);
+    auto hex = sha.hex();
+    if (!hex) {
         ERR_clear_error();
         return {};
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(std::size_t{len} * 2);
-    for (unsigned int i = 0; i < len; ++i) {
-        out.push_back(kHex[md[i] >> 4]);
-        out.push_back(kHex[md[i] & 15]);
-    }
-    return out;
+    return *hex;
 }
 
 std::optional<std::string> EntitlementCertificate::pem_to_der(std::string_view pem,

@@ -2,7 +2,6 @@
 #include "crane/file_digest_cache.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,27 +9,12 @@
 #include <ctime>
 #include <memory>
 
+#include "crane/fd.h"
+#include "crane/sha256.h"
+
 namespace crane {
 
 namespace {
-
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
-
-struct MdCtxFree {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
 
 struct Hashed {
     std::string digest;
@@ -46,8 +30,7 @@ std::optional<Hashed> hash_file(const std::string& path) {
     struct stat before {};
     if (::fstat(fd.get(), &before) != 0 || !S_ISREG(before.st_mode)) return std::nullopt;
 
-    std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return std::nullopt;
+    Sha256 sha;
 
     unsigned char buf[64 * 1024];
     for (;;) {
@@ -57,22 +40,16 @@ std::optional<Hashed> hash_file(const std::string& path) {
             if (errno == EINTR) continue;
             return std::nullopt;
         }
-        if (EVP_DigestUpdate(ctx.get(), buf, static_cast<std::size_t>(n)) != 1) return std::nullopt;
+        sha.update(buf, static_cast<std::size_t>(n));
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    if (EVP_DigestFinal_ex(ctx.get(), md, &md_len) != 1) return std::nullopt;
+    auto hex = sha.hex();
+    if (!hex) return std::nullopt;
 
     struct stat after {};
     if (::fstat(fd.get(), &after) != 0) return std::nullopt;
 
-    static constexpr char kHex[] = "0123456789abcdef";
     Hashed h;
-    h.digest = "sha256:";
-    for (unsigned int i = 0; i < md_len; ++i) {
-        h.digest.push_back(kHex[md[i] >> 4]);
-        h.digest.push_back(kHex[md[i] & 0x0F]);
-    }
+    h.digest = "sha256:" + *hex;
     h.version = FileStamp::of(before);
     h.stable = h.version == FileStamp::of(after);
     return h;

@@ -267,27 +267,47 @@ void IndexStore::start_watcher() {
     if (watcher_.joinable()) return;
     stop_ = false;
     watcher_ = std::thread([this] {
-        std::unique_lock<std::mutex> lock(watch_mutex_);
-        while (!stop_) {
-            if (watch_cv_.wait_for(lock, std::chrono::seconds(interval_), [this] { return stop_; })) break;
-            lock.unlock();
-            try {
-                reload();
-            } catch (const std::exception& e) {
-                log(log_, LogLevel::Error, log_id::kReloadFailed, std::string("metadata reload failed: ") + e.what());
+        // nothing may escape a thread (std::terminate): every failure is a
+        // log line, and a failed reload keeps the current index
+        try {
+            std::unique_lock<std::mutex> lock(watch_mutex_);
+            while (!stop_) {
+                if (watch_cv_.wait_for(lock, std::chrono::seconds(interval_), [this] { return stop_; })) break;
+                lock.unlock();
+                try {
+                    reload();
+                } catch (const std::exception& e) {
+                    log(log_, LogLevel::Error, log_id::kReloadFailed,
+                        std::string("metadata reload failed: ") + e.what());
+                } catch (...) {
+                    log(log_, LogLevel::Error, log_id::kReloadFailed, "metadata reload failed: unknown exception");
+                }
+                lock.lock();
             }
-            lock.lock();
+        } catch (...) {
+            try {
+                log(log_, LogLevel::Error, log_id::kWatcherFailed, "metadata watcher stopped: unexpected failure");
+            } catch (...) {  // logging itself failed (out of memory): nothing left to tell
+            }
         }
     });
 }
 
-void IndexStore::stop_watcher() {
-    {
-        std::lock_guard<std::mutex> g(watch_mutex_);
-        stop_ = true;
+void IndexStore::stop_watcher() noexcept {
+    try {
+        {
+            std::lock_guard<std::mutex> g(watch_mutex_);
+            stop_ = true;
+        }
+        watch_cv_.notify_all();
+        if (watcher_.joinable()) watcher_.join();
+    } catch (const std::exception& e) {
+        try {
+            log(log_, LogLevel::Error, log_id::kWatcherFailed, std::string("metadata watcher stop failed: ") + e.what());
+        } catch (...) {  // logging itself failed: nothing left to tell
+        }
+        if (watcher_.joinable()) watcher_.detach();
     }
-    watch_cv_.notify_all();
-    if (watcher_.joinable()) watcher_.join();
 }
 
 }  // namespace crane

@@ -6,12 +6,11 @@
 
 #include "crane/json_writer.h"
 #include "search/search_internal.h"
+#include "util/url.h"
 
 namespace crane {
 
 namespace {
-
-constexpr char kHex[] = "0123456789ABCDEF";
 
 bool is_alnum(unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -20,51 +19,16 @@ bool is_alnum(unsigned char c) {
 // Python 2 urllib's always_safe set plus `extra_safe`; '~' is not in it.
 void append_quoted(std::string& out, std::string_view s, std::string_view extra_safe,
                    bool space_as_plus) {
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (is_alnum(c) || c == '_' || c == '.' || c == '-' ||
-            extra_safe.find(ch) != std::string_view::npos) {
-            out += ch;
-        } else if (c == ' ' && space_as_plus) {
-            out += '+';
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 0xF];
-        }
-    }
+    auto safe = [extra_safe](unsigned char c) {
+        return is_alnum(c) || c == '_' || c == '.' || c == '-' ||
+               extra_safe.find(static_cast<char>(c)) != std::string_view::npos;
+    };
+    append_percent_encoded(out, s, safe, space_as_plus);
 }
 
 std::string quote_plus(std::string_view s) {
     std::string out;
     append_quoted(out, s, "", true);
-    return out;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// Python 2 unquote(s.replace('+', ' ')): a '%' not followed by two hex
-// digits stays as it is.
-std::string unquote_plus(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        char c = s[i];
-        if (c == '+') {
-            out += ' ';
-        } else if (c == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-                   hex_value(s[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-            i += 2;
-        } else {
-            out += c;
-        }
-    }
     return out;
 }
 

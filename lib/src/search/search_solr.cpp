@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "crane/json_members.h"
 #include "search/search_internal.h"
 
 namespace crane::search_detail {
@@ -38,20 +39,11 @@ namespace {
 
 using rapidjson::Value;
 
-// The value of the last member named `key`, or nullptr.
-const Value* find_last(const Value& object, std::string_view key) {
-    const Value* found = nullptr;
-    for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it) {
-        const Value& name = it->name;
-        if (std::string_view(name.GetString(), name.GetStringLength()) == key) found = &it->value;
-    }
-    return found;
-}
-
-std::string_view string_of(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
+using json::last_member;
+using json::string_of;
 
 bool bool_member(const Value& doc, std::string_view key) {
-    const Value* v = find_last(doc, key);
+    const Value* v = last_member(doc, key);
     return v != nullptr && v->IsBool() && v->GetBool();
 }
 
@@ -68,8 +60,8 @@ std::int64_t star_count_of(const Value* v) {
 }
 
 std::optional<std::string> description_of(const Value& doc) {
-    const Value* v = find_last(doc, "ir_description");
-    if (v == nullptr) v = find_last(doc, "publishedAbstract");
+    const Value* v = last_member(doc, "ir_description");
+    if (v == nullptr) v = last_member(doc, "publishedAbstract");
     if (v == nullptr || !v->IsString()) return std::nullopt;
     return std::string(string_of(*v));
 }
@@ -142,9 +134,9 @@ std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body, 
                 " at offset " + std::to_string(json.GetErrorOffset());
         return std::nullopt;
     }
-    const Value* response = json.IsObject() ? find_last(json, "response") : nullptr;
+    const Value* response = json.IsObject() ? last_member(json, "response") : nullptr;
     const Value* docs =
-        response != nullptr && response->IsObject() ? find_last(*response, "docs") : nullptr;
+        response != nullptr && response->IsObject() ? last_member(*response, "docs") : nullptr;
     if (docs == nullptr || !docs->IsArray()) {
         error = "no response.docs array";
         return std::nullopt;
@@ -158,14 +150,14 @@ std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body, 
         base.description = description_of(doc);
         base.is_trusted = bool_member(doc, "ir_automated");
         base.is_official = bool_member(doc, "ir_official");
-        base.star_count = star_count_of(find_last(doc, "ir_stars"));
+        base.star_count = star_count_of(last_member(doc, "ir_stars"));
         const std::string_view description =
             base.description ? std::string_view(*base.description) : std::string_view();
-        const Value* kind = find_last(doc, "documentKind");
+        const Value* kind = last_member(doc, "documentKind");
         std::string_view kind_name = kind != nullptr && kind->IsString() ? string_of(*kind) : "";
 
         if (kind_name == "CertifiedSoftware") {
-            const Value* commands = find_last(doc, "c_pull_command");
+            const Value* commands = last_member(doc, "c_pull_command");
             if (commands == nullptr) continue;
             // every entry repeats the doc's description: check before copying
             auto add = [&](const Value& command) {
@@ -188,7 +180,7 @@ std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body, 
             continue;
         }
 
-        const Value* title = find_last(doc, "allTitle");
+        const Value* title = last_member(doc, "allTitle");
         if (title == nullptr || !title->IsString()) continue;
         if (!list.fits(string_of(*title), description)) break;
         base.name = std::string(string_of(*title));
