@@ -14,9 +14,9 @@ template <typename T>
 class Result {
 public:
     Result(T value) : value_(std::move(value)) {}  // NOLINT: `return value;` reads best
-    static Result failure(std::string error) {
+    static Result failure(const std::string& error) {  // cold path: a copy is fine
         Result r;
-        r.error_ = std::move(error);
+        r.error_ = error;
         return r;
     }
 
