@@ -62,23 +62,16 @@ class AccessCase(HttpdTestCase):
 
     extra_modules = AUTH_MODULES
     files = {}
-    location = "/"  # of the generated `SetHandler crane`
 
     @classmethod
-    def setUpClass(cls):
-        cls.httpd = cls.make_httpd(location=cls.location)
-        try:
-            files = dict(cls.files)
-            files["htdocs/static.txt"] = "static\n"
-            for rel, text in files.items():
-                cls.write(rel, text.replace("{dir}", cls.httpd.dir))
-            line = subprocess.run(["htpasswd", "-nbB", "-C", "5", USER, PASSWORD], check=True,
-                                  capture_output=True, text=True).stdout.strip()
-            cls.write("htpasswd", line + "\n")
-            cls.httpd.start()
-        except BaseException:
-            cls.httpd.cleanup()
-            raise
+    def before_start(cls):
+        files = dict(cls.files)
+        files["htdocs/static.txt"] = "static\n"
+        for rel, text in files.items():
+            cls.write(rel, text.replace("{dir}", cls.httpd.dir))
+        line = subprocess.run(["htpasswd", "-nbB", "-C", "5", USER, PASSWORD], check=True,
+                              capture_output=True, text=True).stdout.strip()
+        cls.write("htpasswd", line + "\n")
 
     @classmethod
     def write(cls, rel, text):

@@ -79,7 +79,8 @@ class ConfigErrors(unittest.TestCase):
             h.use_fallback_config(bad)
             code, out = h.config_test()
             self.assertNotEqual(code, 0, out)
-            self.assertIn("env.conf:2: [general] debug: 'kind of' is not a boolean", out)
+            # CRANE0005: the fallback INI file is bad, naming its file, line and key
+            self.assertRegex(out, r"CRANE0005: mod_crane: .*/env\.conf:2: \[general\] debug: ")
         finally:
             h.cleanup()
 
@@ -89,7 +90,7 @@ class ConfigErrors(unittest.TestCase):
             code, out = h.config_test()
             self.assertEqual(code, 0, out)
             self.assertIn("Syntax OK", out)
-            self.assertNotIn("mod_crane", out)
+            self.assertNotRegex(out, r"CRANE\d{4}: ")  # no mod_crane line at all
         finally:
             h.cleanup()
 
@@ -137,14 +138,14 @@ class ConfigErrors(unittest.TestCase):
         try:
             code, out = h.config_test()
             self.assertNotEqual(code, 0, out)
-            self.assertIn("mod_crane: %s:%d: CraneCDNURLMatch: [cdn] url_match is set but [cdn] url_replace is "
-                          "not; set both to rewrite redirect URLs, or neither"
+            # CRANE0002: a configuration error, naming the file, line, directive and key
+            self.assertIn("CRANE0002: mod_crane: %s:%d: CraneCDNURLMatch: [cdn] url_match "
                           % (h.conf_path, self.directive_line(h, "CraneCDNURLMatch")), out)
         finally:
             h.cleanup()
 
     def test_url_replace_without_url_match_names_the_ini_line(self):
-        self.check_fails(r"mod_crane: .*crane\.ini:3: \[cdn\] url_replace is set but \[cdn\] url_match is not",
+        self.check_fails(r"CRANE0002: mod_crane: .*crane\.ini:3: \[cdn\] url_replace ",
                          crane_ini="[cdn]\n\nurl_replace: cdn.example.com\n")
 
     def test_match_and_replace_from_ini_and_directive_together_pass(self):
@@ -160,44 +161,39 @@ class ConfigErrors(unittest.TestCase):
 
     def test_short_cdn_secret_warns(self):
         ini = "[general]\ndata_dir: {data}\n[cdn]\nurl_auth_secret: 0a\n"
-        warning = (r"mod_crane: .*crane\.ini:4: \[cdn\] url_auth_secret: a 1-byte key is easy to guess; "
-                   r"use at least 16 bytes \(32 hex digits\)")
+        # CRANE0003: a configuration warning, naming the file, line and key
+        warning = r"CRANE0003: mod_crane: .*crane\.ini:4: \[cdn\] url_auth_secret: "
         h = Httpd(data_src=METADATA, crane_ini=ini, expect_log=[warning])
-        try:
-            code, out = h.config_test()
-            self.assertEqual(code, 0, out)
-            self.assertRegex(out, warning)
-            h.start()
-            self.assertEqual(h.stop(), [])
-            self.assertRegex(h.log(), r"\[crane:warn\] .*" + warning)
-        finally:
-            h.cleanup()
+        code, out = h.config_test()
+        self.assertEqual(code, 0, out)
+        self.assertRegex(out, warning)
+        with h:
+            pass
+        self.assertRegex(h.log(), r"\[crane:warn\] .*" + warning)
 
     def test_missing_content_dir_warns_when_serving_content(self):
         conf = "CraneServeContent On\nCraneContentDirV1 {dir}/v1-missing\nCraneContentDirV2 {dir}/htdocs"
-        h = Httpd(data_src=METADATA, conf=conf, expect_log=[r"content_dir_v1"])
-        try:
-            line = self.directive_line(h, "CraneContentDirV1")
-            warning = ("mod_crane: %s:%d: CraneContentDirV1: [serve_content] content_dir_v1: '%s/v1-missing' is "
-                       "not a directory; its files answer 404 until it exists" % (h.conf_path, line, h.dir))
-            code, out = h.config_test()
-            self.assertEqual(code, 0, out)
-            self.assertIn(warning, out)
-            self.assertNotIn("content_dir_v2", out)
-            h.start()
-            self.assertEqual(h.stop(), [])
-            warnings = [l for l in h.log().splitlines() if "[crane:warn]" in l]
-            self.assertEqual(len(warnings), 1, warnings)
-            self.assertIn(warning, warnings[0])
-        finally:
-            h.cleanup()
+        h = Httpd(data_src=METADATA, conf=conf, expect_log=[r"CRANE0004: .*content_dir_v1"])
+        line = self.directive_line(h, "CraneContentDirV1")
+        # CRANE0004: a content dir that is not a directory
+        warning = ("CRANE0004: mod_crane: %s:%d: CraneContentDirV1: [serve_content] content_dir_v1: '%s/v1-missing' "
+                   % (h.conf_path, line, h.dir))
+        code, out = h.config_test()
+        self.assertEqual(code, 0, out)
+        self.assertIn(warning, out)
+        self.assertNotIn("content_dir_v2", out)
+        with h:
+            pass
+        warnings = [l for l in h.log().splitlines() if "[crane:warn]" in l]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn(warning, warnings[0])
 
     def test_missing_content_dir_is_fine_without_serve_content(self):
         h = Httpd(data_src=METADATA, conf="CraneContentDirV1 {dir}/v1-missing")
         try:
             code, out = h.config_test()
             self.assertEqual(code, 0, out)
-            self.assertNotIn("mod_crane", out)
+            self.assertNotRegex(out, r"CRANE\d{4}: ")  # no mod_crane line at all
         finally:
             h.cleanup()
 
@@ -205,28 +201,16 @@ class ConfigErrors(unittest.TestCase):
 class Sources(unittest.TestCase):
     """Where settings come from, checked by what the server answers."""
 
-    def run_server(self, **kw):
-        h = Httpd(data_src=METADATA, **kw)
-        self.addCleanup(h.cleanup)
-        h.start()
-        return h
-
-    def stop(self, h):
-        bad = h.stop()
-        self.assertEqual(bad, [])
-
     def test_ini_file_settings_are_used(self):
-        h = self.run_server(crane_ini="[general]\ndata_dir: {data}\nendpoint: from-ini:1234\n")
-        r = h.curl("/v1/repositories/busybox/images")
-        self.assertEqual(r.header("X-Docker-Endpoints"), "from-ini:1234")
-        self.stop(h)
+        with Httpd(data_src=METADATA, crane_ini="[general]\ndata_dir: {data}\nendpoint: from-ini:1234\n") as h:
+            r = h.curl("/v1/repositories/busybox/images")
+            self.assertEqual(r.header("X-Docker-Endpoints"), "from-ini:1234")
 
     def test_native_directive_overrides_the_ini_file(self):
-        h = self.run_server(crane_ini="[general]\ndata_dir: {data}\nendpoint: from-ini:1234\n",
-                            conf="CraneEndpoint from-directive:99")
-        r = h.curl("/v1/repositories/busybox/images")
-        self.assertEqual(r.header("X-Docker-Endpoints"), "from-directive:99")
-        self.stop(h)
+        with Httpd(data_src=METADATA, crane_ini="[general]\ndata_dir: {data}\nendpoint: from-ini:1234\n",
+                   conf="CraneEndpoint from-directive:99") as h:
+            r = h.curl("/v1/repositories/busybox/images")
+            self.assertEqual(r.header("X-Docker-Endpoints"), "from-directive:99")
 
     def test_crane_config_path_is_used_without_crane_config(self):
         h = Httpd(data_src=METADATA)
@@ -235,26 +219,19 @@ class Sources(unittest.TestCase):
         with open(ini, "w") as f:
             f.write("[general]\ndata_dir: %s\nendpoint: from-env:7\n" % h.data)
         h.use_fallback_config(ini)
-        h.start()
-        r = h.curl("/v1/repositories/busybox/images")
-        self.assertEqual(r.status, 200)
-        self.assertEqual(r.header("X-Docker-Endpoints"), "from-env:7")
-        self.stop(h)
+        with h:
+            r = h.curl("/v1/repositories/busybox/images")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header("X-Docker-Endpoints"), "from-env:7")
 
     def test_crane_debug_environment_raises_the_log_level(self):
-        h = Httpd(data_src=METADATA, loglevel="info", env={"CRANE_DEBUG": "true"})
-        self.addCleanup(h.cleanup)
-        h.start()
-        h.curl("/v2/")
-        self.stop(h)
-        self.assertRegex(h.log(), r"\[crane:debug\].*effective configuration")
+        with Httpd(data_src=METADATA, loglevel="info", env={"CRANE_DEBUG": "true"}) as h:
+            h.curl("/v2/")
+        self.assertRegex(h.log(), r"\[crane:debug\].*CRANE0007: ")  # the effective configuration
 
     def test_without_debug_no_debug_lines(self):
-        h = Httpd(data_src=METADATA, loglevel="info")
-        self.addCleanup(h.cleanup)
-        h.start()
-        h.curl("/v2/")
-        self.stop(h)
+        with Httpd(data_src=METADATA, loglevel="info") as h:
+            h.curl("/v2/")
         self.assertNotIn("[crane:debug]", h.log())
 
     def test_relative_dirs_are_relative_to_server_root(self):
@@ -269,12 +246,11 @@ class Sources(unittest.TestCase):
             os.makedirs(os.path.dirname(os.path.join(h.dir, name)), exist_ok=True)
             with open(os.path.join(h.dir, name), "wb") as f:
                 f.write(data)
-        h.start()
-        r = h.curl("/v2/zoo/blobs/sha256:0101010101010101010101010101010101010101010101010101010101010101")
-        self.assertEqual((r.status, r.body), (200, b"blob\n"))
-        r = h.curl("/v1/images/d4e5f6/layer")
-        self.assertEqual((r.status, r.body), (200, b"layer\n"))
-        self.stop(h)
+        with h:
+            r = h.curl("/v2/zoo/blobs/sha256:0101010101010101010101010101010101010101010101010101010101010101")
+            self.assertEqual((r.status, r.body), (200, b"blob\n"))
+            r = h.curl("/v1/images/d4e5f6/layer")
+            self.assertEqual((r.status, r.body), (200, b"layer\n"))
 
     def test_virtual_hosts_serve_their_own_data_dirs_and_inherit_the_rest(self):
         other = os.path.join(TEST_DATA, "metadata_bad")
@@ -287,20 +263,19 @@ CraneEndpoint inherited:1
     ServerName other.test
     CraneDataDir {dir}/other
 </VirtualHost>
-""", expect_log=[r"metadata file .*/other/.* skipped"])
+""", expect_log=[r"CRANE0104: .*/other/"])  # its bad files, never loaded
         self.addCleanup(h.cleanup)
         shutil.copytree(other, os.path.join(h.dir, "other"))
-        h.start()
-        main = h.curl("/v2/zoo/tags/list", headers=["Host: main.test"])
-        self.assertEqual(main.status, 302)
-        self.assertEqual(h.curl("/v2/good-among-bad/tags/list", headers=["Host: main.test"]).status, 404)
-        o = h.curl("/v2/good-among-bad/tags/list", headers=["Host: other.test"])
-        self.assertEqual(o.status, 302)
-        self.assertEqual(o.header("Location"), "http://cdn.example.com/good/tags/list")
-        self.assertEqual(h.curl("/v2/zoo/tags/list", headers=["Host: other.test"]).status, 404)
-        r = h.curl("/v1/repositories/busybox/images", headers=["Host: main.test"])
-        self.assertEqual(r.header("X-Docker-Endpoints"), "inherited:1")
-        self.stop(h)
+        with h:
+            main = h.curl("/v2/zoo/tags/list", headers=["Host: main.test"])
+            self.assertEqual(main.status, 302)
+            self.assertEqual(h.curl("/v2/good-among-bad/tags/list", headers=["Host: main.test"]).status, 404)
+            o = h.curl("/v2/good-among-bad/tags/list", headers=["Host: other.test"])
+            self.assertEqual(o.status, 302)
+            self.assertEqual(o.header("Location"), "http://cdn.example.com/good/tags/list")
+            self.assertEqual(h.curl("/v2/zoo/tags/list", headers=["Host: other.test"]).status, 404)
+            r = h.curl("/v1/repositories/busybox/images", headers=["Host: main.test"])
+            self.assertEqual(r.header("X-Docker-Endpoints"), "inherited:1")
 
 
 if __name__ == "__main__":

@@ -100,26 +100,24 @@ class ConformanceCase(HttpdTestCase):
         why = missing()
         if why:
             raise unittest.SkipTest(why)
-        cls.httpd = cls.make_httpd()
-        try:
-            cls.work = os.path.join(cls.httpd.dir, "work")
-            os.makedirs(os.path.join(cls.work, "pub", "v2"))
-            cmd = [PUBLISH, "--repo-id", REPO_ID, "--base-url", cls.httpd.url("/pub/v2"),
-                   "--out", os.path.join(cls.work, "pub", "v2"), "--metadata", cls.httpd.data, "--quiet"]
-            subprocess.run(cmd + ["%s=%s" % (t, cls.image) for t in TAGS], check=True, timeout=120)
-            os.makedirs(os.path.join(cls.httpd.dir, "htdocs", "errors"))
-            for name, text in ERROR_DOCS.items():
-                with open(os.path.join(cls.httpd.dir, "htdocs", "errors", name), "w") as f:
-                    f.write(text)
-            for root, dirs, files in os.walk(cls.httpd.dir):
-                for d in dirs:
-                    os.chmod(os.path.join(root, d), 0o755)
-                for f in files:
-                    os.chmod(os.path.join(root, f), 0o644)
-            cls.httpd.start()
-        except BaseException:
-            cls.httpd.cleanup()
-            raise
+        super().setUpClass()
+
+    @classmethod
+    def before_start(cls):
+        cls.work = os.path.join(cls.httpd.dir, "work")
+        os.makedirs(os.path.join(cls.work, "pub", "v2"))
+        cmd = [PUBLISH, "--repo-id", REPO_ID, "--base-url", cls.httpd.url("/pub/v2"),
+               "--out", os.path.join(cls.work, "pub", "v2"), "--metadata", cls.httpd.data, "--quiet"]
+        subprocess.run(cmd + ["%s=%s" % (t, cls.image) for t in TAGS], check=True, timeout=120)
+        os.makedirs(os.path.join(cls.httpd.dir, "htdocs", "errors"))
+        for name, text in ERROR_DOCS.items():
+            with open(os.path.join(cls.httpd.dir, "htdocs", "errors", name), "w") as f:
+                f.write(text)
+        for root, dirs, files in os.walk(cls.httpd.dir):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o644)
 
     # ---- what was published ----
 
@@ -237,10 +235,7 @@ class RedirectModeTest(ConformanceCase):
     mode = "redirect"
     extra_modules = ("alias",)
     conf = STATIC_CONF.replace("{work}", "{dir}/work") + STATIC_TYPES
-
-    @classmethod
-    def make_httpd(cls, **kw):
-        return super().make_httpd(location="/v2", **kw)
+    location = "/v2"
 
 
 class PlainStaticServerTest(ConformanceCase):
@@ -251,10 +246,7 @@ class PlainStaticServerTest(ConformanceCase):
     mode = "redirect, plain static server"
     extra_modules = ("alias",)
     conf = STATIC_CONF.replace("{work}", "{dir}/work")
-
-    @classmethod
-    def make_httpd(cls, **kw):
-        return super().make_httpd(location="/v2", **kw)
+    location = "/v2"
 
 
 # v1.1.1 asks for the tag with the OCI manifest type only; the tag is an OCI

@@ -181,10 +181,9 @@ class E2ECase(HttpdTestCase):
             cls.publish_output = publish(REPO_ID, cls.base_url, cls.web, cls.httpd.data, cls.images.tags(),
                                          protected=cls.protected)
             cls.prepare()
-            cls.httpd.start()
+            cls.httpd.launch()
         except BaseException:
             if cls.httpd:
-                cls.httpd.stop()
                 cls.httpd.cleanup()
             shutil.rmtree(cls.work, ignore_errors=True)
             raise

@@ -88,10 +88,9 @@ class OciCase(HttpdTestCase):
             cls.web = os.path.join(cls.httpd.dir, "web")
             cls.base_url = cls.httpd.url("/pub")
             publish(REPO_ID, cls.base_url, cls.web, cls.httpd.data, cls.images.tags())
-            cls.httpd.start()
+            cls.httpd.launch()
         except BaseException:
             if cls.httpd:
-                cls.httpd.stop()
                 cls.httpd.cleanup()
             shutil.rmtree(cls.work, ignore_errors=True)
             raise

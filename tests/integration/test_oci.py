@@ -11,8 +11,7 @@ import unittest
 
 from harness import (
     HttpdTestCase, ACCEPT_BOTH, ACCEPT_OCI, ACCEPT_S2, API_VERSION, JSON, LIST, OCI_INDEX, OCI_MANIFEST, OCTET, S2,
-    V2_BLOB_UNKNOWN, V2_DIGEST_INVALID, V2_MANIFEST_UNKNOWN, V2_NAME_UNKNOWN, V2_PAGINATION_INVALID, v2_error,
-    write_atomically)
+    V2_BLOB_UNKNOWN, V2_DIGEST_INVALID, V2_MANIFEST_UNKNOWN, V2_NAME_UNKNOWN, V2_PAGINATION_INVALID, v2_error)
 
 
 def sha256(data):
@@ -251,24 +250,16 @@ content_dir_v2: {dir}/content
 """
 
     @classmethod
-    def setUpClass(cls):
-        cls.httpd = cls.make_httpd()
-        try:
-            for name, doc in cls.extra_metadata.items():
-                write_atomically(os.path.join(cls.httpd.data, name), json.dumps(doc))
-            for rel, data in FILES.items():
-                path = os.path.join(cls.httpd.dir, "content", "oci-app", rel)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(data)
-                os.chmod(path, 0o644)
-            for root, dirs, _files in os.walk(os.path.join(cls.httpd.dir, "content")):
-                for d in dirs:
-                    os.chmod(os.path.join(root, d), 0o755)
-            cls.httpd.start()
-        except BaseException:
-            cls.httpd.cleanup()
-            raise
+    def before_start(cls):
+        for rel, data in FILES.items():
+            path = os.path.join(cls.httpd.dir, "content", "oci-app", rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o644)
+        for root, dirs, _files in os.walk(os.path.join(cls.httpd.dir, "content")):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755)
 
     def assertServed(self, path, data, content_type, accept=(), digest=True):
         get = self.get(path, headers=list(accept))

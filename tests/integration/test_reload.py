@@ -18,13 +18,11 @@ def v2_metadata(repo_id, url):
 
 class Reload(unittest.TestCase):
     def setUp(self):
-        self.h = Httpd(data_src=METADATA,
-                       expect_log=[r"metadata file .*broken\.json skipped: not valid JSON.*keeping its last good content"])
-        self.addCleanup(self.h.cleanup)
-        self.h.start()
-
-    def tearDown(self):
-        self.assertEqual(self.h.stop(), [])
+        # stopped, its error log checked and its dir removed after each test
+        self.h = self.enterContext(Httpd(
+            data_src=METADATA,
+            # CRANE0102: a bad metadata file whose last good content is kept
+            expect_log=[r"CRANE0102: .*/broken\.json "]))
 
     def write(self, name, text, atomic=True):
         path = os.path.join(self.h.data, name)
@@ -80,9 +78,9 @@ class Reload(unittest.TestCase):
         self.wait_for("/v2/fragile/tags/list", 302, "http://cdn.example.com/good/tags/list")
         self.write("broken.json", '{"version": 2, "repo-registry-id": "fragile", "url": ')
         deadline = time.time() + 10
-        while "broken.json skipped" not in self.h.log() and time.time() < deadline:
+        while not re.search(r"CRANE0102: .*/broken\.json ", self.h.log()) and time.time() < deadline:
             time.sleep(0.1)
-        self.assertIn("keeping its last good content", self.h.log())
+        self.assertRegex(self.h.log(), r"CRANE0102: .*/broken\.json ")
         self.wait_for("/v2/fragile/tags/list", 302, "http://cdn.example.com/good/tags/list")
         self.write("broken.json", v2_metadata("fragile", "http://cdn.example.com/fixed/"))
         self.wait_for("/v2/fragile/tags/list", 302, "http://cdn.example.com/fixed/tags/list")
@@ -91,14 +89,13 @@ class Reload(unittest.TestCase):
         # A takedown by chmod 000. The reload runs in each child's watcher:
         # as www-data when the tests run as root (root would read anyway),
         # else as the test user, who loses read access to its own file too.
-        self.h.expect_log.append(re.compile(
-            r"metadata file .*zoo_v4\.json skipped: cannot be opened: Permission denied; "
-            r"its repository is not served until the file can be read"))
+        # CRANE0103: a bad or unreadable file whose repository is withdrawn
+        self.h.expect_log.append(re.compile(r"CRANE0103: .*/zoo_v4\.json .*Permission denied"))
         self.wait_for("/v2/zoo/tags/list", 302)
         path = os.path.join(self.h.data, "zoo_v4.json")
         os.chmod(path, 0)
         self.wait_for("/v2/zoo/tags/list", 404)
-        self.assertIn("zoo_v4.json skipped: cannot be opened: Permission denied", self.h.log())
+        self.assertRegex(self.h.log(), r"CRANE0103: .*/zoo_v4\.json .*Permission denied")
         os.chmod(path, 0o644)
         self.wait_for("/v2/zoo/tags/list", 302)
 
@@ -116,9 +113,7 @@ class Reload(unittest.TestCase):
         self.assertEqual(self.h.curl("/v2/v2repo/tags/list").status, 404)
 
     def test_broken_rewrite_toward_protected_is_not_served_from_last_good(self):
-        self.h.expect_log.append(re.compile(
-            r"metadata file .*v2_plain\.json skipped: not valid JSON .*; the new content marks it protected, "
-            r"so its repository is not served until the file is fixed"))
+        self.h.expect_log.append(re.compile(r"CRANE0103: .*/v2_plain\.json "))
         self.wait_for("/v2/v2repo/tags/list", 302)
         self.write("v2_plain.json", '{"version": 2, "protected": true, "repo-registry-id": "v2repo", "url": ')
         self.wait_for("/v2/v2repo/tags/list", 404)

@@ -35,7 +35,6 @@ import hashlib
 import os
 import re
 import subprocess
-import time
 import unittest
 
 from harness import (Httpd, JSON, LIST, MODULE, MODDIR, OCI_INDEX, OCI_MANIFEST, OCTET, REPO, S2, TEST_DATA,
@@ -212,22 +211,22 @@ def expected_effective(ini):
 
 
 def effective_lines(log):
-    return [line for line in log.splitlines() if "mod_crane: effective configuration for" in line]
+    return [line for line in log.splitlines() if "CRANE0007: " in line]  # the effective configuration
 
 
 class SampleTestBase(unittest.TestCase):
     maxDiff = None
 
-    def run_httpd(self, httpd):
+    def make_httpd(self, **kw):
+        # event MPM: let keep-alive connections be parked before SIGTERM
+        h = Httpd(settle=0.2, **kw)
+        self.addCleanup(h.cleanup)
+        return h
+
+    def check_config(self, httpd):
         code, out = httpd.config_test()
         self.assertEqual(code, 0, "httpd -t failed:\n%s\n--- httpd.conf:\n%s" % (out, Httpd.read(httpd.conf_path)))
         self.assertIn("Syntax OK", out)
-        httpd.start()
-
-    def stop(self, httpd):
-        time.sleep(0.2)  # event MPM: let keep-alive connections be parked before SIGTERM
-        bad = httpd.stop()
-        self.assertEqual(bad, [], "unexpected lines in the error log")
 
 
 # ---------------------------------------------------------------- vhost samples
@@ -255,21 +254,20 @@ class VhostSamples(SampleTestBase):
         if ssl:
             # what mod_ssl's own ssl.conf sets on Debian and Fedora
             conf = "SSLSessionCache shmcb:{dir}/ssl_scache(512000)\n" + conf
-        h = Httpd(data_src=METADATA, crane_ini="", conf=conf, extra_modules=modules,
-                  tls="# TLS: from %s\n" % name if ssl else None)
-        try:
-            world = SampleWorld(h)
-            text, changes = world.substitute(original)
-            self.assertEqual(world.leftover_paths(text), [],
-                             "%s: paths the test does not substitute (extend SampleWorld.paths)" % name)
-            self.assertGreater(changes["VirtualHost"], 0, "%s has no <VirtualHost>" % name)
-            with open(os.path.join(h.dir, name), "w") as f:
-                f.write(text)
-            with open(world.ini, "w") as f:
-                f.write(ini_text(world))
-            edit_harness_conf(h, drop_crane_load=has_load, drop_crane_config=has_ini, drop_listen=has_listen)
-            self.run_httpd(h)
-
+        h = self.make_httpd(data_src=METADATA, crane_ini="", conf=conf, extra_modules=modules,
+                            tls="# TLS: from %s\n" % name if ssl else None)
+        world = SampleWorld(h)
+        text, changes = world.substitute(original)
+        self.assertEqual(world.leftover_paths(text), [],
+                         "%s: paths the test does not substitute (extend SampleWorld.paths)" % name)
+        self.assertGreater(changes["VirtualHost"], 0, "%s has no <VirtualHost>" % name)
+        with open(os.path.join(h.dir, name), "w") as f:
+            f.write(text)
+        with open(world.ini, "w") as f:
+            f.write(ini_text(world))
+        edit_harness_conf(h, drop_crane_load=has_load, drop_crane_config=has_ini, drop_listen=has_listen)
+        self.check_config(h)
+        with h:
             if ssl:
                 base = "https://%s:%d" % (SERVER_NAME, h.port)
                 tls = ["--cacert", PKI.ca_cert, "--resolve", "%s:%d:127.0.0.1" % (SERVER_NAME, h.port)]
@@ -312,12 +310,8 @@ class VhostSamples(SampleTestBase):
                 self.assertTrue(eff, "no effective-configuration line in the error log")
                 self.assertTrue(all(world.ini in line for line in eff), eff)
                 self.assertTrue(all("data_dir=%s/" % world.data in line for line in eff), eff)
-            self.stop(h)
-            if static_skipped:
-                self.skipTest(static_skipped)
-        finally:
-            h.stop()
-            h.cleanup()
+        if static_skipped:
+            self.skipTest(static_skipped)
 
     def check_static_tree(self, name, h, world, base, get):
         """Publishes Docker and OCI images into the sample's web dir and
@@ -383,19 +377,19 @@ class IniSamples(SampleTestBase):
     """One test per apache-conf/*.ini (generated below)."""
 
     def check_ini_sample(self, name):
-        h = Httpd(data_src=METADATA, crane_ini="")
-        try:
-            world = SampleWorld(h)
-            text = ini_text(world, os.path.join(SAMPLES, name))
-            self.assertEqual(world.leftover_paths(
-                "\n".join(line for line in text.splitlines() if re.match(r"\s*\w+\s*[:=]", line))), [],
-                "%s: paths the test does not substitute (extend SampleWorld.paths)" % name)
-            with open(world.ini, "w") as f:
-                f.write(text)
-            expected = expected_effective(text)
-            self.assertTrue(expected["data_dir"].startswith(world.data),
-                            "%s: data_dir %r was not substituted" % (name, expected["data_dir"]))
-            self.run_httpd(h)
+        h = self.make_httpd(data_src=METADATA, crane_ini="")
+        world = SampleWorld(h)
+        text = ini_text(world, os.path.join(SAMPLES, name))
+        self.assertEqual(world.leftover_paths(
+            "\n".join(line for line in text.splitlines() if re.match(r"\s*\w+\s*[:=]", line))), [],
+            "%s: paths the test does not substitute (extend SampleWorld.paths)" % name)
+        with open(world.ini, "w") as f:
+            f.write(text)
+        expected = expected_effective(text)
+        self.assertTrue(expected["data_dir"].startswith(world.data),
+                        "%s: data_dir %r was not substituted" % (name, expected["data_dir"]))
+        self.check_config(h)
+        with h:
             # an answer means post_config has run (and logged) in the parent
             reply = h.curl("/v2/")
             self.assertEqual((reply.status, reply.body), (200, b"{}"), reply)
@@ -409,10 +403,6 @@ class IniSamples(SampleTestBase):
                 reply = h.curl(REDIRECT_PATH)
                 self.assertEqual(reply.status, 302, reply)
                 self.assertEqual(reply.header("Location"), REDIRECT_LOCATION)
-            self.stop(h)
-        finally:
-            h.stop()
-            h.cleanup()
 
 
 def _sample_test_name(name):
@@ -474,24 +464,20 @@ class PackageLoadFiles(SampleTestBase):
     def check_load_file(self, files, server_root=None):
         """httpd with the harness's LoadModule replaced by `files` (the
         LoadModule path pointed at the built module) and /v2 routed to crane."""
-        h = Httpd(data_src=METADATA, conf="".join("Include {dir}/%s\n" % os.path.basename(p) for p in files)
-                  + '<Location "/v2">\n    SetHandler crane\n</Location>\n')
-        try:
-            for p in files:
-                with open(p) as f:
-                    text = f.read()
-                text, n = re.subn(r"(?m)^(\s*LoadModule\s+crane_module\s+)\S+",
-                                  lambda m: m.group(1) + MODULE, text)
-                with open(os.path.join(h.dir, os.path.basename(p)), "w") as f:
-                    f.write(text)
-            edit_harness_conf(h, drop_crane_load=True, drop_crane_config=False, drop_listen=False)
-            self.run_httpd(h)
+        h = self.make_httpd(data_src=METADATA, conf="".join("Include {dir}/%s\n" % os.path.basename(p) for p in files)
+                            + '<Location "/v2">\n    SetHandler crane\n</Location>\n')
+        for p in files:
+            with open(p) as f:
+                text = f.read()
+            text, n = re.subn(r"(?m)^(\s*LoadModule\s+crane_module\s+)\S+",
+                              lambda m: m.group(1) + MODULE, text)
+            with open(os.path.join(h.dir, os.path.basename(p)), "w") as f:
+                f.write(text)
+        edit_harness_conf(h, drop_crane_load=True, drop_crane_config=False, drop_listen=False)
+        self.check_config(h)
+        with h:
             reply = h.curl("/v2/")
             self.assertEqual((reply.status, reply.body), (200, b"{}"), reply)
-            self.stop(h)
-        finally:
-            h.stop()
-            h.cleanup()
 
     def test_debian_load_and_conf_work_in_httpd(self):
         self.check_load_file([DEB_LOAD, DEB_CONF])

@@ -223,16 +223,9 @@ class ServeContentCase(HttpdTestCase):
     """Starts the class's httpd after its content tree is built."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.httpd = cls.make_httpd()
-        try:
-            cls.content = make_content_tree(cls.httpd)
-            cls.prepare()
-            cls.httpd.start()
-        except BaseException:
-            cls.httpd.stop()
-            cls.httpd.cleanup()
-            raise
+    def before_start(cls):
+        cls.content = make_content_tree(cls.httpd)
+        cls.prepare()
 
     @classmethod
     def prepare(cls):
@@ -273,7 +266,7 @@ class ServeContentTest(ServeContentCase):
         # httpd itself refuses a path that climbs above the root
         r"AH10244: invalid URI path",
         # the unreadable file (test_unreadable_file_is_not_found)
-        r"\[crane:error\].*cannot open content file .*/blobs/" + UNREADABLE,
+        r"\[crane:error\].*CRANE0011: .*/blobs/" + UNREADABLE,  # cannot be opened
         # past PATH_MAX (test_path_longer_than_path_max_never_reaches_a_file)
         r"\[core:error\].*File name too long.*AH00127: Cannot map GET /v2/zoo/blobs/s{5000} ",
     )

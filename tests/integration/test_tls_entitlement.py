@@ -102,6 +102,9 @@ class _ContentHandler(BaseHTTPRequestHandler):
     """What the redirects of the tls/local repo land on."""
 
     def do_GET(self):
+        # recorded before answering: the client may be done (and the test
+        # looking) as soon as the body is out
+        self.server.seen.append(self.path)
         if self.path == CONTAINERS + "/local/tags/list":
             body = json.dumps({"name": "tls/local", "tags": ["1.0", "latest"]}).encode()
             self.send_response(200)
@@ -113,7 +116,6 @@ class _ContentHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        self.server.seen.append(self.path)
 
     def log_message(self, *args):
         pass
