@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "crane/result.h"
+
 namespace crane {
 
 // Fields common to v1 and v2 repositories.
@@ -25,10 +27,10 @@ struct RepoCommon {
 };
 
 struct V1Repo : RepoCommon {
-    std::vector<std::string> image_ids;                      // file order
-    std::vector<std::pair<std::string, std::string>> tags;   // sorted by tag
-    std::string images_json;  // the "images" list as Crane sent it
-    std::string tags_json;    // the "tags" object as Crane sent it
+    std::vector<std::string> image_ids;                     // file order
+    std::vector<std::pair<std::string, std::string>> tags;  // sorted by tag
+    std::string images_json;                                // the "images" list as Crane sent it
+    std::string tags_json;                                  // the "tags" object as Crane sent it
     const std::string* find_tag(std::string_view tag) const;
 };
 
@@ -44,20 +46,20 @@ struct Referrer {
     std::string media_type;
     std::string digest;
     std::int64_t size = 0;
-    std::string artifact_type;  // empty when absent
+    std::string artifact_type;                                     // empty when absent
     std::vector<std::pair<std::string, std::string>> annotations;  // sorted by key
 };
 
 struct ReferrerList {
-    std::string subject;  // the digest the descriptors refer to
+    std::string subject;                // the digest the descriptors refer to
     std::vector<Referrer> descriptors;  // file order
 };
 
 struct V2Repo : RepoCommon {
     // version 2 repos have no schema2 data at all (manifests/REF stays as is)
     bool has_schema2_fields = false;
-    std::vector<std::string> schema2_data;        // sorted
-    std::vector<std::string> manifest_list_data;  // sorted
+    std::vector<std::string> schema2_data;           // sorted
+    std::vector<std::string> manifest_list_data;     // sorted
     std::vector<Amd64Tag> manifest_list_amd64_tags;  // sorted by tag
     // version 4 extensions (optional keys; Crane ignores them)
     std::vector<std::string> oci_index_data;     // sorted: refs with an OCI image index
@@ -74,18 +76,24 @@ struct V2Repo : RepoCommon {
     const Amd64Tag* find_amd64(std::string_view ref) const;
 };
 
-// The outcome of reading one file: exactly one of v1 / v2 is set, or error.
-struct MetadataResult {
+// The record of one file: exactly one of v1 / v2 is set.
+struct ParsedRepo {
     std::shared_ptr<const V1Repo> v1;
     std::shared_ptr<const V2Repo> v2;
-    std::string error;
-    // On failure: a truthy top-level "protected" was read before the error
-    // (the new content meant the repo to be protected).
-    bool marks_protected = false;
-    // On failure: the bytes could not be read (the source reported an error).
-    bool read_failed = false;
-    bool ok() const { return v1 || v2; }
 };
+
+// Why a file was refused, and what the index store needs to know beyond the
+// message to decide whether the repo's last good content may still be served.
+struct MetadataError {
+    std::string message;
+    // A truthy top-level "protected" was read before the error (the new
+    // content meant the repo to be protected).
+    bool marks_protected = false;
+    // The bytes could not be read (the source reported an error).
+    bool read_failed = false;
+};
+
+using MetadataResult = Result<ParsedRepo, MetadataError>;
 
 // Nesting deeper than this (the top-level object is level 0) refuses a file.
 constexpr int kMetadataMaxDepth = 64;

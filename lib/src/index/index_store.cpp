@@ -205,23 +205,24 @@ bool IndexStore::reload(ReloadStats* stats) {
         entry.racy = recent(stamp);
         ++st.parsed;
         FileReader file(path);
-        MetadataResult parsed;
+        // a file that does not open stays a failure: `file` says why
+        MetadataResult parsed = MetadataResult::failure(MetadataError{});
         if (file.opened()) {
             parsed = parse_metadata_stream([&file](char* buf, std::size_t n) { return file.read(buf, n); }, path);
             file.drain();
             entry.content_hash = file.hash();
         }
         if (parsed.ok()) {
-            entry.v1 = parsed.v1;
-            entry.v2 = parsed.v2;
+            entry.v1 = parsed->v1;
+            entry.v2 = parsed->v2;
         } else {
             ++st.failed;
             entry.failed_now = true;
             // an unreadable file (permissions, I/O) is no content at all
             const bool unreadable = !file.error().empty();
-            const std::string error = unreadable ? file.error() : parsed.error;
+            const std::string error = unreadable ? file.error() : parsed.error().message;
             const bool had_content = old != cache_.end() && (old->second.v1 || old->second.v2);
-            if (had_content && !unreadable && !parsed.marks_protected) {
+            if (had_content && !unreadable && !parsed.error().marks_protected) {
                 entry.v1 = old->second.v1;
                 entry.v2 = old->second.v2;
                 log(log_, LogLevel::Error, log_id::kMetadataKept,
