@@ -27,10 +27,10 @@ struct RepoCommon {
 };
 
 struct V1Repo : RepoCommon {
-    std::vector<std::string> image_ids;                     // file order
-    std::vector<std::pair<std::string, std::string>> tags;  // sorted by tag
-    std::string images_json;                                // the "images" list as Crane sent it
-    std::string tags_json;                                  // the "tags" object as Crane sent it
+    std::vector<std::string> image_ids;                      // file order
+    std::vector<std::pair<std::string, std::string>> tags;   // sorted by tag
+    std::string images_json;  // the "images" list as Crane sent it
+    std::string tags_json;    // the "tags" object as Crane sent it
     const std::string* find_tag(std::string_view tag) const;
 };
 
@@ -46,20 +46,20 @@ struct Referrer {
     std::string media_type;
     std::string digest;
     std::int64_t size = 0;
-    std::string artifact_type;                                     // empty when absent
+    std::string artifact_type;  // empty when absent
     std::vector<std::pair<std::string, std::string>> annotations;  // sorted by key
 };
 
 struct ReferrerList {
-    std::string subject;                // the digest the descriptors refer to
+    std::string subject;  // the digest the descriptors refer to
     std::vector<Referrer> descriptors;  // file order
 };
 
 struct V2Repo : RepoCommon {
     // version 2 repos have no schema2 data at all (manifests/REF stays as is)
     bool has_schema2_fields = false;
-    std::vector<std::string> schema2_data;           // sorted
-    std::vector<std::string> manifest_list_data;     // sorted
+    std::vector<std::string> schema2_data;        // sorted
+    std::vector<std::string> manifest_list_data;  // sorted
     std::vector<Amd64Tag> manifest_list_amd64_tags;  // sorted by tag
     // version 4 extensions (optional keys; Crane ignores them)
     std::vector<std::string> oci_index_data;     // sorted: refs with an OCI image index
