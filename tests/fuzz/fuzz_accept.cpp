@@ -54,8 +54,8 @@ const std::vector<std::shared_ptr<const crane::V2Repo>>& repos() {
         std::vector<std::shared_ptr<const crane::V2Repo>> out;
         for (const char* json : kRepoJson) {
             auto r = crane::parse_metadata(json, "fuzz.json");
-            if (!r.v2) fail("fixed metadata does not parse", r.error);
-            out.push_back(r.v2);
+            if (!r || !r->v2) fail("fixed metadata does not parse", r.error().message);
+            out.push_back(r->v2);
         }
         return out;
     }();

@@ -101,27 +101,24 @@ void check_certificate(const crane::EntitlementCertificate& cert) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
 
-    std::string error;
-    if (auto cert = crane::EntitlementCertificate::from_pem(input, &error)) {
-        check_certificate(*cert);
+    if (auto cert = crane::EntitlementCertificate::from_pem(input)) {
+        check_certificate(**cert);
         auto der = crane::EntitlementCertificate::pem_to_der(input);
-        if (!der || crane::EntitlementCertificate::sha256_hex(*der) != cert->sha256_fingerprint()) {
+        if (!der || crane::EntitlementCertificate::sha256_hex(*der) != (*cert)->sha256_fingerprint()) {
             fail("fingerprint is not the DER's SHA-256", input);
         }
-    } else if (error.empty()) {
+    } else if (cert.error().empty()) {
         fail("from_pem failed without a reason", input);
     }
-    error.clear();
-    if (auto cert = crane::EntitlementCertificate::from_der(input, &error)) {
-        check_certificate(*cert);
-    } else if (error.empty()) {
+    if (auto cert = crane::EntitlementCertificate::from_der(input)) {
+        check_certificate(**cert);
+    } else if (cert.error().empty()) {
         fail("from_der failed without a reason", input);
     }
 
-    error.clear();
-    if (auto tree = crane::EntitlementPathTree::decode(input, &error)) {
-        check_listed(*tree, false);
-    } else if (error.empty()) {
+    if (auto tree = crane::EntitlementPathTree::decode(input)) {
+        check_listed(**tree, false);
+    } else if (tree.error().empty()) {
         fail("decode failed without a reason", input);
     }
 
@@ -129,11 +126,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (cut != std::string_view::npos) {
         const std::string_view words = input.substr(0, cut);
         const std::string payload = zlib_compress(words) + std::string(input.substr(cut + 2));
-        error.clear();
-        if (auto tree = crane::EntitlementPathTree::decode(payload, &error)) {
-            check_listed(*tree, words.find('/') == std::string_view::npos);
-            if (tree->node_count() < 3) fail("fewer than three nodes", input);
-        } else if (error.empty()) {
+        if (auto tree = crane::EntitlementPathTree::decode(payload)) {
+            check_listed(**tree, words.find('/') == std::string_view::npos);
+            if ((*tree)->node_count() < 3) fail("fewer than three nodes", input);
+        } else if (tree.error().empty()) {
             fail("decode failed without a reason", input);
         }
     }

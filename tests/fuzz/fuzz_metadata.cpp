@@ -35,9 +35,9 @@ void check_round_trip(const crane::V1Repo& v1) {
     const std::string again = R"({"version": 1, "repo-registry-id": "r", "url": "http://h/", "images": )" +
                               v1.images_json + R"(, "tags": )" + v1.tags_json + "}";
     crane::MetadataResult r = crane::parse_metadata(again, "again.json");
-    if (!r.v1) fail("rendered JSON does not read back", r.error);
-    if (r.v1->images_json != v1.images_json) fail("images_json changes when read back", r.v1->images_json);
-    if (r.v1->tags_json != v1.tags_json) fail("tags_json changes when read back", r.v1->tags_json);
+    if (!r || !r->v1) fail("rendered JSON does not read back", r.error().message);
+    if (r->v1->images_json != v1.images_json) fail("images_json changes when read back", r->v1->images_json);
+    if (r->v1->tags_json != v1.tags_json) fail("tags_json changes when read back", r->v1->tags_json);
 }
 
 // Characters a checked tag, digest or image id may hold.
@@ -78,15 +78,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string source = "fuzz/repo.json";
     crane::MetadataResult r = crane::parse_metadata(text, source);
     if (!r.ok()) {
-        if (r.error.empty()) fail("no record and no error", text);
+        if (r.error().message.empty()) fail("no record and no error", text);
         return 0;
     }
-    if (r.v1 && r.v2) fail("both v1 and v2", text);
-    if (!r.error.empty()) fail("a record and an error", r.error);
+    if (r->v1 && r->v2) fail("both v1 and v2", text);
+    if (!r.error().message.empty()) fail("a record and an error", r.error().message);
 
     crane::Index::Records records;
-    if (r.v1) {
-        const crane::V1Repo& v1 = *r.v1;
+    if (r->v1) {
+        const crane::V1Repo& v1 = *r->v1;
         check_common(v1, source);
         if (v1.version != 1) fail("v1 version", v1.id);
         if (!std::is_sorted(v1.tags.begin(), v1.tags.end())) fail("tags not sorted", v1.id);
@@ -97,9 +97,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         for (const auto& image : v1.image_ids) check_path_safe(image, "image id");
         check_round_trip(v1);
-        records.v1.push_back(r.v1);
+        records.v1.push_back(r->v1);
     } else {
-        const crane::V2Repo& v2 = *r.v2;
+        const crane::V2Repo& v2 = *r->v2;
         check_common(v2, source);
         if (v2.version < 2 || v2.version > 4) fail("v2 version", v2.id);
         if (v2.has_schema2_fields != (v2.version >= 3)) fail("schema2 fields vs version", v2.id);
@@ -128,22 +128,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (v2.find_amd64(tag.tag) != &tag) fail("find_amd64", tag.tag);
             check_path_safe(tag.digest, "amd64 digest");
         }
-        records.v2.push_back(r.v2);
+        records.v2.push_back(r->v2);
     }
 
     std::vector<std::string> warnings;
     auto index = crane::Index::build(std::move(records), &warnings);
     if (!index) fail("no index", text);
-    if (r.v1) {
-        if (index->find_v1(r.v1->id) != r.v1.get()) fail("index find_v1", r.v1->id);
-        for (const auto& image : r.v1->image_ids) {
+    if (r->v1) {
+        if (index->find_v1(r->v1->id) != r->v1.get()) fail("index find_v1", r->v1->id);
+        for (const auto& image : r->v1->image_ids) {
             const auto* holders = index->repos_with_image(image);
-            if (!holders || std::find(holders->begin(), holders->end(), r.v1.get()) == holders->end()) {
+            if (!holders || std::find(holders->begin(), holders->end(), r->v1.get()) == holders->end()) {
                 fail("repos_with_image", image);
             }
         }
-    } else if (index->find_v2(r.v2->id) != r.v2.get()) {
-        fail("index find_v2", r.v2->id);
+    } else if (index->find_v2(r->v2->id) != r->v2.get()) {
+        fail("index find_v2", r->v2->id);
     }
     return 0;
 }

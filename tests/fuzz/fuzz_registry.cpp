@@ -173,7 +173,8 @@ const Setup& setup() {
             fail("fixed metadata did not load", dir);
         }
 
-        auto cert = crane::EntitlementCertificate::from_pem(kClientCert);
+        auto parsed = crane::EntitlementCertificate::from_pem(kClientCert);
+        const auto cert = parsed ? *parsed : nullptr;
         if (!cert || cert->major_version() != 1 || !cert->entitles("/content/dist/secret")) {
             fail("fixed client certificate is not an entitlement", kClientCert);
         }

@@ -23,9 +23,19 @@ namespace t = crane::testing;
 
 namespace {
 
+// The parsed object, or nullptr with the reason in `error` (if given): the
+// shape these tests compare against.
+template <typename T>
+std::shared_ptr<const T> value_or_null(const crane::Result<std::shared_ptr<const T>>& result,
+                                       std::string* error = nullptr) {
+    if (result) return *result;
+    if (error != nullptr) *error = result.error();
+    return nullptr;
+}
+
 std::shared_ptr<const EntitlementCertificate> parse(const std::string& pem) {
     std::string error;
-    auto cert = EntitlementCertificate::from_pem(pem, &error);
+    auto cert = value_or_null(EntitlementCertificate::from_pem(pem), &error);
     INFO("parse error: " << error);
     REQUIRE(cert);
     return cert;
@@ -33,7 +43,7 @@ std::shared_ptr<const EntitlementCertificate> parse(const std::string& pem) {
 
 std::shared_ptr<const EntitlementPathTree> decode(const std::string& payload) {
     std::string error;
-    auto tree = EntitlementPathTree::decode(payload, &error);
+    auto tree = value_or_null(EntitlementPathTree::decode(payload), &error);
     INFO("decode error: " << error);
     REQUIRE(tree);
     return tree;
@@ -56,7 +66,7 @@ std::size_t zlib_part_size(const std::string& payload) {
     // the shortest prefix that still decodes its word list is the zlib part.
     for (std::size_t n = 1; n <= payload.size(); ++n) {
         std::string error;
-        EntitlementPathTree::decode(payload.substr(0, n), &error);
+        value_or_null(EntitlementPathTree::decode(payload.substr(0, n)), &error);
         if (error.find("word list") == std::string::npos &&
             error.find("zlib") == std::string::npos) {
             return n - 1;
@@ -399,11 +409,11 @@ TEST_CASE("a v3 certificate without a path tree entitles nothing", "[entitlement
 
 TEST_CASE("a truncated v3 payload entitles nothing", "[entitlement][v3][hostile]") {
     const std::string& payload = sample_payload();
-    REQUIRE(EntitlementPathTree::decode(payload));
+    REQUIRE(value_or_null(EntitlementPathTree::decode(payload)));
     for (std::size_t n = 0; n < payload.size(); ++n) {
         std::string error;
         INFO("prefix of " << n << " bytes");
-        CHECK(EntitlementPathTree::decode(payload.substr(0, n), &error) == nullptr);
+        CHECK(value_or_null(EntitlementPathTree::decode(payload.substr(0, n)), &error) == nullptr);
         CHECK_FALSE(error.empty());
     }
     auto cert = parse(t::make_v3_certificate(payload.substr(0, payload.size() - 1)));
@@ -422,7 +432,7 @@ TEST_CASE("corrupted zlib data in a v3 payload entitles nothing", "[entitlement]
         std::string damaged = payload;
         damaged[i] = static_cast<char>(damaged[i] ^ 0x5a);
         INFO("byte " << i << " damaged");
-        CHECK(EntitlementPathTree::decode(damaged) == nullptr);
+        CHECK(value_or_null(EntitlementPathTree::decode(damaged)) == nullptr);
     }
     std::string not_zlib = payload;
     not_zlib[0] = 'Q';
@@ -438,7 +448,7 @@ TEST_CASE("a zip bomb in the v3 word list is refused at the size limit",
     REQUIRE(bomb.size() < 128 * 1024);
     std::string error;
     const auto start = std::chrono::steady_clock::now();
-    CHECK(EntitlementPathTree::decode(bomb, &error) == nullptr);
+    CHECK(value_or_null(EntitlementPathTree::decode(bomb), &error) == nullptr);
     const auto elapsed = std::chrono::steady_clock::now() - start;
     CHECK(error.find("size limit") != std::string::npos);
     CHECK(elapsed < std::chrono::seconds(5));
@@ -456,24 +466,24 @@ TEST_CASE("absurd node counts are refused", "[entitlement][v3][hostile]") {
           std::string("\x83\x10\x00\x00"), std::string("\x7f"), std::string("\x82\x01")}) {
         std::string error;
         INFO("count bytes " << count.size());
-        CHECK(EntitlementPathTree::decode(words + count + bits, &error) == nullptr);
+        CHECK(value_or_null(EntitlementPathTree::decode(words + count + bits), &error) == nullptr);
         CHECK_FALSE(error.empty());
     }
-    CHECK(EntitlementPathTree::decode(words) == nullptr);  // nothing after the words
+    CHECK(value_or_null(EntitlementPathTree::decode(words)) == nullptr);  // nothing after the words
 }
 
 TEST_CASE("a word list without an end-of-node marker is refused", "[entitlement][v3][hostile]") {
     std::string error;
     const std::string payload = t::zlib_compress(std::string("a\0b", 3)) + "\x03\xff\xff\xff";
-    CHECK(EntitlementPathTree::decode(payload, &error) == nullptr);
-    CHECK(EntitlementPathTree::decode(t::zlib_compress("") + "\x03\x00") == nullptr);
+    CHECK(value_or_null(EntitlementPathTree::decode(payload), &error) == nullptr);
+    CHECK(value_or_null(EntitlementPathTree::decode(t::zlib_compress("") + "\x03\x00")) == nullptr);
 }
 
 TEST_CASE("a v3 tree whose root has no edges entitles nothing", "[entitlement][v3][hostile]") {
     t::PathGraph graph;
     graph.nodes = {{}, {{"a", 2}}, {}};
     std::string error;
-    CHECK(EntitlementPathTree::decode(t::encode_path_graph(graph), &error) == nullptr);
+    CHECK(value_or_null(EntitlementPathTree::decode(t::encode_path_graph(graph)), &error) == nullptr);
     CHECK(error.find("root") != std::string::npos);
 }
 
@@ -532,7 +542,7 @@ TEST_CASE("v3 trees beyond the node, edge and $variable edge limits are refused"
         for (int i = 0; i < 60000; ++i) graph.nodes[0].push_back({"$v", 1});
         const std::string payload = t::encode_path_graph(graph);
         CHECK(payload.size() < 50000);
-        CHECK(EntitlementPathTree::decode(payload, &error) == nullptr);
+        CHECK(value_or_null(EntitlementPathTree::decode(payload), &error) == nullptr);
         CHECK(error == "more than 4096 $variable edges");
         auto cert = parse(t::make_v3_certificate(payload));
         CHECK_FALSE(cert->entitles("/q/end"));
@@ -553,14 +563,14 @@ TEST_CASE("v3 trees beyond the node, edge and $variable edge limits are refused"
         for (std::size_t i = 0; i <= EntitlementPathTree::kMaxEdges; ++i) {
             graph.nodes[0].push_back({"w" + std::to_string(i), 1});
         }
-        CHECK(EntitlementPathTree::decode(t::encode_path_graph(graph), &error) == nullptr);
+        CHECK(value_or_null(EntitlementPathTree::decode(t::encode_path_graph(graph)), &error) == nullptr);
         CHECK(error == "more than 32768 edges");
     }
     SECTION("too many nodes") {
         t::PathGraph graph;
         graph.nodes.resize(EntitlementPathTree::kMaxNodes + 1);
         for (std::uint32_t n = 0; n + 1 < graph.nodes.size(); ++n) graph.nodes[n].push_back({"a", n + 1});
-        CHECK(EntitlementPathTree::decode(t::encode_path_graph(graph), &error) == nullptr);
+        CHECK(value_or_null(EntitlementPathTree::decode(t::encode_path_graph(graph)), &error) == nullptr);
         CHECK(error == "implausible node count");
     }
 }
@@ -606,7 +616,7 @@ TEST_CASE("v3 matching on big hostile trees (timing)", "[.][bench][entitlement]"
         const std::string payload = t::encode_path_graph(graph);
         auto start = std::chrono::steady_clock::now();
         std::string error;
-        auto tree = EntitlementPathTree::decode(payload, &error);
+        auto tree = value_or_null(EntitlementPathTree::decode(payload), &error);
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
         if (!tree) {
             WARN(nodes << " nodes, payload " << payload.size() << " bytes: refused in " << us.count()
@@ -635,7 +645,7 @@ TEST_CASE("random bytes after a valid word list never crash the decoder",
         std::string tail(1 + rng() % 40, '\0');
         for (char& c : tail) c = static_cast<char>(rng());
         if (round % 3 == 0) tail[0] = static_cast<char>(3 + rng() % 20);  // plausible counts
-        auto tree = EntitlementPathTree::decode(words + tail);
+        auto tree = value_or_null(EntitlementPathTree::decode(words + tail));
         if (!tree) continue;
         ++decoded;
         (void)tree->entitles("/a/c/a/listing");
@@ -685,10 +695,10 @@ TEST_CASE("the fingerprint is the lowercase hex SHA-256 of the DER", "[entitleme
     auto der = EntitlementCertificate::pem_to_der(pem);
     REQUIRE(der);
     CHECK(EntitlementCertificate::sha256_hex(*der) == cert->sha256_fingerprint());
-    auto from_der = EntitlementCertificate::from_der(*der);
+    auto from_der = value_or_null(EntitlementCertificate::from_der(*der));
     REQUIRE(from_der);
     CHECK(from_der->entitles("/a/foo"));
-    CHECK(EntitlementCertificate::from_der(*der + "x") == nullptr);
+    CHECK(value_or_null(EntitlementCertificate::from_der(*der + "x")) == nullptr);
 }
 
 TEST_CASE("text that holds no certificate does not parse", "[entitlement][hostile]") {
@@ -712,12 +722,12 @@ TEST_CASE("text that holds no certificate does not parse", "[entitlement][hostil
     for (const std::string& text : bad) {
         std::string error;
         INFO("input of " << text.size() << " bytes");
-        CHECK(EntitlementCertificate::from_pem(text, &error) == nullptr);
+        CHECK(value_or_null(EntitlementCertificate::from_pem(text), &error) == nullptr);
         CHECK_FALSE(error.empty());
         // Failures must not leave errors behind for mod_ssl to trip over.
         CHECK(ERR_peek_error() == 0);
     }
-    CHECK(EntitlementCertificate::from_pem(std::string(3u << 20, 'A')) == nullptr);
+    CHECK(value_or_null(EntitlementCertificate::from_pem(std::string(3u << 20, 'A'))) == nullptr);
 }
 
 TEST_CASE("the certificate is found among other PEM blocks and CRLF line ends", "[entitlement]") {
@@ -745,9 +755,9 @@ TEST_CASE("the cache parses a certificate once and then returns the same object"
           "[entitlement][cache]") {
     EntitlementCache cache(4);
     const std::string pem = t::make_v1_certificate({"/a/foo"});
-    auto first = cache.get(pem);
+    auto first = value_or_null(cache.get(pem));
     REQUIRE(first);
-    auto second = cache.get(pem);
+    auto second = value_or_null(cache.get(pem));
     CHECK(second == first);
     CHECK(cache.size() == 1);
     CHECK(cache.stats().hits == 1);
@@ -760,11 +770,11 @@ TEST_CASE("the cache parses a certificate once and then returns the same object"
         if (c == '\n') crlf += '\r';
         crlf += c;
     }
-    CHECK(cache.get(crlf) == first);
+    CHECK(value_or_null(cache.get(crlf)) == first);
     CHECK(cache.size() == 1);
     cache.clear();
     CHECK(cache.size() == 0);
-    CHECK(cache.get(pem) != first);  // parsed again after clear
+    CHECK(value_or_null(cache.get(pem)) != first);  // parsed again after clear
 }
 
 TEST_CASE("the cache evicts the least recently used certificate beyond its capacity",
@@ -774,16 +784,16 @@ TEST_CASE("the cache evicts the least recently used certificate beyond its capac
     const std::string a = t::make_v1_certificate({"/a"});
     const std::string b = t::make_v1_certificate({"/b"});
     const std::string c = t::make_v1_certificate({"/c"});
-    auto ca = cache.get(a);
-    auto cb = cache.get(b);
-    CHECK(cache.get(a) == ca);  // a is now the most recent
-    auto cc = cache.get(c);     // evicts b
+    auto ca = value_or_null(cache.get(a));
+    auto cb = value_or_null(cache.get(b));
+    CHECK(value_or_null(cache.get(a)) == ca);  // a is now the most recent
+    auto cc = value_or_null(cache.get(c));     // evicts b
     CHECK(cache.size() == 2);
     CHECK(cache.stats().evictions == 1);
-    CHECK(cache.get(a) == ca);
-    CHECK(cache.get(c) == cc);
+    CHECK(value_or_null(cache.get(a)) == ca);
+    CHECK(value_or_null(cache.get(c)) == cc);
     const auto misses = cache.stats().misses;
-    auto cb2 = cache.get(b);  // parsed again
+    auto cb2 = value_or_null(cache.get(b));  // parsed again
     CHECK(cache.stats().misses == misses + 1);
     CHECK(cb2 != cb);
     CHECK(cb2->sha256_fingerprint() == cb->sha256_fingerprint());
@@ -802,18 +812,18 @@ TEST_CASE("the cache keeps its memory bound by evicting least recently used cert
 
     const std::size_t budget = big_size + 3 * (small_size + 128);
     EntitlementCache cache(100, budget);
-    auto big_cert = cache.get(big);
+    auto big_cert = value_or_null(cache.get(big));
     CHECK(cache.size() == 1);
     CHECK(cache.bytes() >= big_size);
     for (int i = 0; i < 8; ++i)
-        REQUIRE(cache.get(t::make_v1_certificate({"/s" + std::to_string(i)})));
+        REQUIRE(value_or_null(cache.get(t::make_v1_certificate({"/s" + std::to_string(i)}))));
     CHECK(cache.bytes() <= budget);
     CHECK(cache.size() < 9);
-    CHECK(cache.get(big) != big_cert);  // it was evicted, so it is parsed again
+    CHECK(value_or_null(cache.get(big)) != big_cert);  // it was evicted, so it is parsed again
     CHECK(cache.stats().evictions > 0);
 
     EntitlementCache tiny(100, small_size / 2);  // nothing fits: parsed, never kept
-    CHECK(tiny.get(small));
+    CHECK(value_or_null(tiny.get(small)));
     CHECK(tiny.size() == 0);
     CHECK(tiny.bytes() == 0);
 }
@@ -836,9 +846,9 @@ TEST_CASE("a decoded v3 tree keeps only the words its edges use", "[entitlement]
 TEST_CASE("the cache does not store unparsable PEM", "[entitlement][cache]") {
     EntitlementCache cache(4);
     std::string error;
-    CHECK(cache.get("not a certificate", &error) == nullptr);
+    CHECK(value_or_null(cache.get("not a certificate"), &error) == nullptr);
     CHECK_FALSE(error.empty());
-    CHECK(cache.get("-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n") ==
+    CHECK(value_or_null(cache.get("-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n")) ==
           nullptr);
     CHECK(cache.size() == 0);
 }
@@ -846,8 +856,8 @@ TEST_CASE("the cache does not store unparsable PEM", "[entitlement][cache]") {
 TEST_CASE("a cache of capacity 0 parses every time and stores nothing", "[entitlement][cache]") {
     EntitlementCache cache(0);
     const std::string pem = t::make_v1_certificate({"/a"});
-    auto first = cache.get(pem);
-    auto second = cache.get(pem);
+    auto first = value_or_null(cache.get(pem));
+    auto second = value_or_null(cache.get(pem));
     REQUIRE(first);
     REQUIRE(second);
     CHECK(first != second);
@@ -874,7 +884,7 @@ TEST_CASE("the cache is safe to use from several threads", "[entitlement][cache]
             std::mt19937 rng(static_cast<unsigned>(th));
             for (int r = 0; r < kRounds; ++r) {
                 const int i = static_cast<int>(rng() % kCerts);
-                auto cert = cache.get(pems[static_cast<std::size_t>(i)]);
+                auto cert = value_or_null(cache.get(pems[static_cast<std::size_t>(i)]));
                 if (!cert ||
                     cert->sha256_fingerprint() != fingerprints[static_cast<std::size_t>(i)] ||
                     !cert->entitles("/repo/" + std::to_string(i) + "/x") ||

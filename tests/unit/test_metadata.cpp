@@ -17,6 +17,15 @@ using namespace crane;
 namespace fs = std::filesystem;
 
 namespace {
+
+// The record of a parse, nullptr when it failed: the shape these tests check.
+std::shared_ptr<const crane::V1Repo> v1_of(const crane::MetadataResult& r) {
+    return r ? r->v1 : nullptr;
+}
+std::shared_ptr<const crane::V2Repo> v2_of(const crane::MetadataResult& r) {
+    return r ? r->v2 : nullptr;
+}
+
 const std::string kDigestA = "sha256:" + std::string(64, 'a');
 const std::string kDigestB = "sha256:" + std::string(64, 'b');
 }  // namespace
@@ -26,43 +35,43 @@ TEST_CASE("a version 1 file gives images, tags and Crane's JSON text", "[metadat
         "images": [{"id": "i1", "z": 1, "a": [1.5, 1e20, null]}, {"id": "i2"}],
         "tags": {"t2": "i2", "t1": "i1", "\u00e9": "i1"}})",
                             "f.json");
-    REQUIRE(r.v1);
-    CHECK_FALSE(r.v2);
-    CHECK(r.v1->id == "bb");
-    CHECK(r.v1->repository == "bb");
-    CHECK(r.v1->url_path == "/p/bb/");
-    CHECK_FALSE(r.v1->is_protected);
-    CHECK(r.v1->image_ids == std::vector<std::string>{"i1", "i2"});
-    CHECK(r.v1->images_json == R"([{"a": [1.5, 1e+20, null], "id": "i1", "z": 1}, {"id": "i2"}])");
-    CHECK(r.v1->tags_json == R"({"t1": "i1", "t2": "i2", "\u00e9": "i1"})");
-    REQUIRE(r.v1->find_tag("t2"));
-    CHECK(*r.v1->find_tag("t2") == "i2");
-    CHECK_FALSE(r.v1->find_tag("t3"));
+    REQUIRE(v1_of(r));
+    CHECK_FALSE(v2_of(r));
+    CHECK(v1_of(r)->id == "bb");
+    CHECK(v1_of(r)->repository == "bb");
+    CHECK(v1_of(r)->url_path == "/p/bb/");
+    CHECK_FALSE(v1_of(r)->is_protected);
+    CHECK(v1_of(r)->image_ids == std::vector<std::string>{"i1", "i2"});
+    CHECK(v1_of(r)->images_json == R"([{"a": [1.5, 1e+20, null], "id": "i1", "z": 1}, {"id": "i2"}])");
+    CHECK(v1_of(r)->tags_json == R"({"t1": "i1", "t2": "i2", "\u00e9": "i1"})");
+    REQUIRE(v1_of(r)->find_tag("t2"));
+    CHECK(*v1_of(r)->find_tag("t2") == "i2");
+    CHECK_FALSE(v1_of(r)->find_tag("t3"));
 }
 
 TEST_CASE("versions 2 to 4 give v2 repos with their negotiation data", "[metadata]") {
     auto v2 = parse_metadata(R"({"version": 2, "repo-registry-id": "a/b", "url": "https://h:8443/x", "protected": true})",
                              "f.json");
-    REQUIRE(v2.v2);
-    CHECK(v2.v2->url_path == "/x");
-    CHECK(v2.v2->is_protected);
-    CHECK_FALSE(v2.v2->has_schema2_fields);
+    REQUIRE(v2_of(v2));
+    CHECK(v2_of(v2)->url_path == "/x");
+    CHECK(v2_of(v2)->is_protected);
+    CHECK_FALSE(v2_of(v2)->has_schema2_fields);
 
     auto v3 = parse_metadata(R"({"version": 3, "repo-registry-id": "c", "url": "http://h/u/", "schema2_data": ["b", "a", "b"]})",
                              "f.json");
-    REQUIRE(v3.v2);
-    CHECK(v3.v2->has_schema2_fields);
-    CHECK(v3.v2->schema2_data == std::vector<std::string>{"a", "b"});
+    REQUIRE(v2_of(v3));
+    CHECK(v2_of(v3)->has_schema2_fields);
+    CHECK(v2_of(v3)->schema2_data == std::vector<std::string>{"a", "b"});
 
     auto v4 = parse_metadata(std::string(R"({"version": 4, "repo-registry-id": "d", "url": "http://h/u/", "repository": "d-pulp",
         "schema2_data": [], "manifest_list_data": ["l"], "manifest_list_amd64_tags": {"l": [")" + kDigestA + R"(", 2]}})"),
                              "f.json");
-    REQUIRE(v4.v2);
-    CHECK(v4.v2->repository == "d-pulp");
-    CHECK(v4.v2->in_manifest_list("l"));
-    REQUIRE(v4.v2->find_amd64("l"));
-    CHECK(v4.v2->find_amd64("l")->digest == kDigestA);
-    CHECK(v4.v2->find_amd64("l")->schema_version == 2);
+    REQUIRE(v2_of(v4));
+    CHECK(v2_of(v4)->repository == "d-pulp");
+    CHECK(v2_of(v4)->in_manifest_list("l"));
+    REQUIRE(v2_of(v4)->find_amd64("l"));
+    CHECK(v2_of(v4)->find_amd64("l")->digest == kDigestA);
+    CHECK(v2_of(v4)->find_amd64("l")->schema_version == 2);
 }
 
 TEST_CASE("version 4 files may carry OCI indexes and manifests, tags and referrers", "[metadata][oci]") {
@@ -77,14 +86,14 @@ TEST_CASE("version 4 files may carry OCI indexes and manifests, tags and referre
              "artifactType": "application/vnd.example.sbom", "annotations": {"z": "1", "a": "2"}},
             {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ")" + d1 + R"(", "size": 7}]}})",
                             "f.json");
-    REQUIRE(r.v2);
-    CHECK(r.v2->in_oci_index("multi"));
-    CHECK(r.v2->in_oci_index(d1));
-    CHECK_FALSE(r.v2->in_oci_index("single"));
-    CHECK(r.v2->in_oci_manifest("single"));
-    CHECK(r.v2->has_tags);
-    CHECK(r.v2->tags == std::vector<std::string>{"multi", "single", "v2"});
-    const auto* refs = r.v2->find_referrers(d1);
+    REQUIRE(v2_of(r));
+    CHECK(v2_of(r)->in_oci_index("multi"));
+    CHECK(v2_of(r)->in_oci_index(d1));
+    CHECK_FALSE(v2_of(r)->in_oci_index("single"));
+    CHECK(v2_of(r)->in_oci_manifest("single"));
+    CHECK(v2_of(r)->has_tags);
+    CHECK(v2_of(r)->tags == std::vector<std::string>{"multi", "single", "v2"});
+    const auto* refs = v2_of(r)->find_referrers(d1);
     REQUIRE(refs);
     REQUIRE(refs->size() == 2);
     CHECK((*refs)[0].digest == d2);
@@ -92,12 +101,12 @@ TEST_CASE("version 4 files may carry OCI indexes and manifests, tags and referre
     CHECK((*refs)[0].artifact_type == "application/vnd.example.sbom");
     CHECK((*refs)[0].annotations == std::vector<std::pair<std::string, std::string>>{{"a", "2"}, {"z", "1"}});
     CHECK((*refs)[1].artifact_type.empty());
-    CHECK_FALSE(r.v2->find_referrers(d2));
+    CHECK_FALSE(v2_of(r)->find_referrers(d2));
 
     auto plain = parse_metadata(R"({"version": 4, "repo-registry-id": "p", "url": "http://h/u/", "schema2_data": [],
         "manifest_list_data": [], "manifest_list_amd64_tags": {}})", "f.json");
-    REQUIRE(plain.v2);
-    CHECK_FALSE(plain.v2->has_tags);
+    REQUIRE(v2_of(plain));
+    CHECK_FALSE(v2_of(plain)->has_tags);
 
     for (const char* bad : {R"("oci_index_data": "x")", R"("oci_manifest_data": [1])", R"("tags": {"a": 1})",
                             R"("referrers": [])", R"("referrers": {"d": [{"digest": "d", "size": 1}]})",
@@ -105,7 +114,7 @@ TEST_CASE("version 4 files may carry OCI indexes and manifests, tags and referre
         auto b = parse_metadata(std::string(R"({"version": 4, "repo-registry-id": "p", "url": "http://h/u/", "schema2_data": [],
             "manifest_list_data": [], "manifest_list_amd64_tags": {}, )") + bad + "}", "f.json");
         CHECK_FALSE(b.ok());
-        CHECK_FALSE(b.error.empty());
+        CHECK_FALSE(b.error().message.empty());
     }
 }
 
@@ -140,7 +149,7 @@ TEST_CASE("bad metadata files are refused with a reason", "[metadata]") {
         INFO(c.text);
         auto r = parse_metadata(c.text, "f.json");
         CHECK_FALSE(r.ok());
-        CHECK(r.error == c.error);
+        CHECK(r.error().message == c.error);
     }
 }
 
@@ -151,7 +160,7 @@ TEST_CASE("deeply nested metadata is refused without exhausting the stack", "[me
     deep += "]}";
     auto r = parse_metadata(deep, "f.json");
     CHECK_FALSE(r.ok());
-    CHECK(r.error == "nested deeper than 64 levels");
+    CHECK(r.error().message == "nested deeper than 64 levels");
 }
 
 namespace {
@@ -185,18 +194,18 @@ TEST_CASE("nesting is refused while reading, at the first level too deep", "[met
     };
     REQUIRE(parse_metadata(nest(64), "f.json").ok());
     auto r = parse_metadata(nest(65), "f.json");
-    CHECK(r.error == "nested deeper than 64 levels");
+    CHECK(r.error().message == "nested deeper than 64 levels");
 
     // 256 MiB of '[' inside a valid start: the read stops after the first chunk
     CountingSource deep{R"({"version": 1, "images": )", '[', std::size_t{256} << 20};
     r = parse_metadata_stream(std::ref(deep), "f.json");
-    CHECK(r.error == "nested deeper than 64 levels");
+    CHECK(r.error().message == "nested deeper than 64 levels");
     CHECK(deep.delivered <= 128 * 1024);
-    CHECK_FALSE(r.read_failed);
+    CHECK_FALSE(r.error().read_failed);
 
     CountingSource array{"", '[', std::size_t{256} << 20};
     r = parse_metadata_stream(std::ref(array), "f.json");
-    CHECK(r.error == "the top level is not a JSON object");
+    CHECK(r.error().message == "the top level is not a JSON object");
     CHECK(array.delivered <= 128 * 1024);
 }
 
@@ -211,17 +220,17 @@ TEST_CASE("a read error of the source is told apart from bad content", "[metadat
         },
         "f.json");
     CHECK_FALSE(r.ok());
-    CHECK(r.read_failed);
-    CHECK(r.error == "read error");
-    CHECK(r.marks_protected);
+    CHECK(r.error().read_failed);
+    CHECK(r.error().message == "read error");
+    CHECK(r.error().marks_protected);
 }
 
 TEST_CASE("values of unknown keys are skipped, whatever they hold", "[metadata]") {
     auto r = parse_metadata(R"({"junk": [[[{"a": [1, 2e999, "\u00e9", null]}]]], "version": 2,
         "repo-registry-id": "a", "url": "/p/a/", "images": "a v2 file ignores this", "tags": 5})", "f.json");
-    REQUIRE(r.v2);
-    CHECK(r.v2->url_path == "/p/a/");
-    CHECK_FALSE(r.v2->has_tags);
+    REQUIRE(v2_of(r));
+    CHECK(v2_of(r)->url_path == "/p/a/");
+    CHECK_FALSE(v2_of(r)->has_tags);
 }
 
 TEST_CASE("many tags parse in linear time; the last of a repeated tag wins", "[metadata][limits]") {
@@ -230,25 +239,25 @@ TEST_CASE("many tags parse in linear time; the last of a repeated tag wins", "[m
     for (int i = 0; i < kTags; ++i) text += "\"t" + std::to_string(i) + "\": \"i0\", ";
     text += R"("t7": "i1"}})";
     auto r = parse_metadata(text, "f.json");
-    REQUIRE(r.v1);
-    CHECK(r.v1->tags.size() == kTags);
-    REQUIRE(r.v1->find_tag("t7"));
-    CHECK(*r.v1->find_tag("t7") == "i1");
-    REQUIRE(r.v1->find_tag("t199999"));
-    CHECK(*r.v1->find_tag("t199999") == "i0");
-    CHECK(r.v1->tags_json.find(R"("t7": "i1")") != std::string::npos);
-    CHECK(r.v1->tags_json.find(R"("t7": "i0")") == std::string::npos);
+    REQUIRE(v1_of(r));
+    CHECK(v1_of(r)->tags.size() == kTags);
+    REQUIRE(v1_of(r)->find_tag("t7"));
+    CHECK(*v1_of(r)->find_tag("t7") == "i1");
+    REQUIRE(v1_of(r)->find_tag("t199999"));
+    CHECK(*v1_of(r)->find_tag("t199999") == "i0");
+    CHECK(v1_of(r)->tags_json.find(R"("t7": "i1")") != std::string::npos);
+    CHECK(v1_of(r)->tags_json.find(R"("t7": "i0")") == std::string::npos);
 
     std::string v4 = R"({"version": 4, "repo-registry-id": "big", "url": "http://h/big/", "schema2_data": [],
         "manifest_list_data": [], "tags": [], "manifest_list_amd64_tags": {)";
     for (int i = 0; i < kTags; ++i) v4 += "\"t" + std::to_string(i) + "\": [\"" + kDigestA + "\", 2], ";
     v4 += "\"t7\": [\"" + kDigestB + "\", 1]}}";
     auto r4 = parse_metadata(v4, "f.json");
-    REQUIRE(r4.v2);
-    CHECK(r4.v2->manifest_list_amd64_tags.size() == kTags);
-    REQUIRE(r4.v2->find_amd64("t7"));
-    CHECK(r4.v2->find_amd64("t7")->digest == kDigestB);
-    CHECK(r4.v2->find_amd64("t7")->schema_version == 1);
+    REQUIRE(v2_of(r4));
+    CHECK(v2_of(r4)->manifest_list_amd64_tags.size() == kTags);
+    REQUIRE(v2_of(r4)->find_amd64("t7"));
+    CHECK(v2_of(r4)->find_amd64("t7")->digest == kDigestB);
+    CHECK(v2_of(r4)->find_amd64("t7")->schema_version == 1);
 }
 
 TEST_CASE("numbers come out as Python's json read and wrote them", "[metadata][numbers]") {
@@ -281,46 +290,46 @@ TEST_CASE("numbers come out as Python's json read and wrote them", "[metadata][n
     for (const auto& [in, out] : cases) {
         INFO(in);
         auto r = parse_metadata(v1_with_images(std::string(R"([{"id": "i", "n": )") + in + "}]"), "f.json");
-        REQUIRE(r.v1);
-        CHECK(r.v1->images_json == std::string(R"([{"id": "i", "n": )") + out + "}]");
+        REQUIRE(v1_of(r));
+        CHECK(v1_of(r)->images_json == std::string(R"([{"id": "i", "n": )") + out + "}]");
     }
     // a huge int: exact
     const std::string big(4000, '7');
     auto r = parse_metadata(v1_with_images(R"([{"id": "i", "n": )" + big + "}]"), "f.json");
-    REQUIRE(r.v1);
-    CHECK(r.v1->images_json == R"([{"id": "i", "n": )" + big + "}]");
+    REQUIRE(v1_of(r));
+    CHECK(v1_of(r)->images_json == R"([{"id": "i", "n": )" + big + "}]");
     // longer than Python's own int limit: refused
     r = parse_metadata(v1_with_images(R"([{"id": "i", "n": )" + std::string(5000, '7') + "}]"), "f.json");
-    CHECK(r.error.rfind("not valid JSON (a number longer than 4300 characters", 0) == 0);
+    CHECK(r.error().message.rfind("not valid JSON (a number longer than 4300 characters", 0) == 0);
     for (const char* bad : {"01", "1.", ".5", "1e", "+1", "-", "0x10", "Inf", "-NaN"}) {
         INFO(bad);
         CHECK(parse_metadata(v1_with_images(std::string(R"([{"id": "i", "n": )") + bad + "}]"), "f.json")
-                  .error.rfind("not valid JSON (", 0) == 0);
+                  .error().message.rfind("not valid JSON (", 0) == 0);
     }
     // a referrer size is an int: 0.0e309 is a float
     auto ref = parse_metadata(R"({"version": 4, "repo-registry-id": "p", "url": "http://h/p/", "schema2_data": [],
         "manifest_list_data": [], "manifest_list_amd64_tags": {}, "referrers": {")" + kDigestA +
                                   R"(": [{"mediaType": "m", "digest": ")" + kDigestB + R"(", "size": 0.0e309}]}})",
                               "f.json");
-    CHECK(ref.error == "every referrer needs a non-negative integer 'size'");
+    CHECK(ref.error().message == "every referrer needs a non-negative integer 'size'");
 }
 
 TEST_CASE("strings: escapes, UTF-8 and NUL bytes keep their length", "[metadata]") {
     auto r = parse_metadata(R"({"version": 1, "repo-registry-id": "x", "url": "http://h/x/", "images": [{"id": "i"}],
         "tags": {"a\u0000b": "i", "a": "i", "\ud83d\ude00\/": "i"}})", "f.json");
-    REQUIRE(r.v1);
-    REQUIRE(r.v1->tags.size() == 3);
+    REQUIRE(v1_of(r));
+    REQUIRE(v1_of(r)->tags.size() == 3);
     const std::string nul_tag("a\0b", 3);
-    CHECK(r.v1->find_tag(nul_tag));
-    CHECK(r.v1->find_tag("a"));
-    CHECK_FALSE(r.v1->find_tag("ab"));
-    CHECK(r.v1->find_tag("\xF0\x9F\x98\x80/"));
-    CHECK(r.v1->tags_json == R"({"a": "i", "a\u0000b": "i", "\ud83d\ude00/": "i"})");
+    CHECK(v1_of(r)->find_tag(nul_tag));
+    CHECK(v1_of(r)->find_tag("a"));
+    CHECK_FALSE(v1_of(r)->find_tag("ab"));
+    CHECK(v1_of(r)->find_tag("\xF0\x9F\x98\x80/"));
+    CHECK(v1_of(r)->tags_json == R"({"a": "i", "a\u0000b": "i", "\ud83d\ude00/": "i"})");
     for (const char* bad : {R"("\ud800")", R"("\udc00x")", "\"\x01\"", "\"\xC0\xAF\"", "\"\xED\xA0\x80\"",
                             "\"\xF4\x90\x80\x80\"", "\"\xE2\x82\"", R"("\x")", R"("\u12G4")"}) {
         INFO(bad);
         auto b = parse_metadata(v1_with_images(std::string(R"([{"id": "i", "s": )") + bad + "}]"), "f.json");
-        CHECK(b.error.rfind("not valid JSON (", 0) == 0);
+        CHECK(b.error().message.rfind("not valid JSON (", 0) == 0);
     }
 }
 
@@ -353,10 +362,10 @@ TEST_CASE("url, tags, digests and image ids must be safe where they are used in 
         INFO(url);
         auto r = v2(url);
         CHECK_FALSE(r.ok());
-        CHECK(r.error.rfind("'url' ", 0) == 0);
-        CHECK(r.error.find(why) != std::string::npos);
+        CHECK(r.error().message.rfind("'url' ", 0) == 0);
+        CHECK(r.error().message.find(why) != std::string::npos);
     }
-    CHECK(v2(R"("http://h/a\r\n")").error ==
+    CHECK(v2(R"("http://h/a\r\n")").error().message ==
           R"('url' "http://h/a\r\n" holds a control character, space, non-ASCII byte, quote, '<', '>' or backslash)");
 
     auto v4 = [](const std::string& extra) {
@@ -391,13 +400,13 @@ TEST_CASE("url, tags, digests and image ids must be safe where they are used in 
     };
     for (const auto& [extra, error] : bad_refs) {
         INFO(extra);
-        CHECK(v4(extra).error == error);
+        CHECK(v4(extra).error().message == error);
     }
     // a v1 image id is one path segment
     for (const char* bad : {"../x", ".x", "x&y", "a/b", "", "x y"}) {
         INFO(bad);
         auto r = parse_metadata(v1_with_images(std::string(R"([{"id": ")") + bad + "\"}]"), "f.json");
-        CHECK(r.error == "image id " + json::quoted(bad) + " is not a safe path segment");
+        CHECK(r.error().message == "image id " + json::quoted(bad) + " is not a safe path segment");
     }
     CHECK(parse_metadata(v1_with_images(R"([{"id": "0a.b_c-D"}])"), "f.json").ok());
 }
@@ -415,20 +424,20 @@ TEST_CASE("'protected' is true for any value Python finds true", "[metadata]") {
         auto r = parse_metadata(std::string(R"({"version": 2, "repo-registry-id": "a", "url": "http://h/a/", "protected": )") +
                                     value + "}",
                                 "f.json");
-        REQUIRE(r.v2);
-        CHECK(r.v2->is_protected == expected);
+        REQUIRE(v2_of(r));
+        CHECK(v2_of(r)->is_protected == expected);
     }
     // the last of a repeated key wins
     auto r = parse_metadata(R"({"version": 2, "repo-registry-id": "a", "url": "http://h/a/", "protected": 1, "protected": 0})",
                             "f.json");
-    REQUIRE(r.v2);
-    CHECK_FALSE(r.v2->is_protected);
+    REQUIRE(v2_of(r));
+    CHECK_FALSE(v2_of(r)->is_protected);
     // a refused file tells whether it meant the repo to be protected
-    CHECK(parse_metadata(R"({"version": 2, "protected": "yes", "url": )", "f.json").marks_protected);
-    CHECK(parse_metadata(R"({"version": 2, "protected": [1], "url": 5})", "f.json").marks_protected);
-    CHECK_FALSE(parse_metadata(R"({"version": 2, "protected": [], "url": )", "f.json").marks_protected);
-    CHECK(parse_metadata(R"({"version": 2, "url": "x", "protected": true})", "f.json").marks_protected);
-    CHECK_FALSE(parse_metadata(R"({"version": 2, "url": "x", "protected": false})", "f.json").marks_protected);
+    CHECK(parse_metadata(R"({"version": 2, "protected": "yes", "url": )", "f.json").error().marks_protected);
+    CHECK(parse_metadata(R"({"version": 2, "protected": [1], "url": 5})", "f.json").error().marks_protected);
+    CHECK_FALSE(parse_metadata(R"({"version": 2, "protected": [], "url": )", "f.json").error().marks_protected);
+    CHECK(parse_metadata(R"({"version": 2, "url": "x", "protected": true})", "f.json").error().marks_protected);
+    CHECK_FALSE(parse_metadata(R"({"version": 2, "url": "x", "protected": false})", "f.json").error().marks_protected);
 }
 
 namespace {
@@ -713,10 +722,10 @@ TEST_CASE("the version 4 writer and the parser agree: write, parse, same record"
         std::string text = metadata_v4_json(c.repo);
         MetadataResult r = parse_metadata(text, "w.json");
         INFO(text);
-        INFO(r.error);
-        REQUIRE(r.error.empty());
-        REQUIRE(r.v2);
-        const V2Repo& back = *r.v2;
+        INFO(r.error().message);
+        REQUIRE(r.error().message.empty());
+        REQUIRE(v2_of(r));
+        const V2Repo& back = *v2_of(r);
         CHECK(back.version == 4);
         CHECK(back.id == c.repo.id);
         CHECK(back.repository == c.repo.repository);

@@ -29,6 +29,12 @@ using crane::kMediaSchema1Signed;
 
 namespace {
 
+// The record of a parse, nullptr when it failed: the shape these tests check.
+std::shared_ptr<const crane::V2Repo> v2_of(const crane::MetadataResult& r) {
+    return r ? r->v2 : nullptr;
+}
+
+
 class TempDir {
   public:
     TempDir() {
@@ -567,11 +573,11 @@ TEST_CASE("what is published negotiates to files that exist, for every client", 
     Plan p = make_plan(o, images);
 
     crane::MetadataResult md = crane::parse_metadata(metadata_json(p), "ns-app.json");
-    REQUIRE(md.error.empty());
-    REQUIRE(md.v2);
-    CHECK(md.v2->id == "ns/app");
-    CHECK(md.v2->repository == "ns-app");
-    CHECK(md.v2->url_path == "/v2/ns-app/");
+    REQUIRE(md.error().message.empty());
+    REQUIRE(v2_of(md));
+    CHECK(v2_of(md)->id == "ns/app");
+    CHECK(v2_of(md)->repository == "ns-app");
+    CHECK(v2_of(md)->url_path == "/v2/ns-app/");
 
     const std::string list_and_s2 = LIST + ", " + S2;
     struct Row {
@@ -589,7 +595,7 @@ TEST_CASE("what is published negotiates to files that exist, for every client", 
     };
     for (const auto& row : rows) {
         crane::AcceptSet accept(row.accept);
-        crane::ManifestChoice c = crane::negotiate_manifest(*md.v2, row.ref, accept);
+        crane::ManifestChoice c = crane::negotiate_manifest(*v2_of(md), row.ref, accept);
         INFO(row.ref << " with " << row.accept);
         CHECK(c.path == row.path);
         CHECK(p.files.count(c.path) == 1);
@@ -656,8 +662,8 @@ TEST_CASE("publish writes the web tree, then the metadata file", "[publish]") {
         slurp(t / "web/.errors/name-unknown.json") ==
         R"({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]})");
     crane::MetadataResult md = crane::parse_metadata(slurp(r.metadata_file), r.metadata_file);
-    REQUIRE(md.v2);
-    CHECK(md.v2->url == "https://cdn.example.com/v2/ns-app/");
+    REQUIRE(v2_of(md));
+    CHECK(v2_of(md)->url == "https://cdn.example.com/v2/ns-app/");
     struct stat st {};
     REQUIRE(::stat((t / "web/ns-app").c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0755);
@@ -752,9 +758,9 @@ TEST_CASE("a repository directory with a slash is published below the web dir", 
     CHECK(r.repo_dir == t / "web/ns/app");
     CHECK(exists(t / "web/ns/app/manifests/2/1.0"));
     crane::MetadataResult md = crane::parse_metadata(slurp(r.metadata_file), r.metadata_file);
-    REQUIRE(md.v2);
-    CHECK(md.v2->url == "https://cdn.example.com/v2/ns/app/");
-    CHECK(md.v2->repository == "ns/app");
+    REQUIRE(v2_of(md));
+    CHECK(v2_of(md)->url == "https://cdn.example.com/v2/ns/app/");
+    CHECK(v2_of(md)->repository == "ns/app");
 }
 
 TEST_CASE("publish clears what a killed run for the same repository left behind", "[publish]") {
@@ -797,10 +803,10 @@ TEST_CASE("concurrent publications of one repository never mix", "[publish]") {
         for (auto& th : threads) th.join();
         CHECK(errors.empty());
         crane::MetadataResult md = crane::parse_metadata(slurp(t / "meta/ns-app.json"), "x");
-        REQUIRE(md.v2);
-        REQUIRE(md.v2->schema2_data.size() == 2);
+        REQUIRE(v2_of(md));
+        REQUIRE(v2_of(md)->schema2_data.size() == 2);
         const std::string tag =
-            md.v2->schema2_data[0] == "a" || md.v2->schema2_data[1] == "a" ? "a" : "b";
+            v2_of(md)->schema2_data[0] == "a" || v2_of(md)->schema2_data[1] == "a" ? "a" : "b";
         CHECK(slurp(t / "web/ns-app/tags/list") ==
               R"({"name": "ns/app", "tags": [")" + tag + R"("]})");
         CHECK(tree(t / "web/ns-app").size() == 13);
@@ -908,15 +914,15 @@ TEST_CASE("OCI images in skopeo's dir: layout are published unchanged", "[publis
 
     // mod_crane reads it back and every client's request lands on a file
     crane::MetadataResult md = crane::parse_metadata(metadata_json(p), "ns-app.json");
-    REQUIRE(md.error.empty());
-    REQUIRE(md.v2);
-    CHECK(md.v2->has_tags);
-    CHECK(md.v2->tags == p.tags);
-    CHECK(md.v2->in_oci_index("multi"));
-    CHECK(md.v2->in_oci_manifest(arm));
-    CHECK(md.v2->in_oci_manifest("2.0"));
-    CHECK_FALSE(md.v2->in_schema2("2.0"));
-    CHECK(md.v2->in_schema2("docker"));
+    REQUIRE(md.error().message.empty());
+    REQUIRE(v2_of(md));
+    CHECK(v2_of(md)->has_tags);
+    CHECK(v2_of(md)->tags == p.tags);
+    CHECK(v2_of(md)->in_oci_index("multi"));
+    CHECK(v2_of(md)->in_oci_manifest(arm));
+    CHECK(v2_of(md)->in_oci_manifest("2.0"));
+    CHECK_FALSE(v2_of(md)->in_schema2("2.0"));
+    CHECK(v2_of(md)->in_schema2("docker"));
 }
 
 TEST_CASE("an OCI image layout is read by ref name, with its artifacts", "[publish][oci]") {
@@ -1058,15 +1064,15 @@ TEST_CASE("artifacts whose subject is published become referrers", "[publish][oc
                     sbom.digest + "\", \"mediaType\": \"" + OCI_MAN + "\", \"size\": " +
                     std::to_string(sbom.manifest.size()) + "}]") != std::string::npos);
     crane::MetadataResult md = crane::parse_metadata(json, "ns-app.json");
-    REQUIRE(md.error.empty());
-    REQUIRE(md.v2);
-    const auto* refs = md.v2->find_referrers(single.digest);
+    REQUIRE(md.error().message.empty());
+    REQUIRE(v2_of(md));
+    const auto* refs = v2_of(md)->find_referrers(single.digest);
     REQUIRE(refs);
     REQUIRE(refs->size() == 1);
     CHECK((*refs)[0].digest == sbom.digest);
     CHECK((*refs)[0].artifact_type == "application/vnd.example.sbom");
     CHECK((*refs)[0].annotations.size() == 2);
-    CHECK_FALSE(md.v2->find_referrers(sha256_digest("unpublished")));
+    CHECK_FALSE(v2_of(md)->find_referrers(sha256_digest("unpublished")));
 
     SECTION("an artifact's blob missing refuses the publication") {
         ::unlink((dir + "/blobs/sha256/" + hex(sha256_digest(sbom.layer))).c_str());
@@ -1095,9 +1101,9 @@ TEST_CASE("publish writes an OCI layout's images and referrers atomically", "[pu
     CHECK(slurp(t / "web/ns-app/manifests/oci/" + sbom.digest) == sbom.manifest);
     CHECK(slurp(t / "web/ns-app/blobs/" + sha256_digest(sbom.layer)) == sbom.layer);
     crane::MetadataResult md = crane::parse_metadata(slurp(r.metadata_file), r.metadata_file);
-    REQUIRE(md.v2);
-    CHECK(md.v2->tags == std::vector<std::string>{"latest", "v1"});
-    REQUIRE(md.v2->find_referrers(single.digest));
+    REQUIRE(v2_of(md));
+    CHECK(v2_of(md)->tags == std::vector<std::string>{"latest", "v1"});
+    REQUIRE(v2_of(md)->find_referrers(single.digest));
 
     SECTION("a corrupt layer publishes nothing") {
         const std::set<std::string> before = tree(t / "web");
@@ -1119,7 +1125,7 @@ TEST_CASE("what is published as OCI negotiates to files that exist", "[publish][
     images.emplace_back("latest", read_image(idx.write_dir(t / "idx")));
     Plan p = make_plan(o, images);
     crane::MetadataResult md = crane::parse_metadata(metadata_json(p), "ns-app.json");
-    REQUIRE(md.v2);
+    REQUIRE(v2_of(md));
     const std::string all = OCI_INDEX + ", " + OCI_MAN + ", " + LIST + ", " + S2;
     struct Row {
         std::string ref, accept, path;
@@ -1134,7 +1140,7 @@ TEST_CASE("what is published as OCI negotiates to files that exist", "[publish][
     };
     for (const auto& row : rows) {
         crane::AcceptSet accept(row.accept);
-        crane::ManifestChoice c = crane::negotiate_manifest(*md.v2, row.ref, accept);
+        crane::ManifestChoice c = crane::negotiate_manifest(*v2_of(md), row.ref, accept);
         INFO(row.ref << " with " << row.accept);
         CHECK(c.path == row.path);
         CHECK(p.files.count(c.path) == 1);

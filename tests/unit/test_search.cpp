@@ -57,13 +57,13 @@ std::string rendered(const std::vector<SearchResult>& results) {
 
 std::vector<SearchResult> parse_solr_ok(const std::string& body) {
     auto parsed = crane::parse_solr_json(body);
-    REQUIRE(parsed.has_value());
+    REQUIRE(parsed.ok());
     return *parsed;
 }
 
 std::vector<SearchResult> parse_gsa_ok(const std::string& body) {
     auto parsed = crane::parse_gsa_xml(body);
-    REQUIRE(parsed.has_value());
+    REQUIRE(parsed.ok());
     return *parsed;
 }
 
@@ -187,6 +187,9 @@ crane::HttpClientOptions fast_options() {
     return o;
 }
 
+// The status the request answers with: 200 for an answer.
+int status_of(const crane::SearchRun& run) { return run ? 200 : run.error().http_status; }
+
 }  // namespace
 
 // ===================== GSA =====================
@@ -275,19 +278,19 @@ TEST_CASE("GSA: bodies that are not well-formed XML are unparsable", "[search][g
     };
     for (const char* body : bad) {
         INFO(body);
-        CHECK_FALSE(crane::parse_gsa_xml(body).has_value());
+        CHECK_FALSE(crane::parse_gsa_xml(body).ok());
     }
 }
 
 TEST_CASE("GSA: entity declarations are refused, so nothing is expanded or fetched",
           "[search][gsa]") {
-    CHECK_FALSE(crane::parse_gsa_xml(fixture("gsa_billion_laughs.xml")).has_value());
-    CHECK_FALSE(crane::parse_gsa_xml(fixture("gsa_external_entity.xml")).has_value());
-    CHECK_FALSE(crane::parse_gsa_xml(fixture("gsa_parameter_entity.xml")).has_value());
+    CHECK_FALSE(crane::parse_gsa_xml(fixture("gsa_billion_laughs.xml")).ok());
+    CHECK_FALSE(crane::parse_gsa_xml(fixture("gsa_external_entity.xml")).ok());
+    CHECK_FALSE(crane::parse_gsa_xml(fixture("gsa_parameter_entity.xml")).ok());
     CHECK_FALSE(
         crane::parse_gsa_xml(
             R"(<!DOCTYPE GSP [<!ENTITY n "x">]><GSP><RES><R><MT N="portal_name" V="a"/></R></RES></GSP>)")
-            .has_value());
+            .ok());
 }
 
 TEST_CASE("GSA: deep nesting and size limits", "[search][gsa]") {
@@ -302,11 +305,11 @@ TEST_CASE("GSA: deep nesting and size limits", "[search][gsa]") {
     SECTION("unbalanced deep nesting is unparsable") {
         std::string deep;
         for (int i = 0; i < 200000; ++i) deep += "<d>";
-        CHECK_FALSE(crane::parse_gsa_xml(deep).has_value());
+        CHECK_FALSE(crane::parse_gsa_xml(deep).ok());
     }
     SECTION("a body over the cap is refused") {
         std::string big = gsa_body(std::string(crane::kMaxSearchBodyBytes, ' '));
-        CHECK_FALSE(crane::parse_gsa_xml(big).has_value());
+        CHECK_FALSE(crane::parse_gsa_xml(big).ok());
     }
 }
 
@@ -423,7 +426,7 @@ TEST_CASE("Solr: star_count is clamped to int64 and truncated", "[search][solr]"
     CHECK(stars("1e-300") == 0);
     // beyond the double range RapidJSON refuses the number, so the whole body
     CHECK_FALSE(
-        crane::parse_solr_json(solr_body(R"([{"allTitle": "a", "ir_stars": 1e400}])")).has_value());
+        crane::parse_solr_json(solr_body(R"([{"allTitle": "a", "ir_stars": 1e400}])")).ok());
 }
 
 TEST_CASE("Solr: duplicate keys take the last value, as json.loads", "[search][solr]") {
@@ -459,7 +462,7 @@ TEST_CASE("Solr: bodies without response.docs[] or not JSON are unparsable", "[s
     };
     for (const auto& body : bad) {
         INFO(body);
-        CHECK_FALSE(crane::parse_solr_json(body).has_value());
+        CHECK_FALSE(crane::parse_solr_json(body).ok());
     }
     CHECK(parse_solr_ok(R"({"response": {"docs": []}})").empty());
 }
@@ -481,12 +484,12 @@ TEST_CASE("Solr: deep nesting cannot overflow the stack", "[search][solr]") {
         CHECK(results[0].name == "y");
     }
     SECTION("unbalanced") {
-        CHECK_FALSE(crane::parse_solr_json(std::string(kDepth, '[')).has_value());
-        CHECK_FALSE(crane::parse_solr_json(solr_body(std::string(kDepth, '['))).has_value());
+        CHECK_FALSE(crane::parse_solr_json(std::string(kDepth, '[')).ok());
+        CHECK_FALSE(crane::parse_solr_json(solr_body(std::string(kDepth, '['))).ok());
     }
     SECTION("a body over the cap is refused") {
         std::string big = solr_body("[]" + std::string(crane::kMaxSearchBodyBytes, ' '));
-        CHECK_FALSE(crane::parse_solr_json(big).has_value());
+        CHECK_FALSE(crane::parse_solr_json(big).ok());
     }
 }
 
@@ -684,10 +687,10 @@ TEST_CASE("run_search: Solr answer is fetched, quoted and parsed", "[search][htt
     auto outcome =
         crane::run_search(crane::SearchBackendKind::Solr, server.url("/solr/select?q={0}&wt=json"),
                           "hi mom", fast_options());
-    INFO(outcome.error);
-    REQUIRE(outcome.http_status == 200);
-    CHECK(outcome.error.empty());
-    CHECK(outcome.results.size() == 6);
+    INFO(outcome.error().message);
+    REQUIRE(status_of(outcome) == 200);
+    CHECK(outcome.error().message.empty());
+    CHECK(outcome->results.size() == 6);
     CHECK(server.request_lines() ==
           std::vector<std::string>{"GET /solr/select?q=hi%20mom&wt=json HTTP/1.1"});
 }
@@ -697,10 +700,10 @@ TEST_CASE("run_search: GSA answer is fetched with q added and parsed", "[search]
     TestServer server([&](const std::string&) { return Reply{http_reply(200, body)}; });
     auto outcome = crane::run_search(crane::SearchBackendKind::Gsa, server.url("/search?site=x"),
                                      "hi mom", fast_options());
-    INFO(outcome.error);
-    REQUIRE(outcome.http_status == 200);
-    REQUIRE(outcome.results.size() == 2);
-    CHECK(outcome.results[0].should_filter);
+    INFO(outcome.error().message);
+    REQUIRE(status_of(outcome) == 200);
+    REQUIRE(outcome->results.size() == 2);
+    CHECK(outcome->results[0].should_filter);
     CHECK(server.request_lines() ==
           std::vector<std::string>{"GET /search?site=x&q=hi+mom HTTP/1.1"});
 }
@@ -715,9 +718,9 @@ TEST_CASE("run_search: redirects are followed", "[search][http]") {
     });
     auto outcome =
         crane::run_search(crane::SearchBackendKind::Gsa, server.url("/old"), "x", fast_options());
-    INFO(outcome.error);
-    CHECK(outcome.http_status == 200);
-    CHECK(outcome.results.size() == 1);
+    INFO(outcome.error().message);
+    CHECK(status_of(outcome) == 200);
+    CHECK(outcome->results.size() == 1);
     CHECK(server.request_lines().size() == 2);
 }
 
@@ -726,11 +729,11 @@ TEST_CASE("run_search: a non-200 backend status is 502", "[search][http]") {
         TestServer server([&](const std::string&) { return Reply{http_reply(status, "{}")}; });
         auto outcome = crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"),
                                          "x", fast_options());
-        INFO(status << ": " << outcome.error);
-        CHECK(outcome.http_status == 502);
-        CHECK(outcome.results.empty());
-        CHECK(outcome.error.find("search backend solr (" + server.url("/s?q=***") + ")") == 0);
-        CHECK(outcome.error.find(std::to_string(status)) != std::string::npos);
+        INFO(status << ": " << outcome.error().message);
+        CHECK(status_of(outcome) == 502);
+        CHECK_FALSE(outcome.ok());  // no results
+        CHECK(outcome.error().message.find("search backend solr (" + server.url("/s?q=***") + ")") == 0);
+        CHECK(outcome.error().message.find(std::to_string(status)) != std::string::npos);
     }
 }
 
@@ -740,11 +743,11 @@ TEST_CASE("run_search: a slow backend is 504 after the timeout", "[search][http]
     auto outcome = crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"), "x",
                                      fast_options());
     auto elapsed = std::chrono::steady_clock::now() - start;
-    INFO(outcome.error);
-    CHECK(outcome.http_status == 504);
+    INFO(outcome.error().message);
+    CHECK(status_of(outcome) == 504);
     CHECK(elapsed >= std::chrono::milliseconds(900));
     CHECK(elapsed < std::chrono::milliseconds(2500));
-    CHECK(outcome.error.find("timed out") != std::string::npos);
+    CHECK(outcome.error().message.find("timed out") != std::string::npos);
 }
 
 TEST_CASE("run_search: nothing listening is 503", "[search][http]") {
@@ -754,9 +757,9 @@ TEST_CASE("run_search: nothing listening is 503", "[search][http]") {
         url = closed.url("/s?q={0}");
     }
     auto outcome = crane::run_search(crane::SearchBackendKind::Solr, url, "x", fast_options());
-    INFO(outcome.error);
-    CHECK(outcome.http_status == 503);
-    CHECK(outcome.error.find("cannot connect") != std::string::npos);
+    INFO(outcome.error().message);
+    CHECK(status_of(outcome) == 503);
+    CHECK(outcome.error().message.find("cannot connect") != std::string::npos);
 }
 
 TEST_CASE("run_search: a connect that times out is 503, as urllib2's URLError", "[search][http]") {
@@ -775,8 +778,8 @@ TEST_CASE("run_search: a connect that times out is 503, as urllib2's URLError", 
                                      fast_options());
     auto elapsed = std::chrono::steady_clock::now() - start;
     ::close(filler);
-    INFO(outcome.error);
-    CHECK(outcome.http_status == 503);
+    INFO(outcome.error().message);
+    CHECK(status_of(outcome) == 503);
     CHECK(elapsed < std::chrono::milliseconds(2500));
 }
 
@@ -785,18 +788,18 @@ TEST_CASE("run_search: a reply that is not HTTP is 502", "[search][http]") {
         [](const std::string&) { return Reply{"this is not an HTTP reply\r\n\r\n"}; });
     auto outcome =
         crane::run_search(crane::SearchBackendKind::Gsa, server.url("/"), "x", fast_options());
-    INFO(outcome.error);
-    CHECK(outcome.http_status == 502);
-    CHECK(outcome.error.find("bad reply") != std::string::npos);
+    INFO(outcome.error().message);
+    CHECK(status_of(outcome) == 502);
+    CHECK(outcome.error().message.find("bad reply") != std::string::npos);
 }
 
 TEST_CASE("run_search: an unparsable 200 body is 502", "[search][http]") {
     TestServer server([](const std::string&) { return Reply{http_reply(200, "<html>oops")}; });
     for (auto kind : {crane::SearchBackendKind::Gsa, crane::SearchBackendKind::Solr}) {
         auto outcome = crane::run_search(kind, server.url("/s?q={0}"), "x", fast_options());
-        INFO(outcome.error);
-        CHECK(outcome.http_status == 502);
-        CHECK(outcome.error.find("unparsable body") != std::string::npos);
+        INFO(outcome.error().message);
+        CHECK(status_of(outcome) == 502);
+        CHECK(outcome.error().message.find("unparsable body") != std::string::npos);
     }
 }
 
@@ -808,9 +811,9 @@ TEST_CASE("run_search: a body over max_body_bytes is 502", "[search][http]") {
         options.max_body_bytes = 1000;
         auto outcome =
             crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"), "x", options);
-        INFO(outcome.error);
-        CHECK(outcome.http_status == 502);
-        CHECK(outcome.error.find("larger than 1000 bytes") != std::string::npos);
+        INFO(outcome.error().message);
+        CHECK(status_of(outcome) == 502);
+        CHECK(outcome.error().message.find("larger than 1000 bytes") != std::string::npos);
     }
     SECTION("without Content-Length") {
         TestServer server([&](const std::string&) {
@@ -820,9 +823,9 @@ TEST_CASE("run_search: a body over max_body_bytes is 502", "[search][http]") {
         options.max_body_bytes = 1000;
         auto outcome =
             crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"), "x", options);
-        INFO(outcome.error);
-        CHECK(outcome.http_status == 502);
-        CHECK(outcome.error.find("larger than 1000 bytes") != std::string::npos);
+        INFO(outcome.error().message);
+        CHECK(status_of(outcome) == 502);
+        CHECK(outcome.error().message.find("larger than 1000 bytes") != std::string::npos);
     }
 }
 
@@ -831,25 +834,25 @@ TEST_CASE("run_search: a cut answer is 200 with a notice for the log", "[search]
     TestServer server([&](const std::string&) { return Reply{http_reply(200, body)}; });
     auto outcome = crane::run_search(crane::SearchBackendKind::Solr,
                                      server.url("/s?q={0}&api_key=k"), "x", fast_options());
-    INFO(outcome.error);
-    REQUIRE(outcome.http_status == 200);
-    CHECK(outcome.results.size() == 10);
-    CHECK(outcome.notice == "search backend solr (" + server.url("/s?q=***&api_key=***") +
+    INFO(outcome.error().message);
+    REQUIRE(status_of(outcome) == 200);
+    CHECK(outcome->results.size() == 10);
+    CHECK(outcome->notice == "search backend solr (" + server.url("/s?q=***&api_key=***") +
                                 "): answer cut to its first 10 results (limits: 1000 results, "
                                 "1048576 bytes of names and descriptions)");
     const std::string small = fixture("solr_docs.json");
     TestServer plain([&](const std::string&) { return Reply{http_reply(200, small)}; });
     CHECK(crane::run_search(crane::SearchBackendKind::Solr, plain.url("/s?q={0}"), "x", fast_options())
-              .notice.empty());
+              ->notice.empty());
 }
 
 TEST_CASE("run_search: credentials in the backend URL stay out of the log line", "[search][http]") {
     TestServer server([](const std::string&) { return Reply{http_reply(500, "")}; });
     std::string url = "http://user:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/s?q={0}";
     auto outcome = crane::run_search(crane::SearchBackendKind::Solr, url, "x", fast_options());
-    CHECK(outcome.http_status == 502);
-    CHECK(outcome.error.find("s3cret") == std::string::npos);
-    CHECK(outcome.error.find("http://***@127.0.0.1:") != std::string::npos);
+    CHECK(status_of(outcome) == 502);
+    CHECK(outcome.error().message.find("s3cret") == std::string::npos);
+    CHECK(outcome.error().message.find("http://***@127.0.0.1:") != std::string::npos);
 }
 
 TEST_CASE("run_search: query values of the backend URL stay out of the log line",
@@ -860,10 +863,10 @@ TEST_CASE("run_search: query values of the backend URL stay out of the log line"
         auto outcome = crane::run_search(crane::SearchBackendKind::Solr,
                                          base + "/s?q={0}&api_key=s3cret;wt=json&flag#frag",
                                          "private query", fast_options());
-        CHECK(outcome.http_status == 502);
-        CHECK(outcome.error.find("s3cret") == std::string::npos);
-        CHECK(outcome.error.find("private") == std::string::npos);
-        CHECK(outcome.error.find("search backend solr (" + base +
+        CHECK(status_of(outcome) == 502);
+        CHECK(outcome.error().message.find("s3cret") == std::string::npos);
+        CHECK(outcome.error().message.find("private") == std::string::npos);
+        CHECK(outcome.error().message.find("search backend solr (" + base +
                                  "/s?q=***&api_key=***;wt=***&flag#frag): ") == 0);
     }
     SECTION("GSA") {
@@ -871,9 +874,9 @@ TEST_CASE("run_search: query values of the backend URL stay out of the log line"
                                          "http://u:pw@127.0.0.1:" + std::to_string(server.port()) +
                                              "/search?api_key=s3cret",
                                          "x", fast_options());
-        CHECK(outcome.http_status == 502);
-        CHECK(outcome.error.find("s3cret") == std::string::npos);
-        CHECK(outcome.error.find("search backend gsa (http://***@127.0.0.1:" +
+        CHECK(status_of(outcome) == 502);
+        CHECK(outcome.error().message.find("s3cret") == std::string::npos);
+        CHECK(outcome.error().message.find("search backend gsa (http://***@127.0.0.1:" +
                                  std::to_string(server.port()) + "/search?api_key=***&q=***): ") ==
               0);
     }
@@ -882,13 +885,13 @@ TEST_CASE("run_search: query values of the backend URL stay out of the log line"
 TEST_CASE("run_search: other schemes are refused without a request (503)", "[search][http]") {
     auto outcome = crane::run_search(crane::SearchBackendKind::Solr, "file:///etc/passwd?{0}", "x",
                                      fast_options());
-    CHECK(outcome.http_status == 503);
+    CHECK(status_of(outcome) == 503);
 }
 
 TEST_CASE("run_search: no backend is 404", "[search][http]") {
     auto outcome = crane::run_search(crane::SearchBackendKind::None, "", "x", fast_options());
-    CHECK(outcome.http_status == 404);
-    CHECK(outcome.results.empty());
+    CHECK(status_of(outcome) == 404);
+    CHECK_FALSE(outcome.ok());  // no results
 }
 
 TEST_CASE("run_search: environment proxies are used only when asked", "[search][http]") {
@@ -907,7 +910,7 @@ TEST_CASE("run_search: environment proxies are used only when asked", "[search][
     auto proxied =
         crane::run_search(crane::SearchBackendKind::Solr, server.url("/s?q={0}"), "x", options);
     ::unsetenv("http_proxy");
-    INFO(direct.error << " / " << proxied.error);
-    CHECK(direct.http_status == 200);
-    CHECK(proxied.http_status == 503);
+    INFO(direct.error().message << " / " << proxied.error().message);
+    CHECK(status_of(direct) == 200);
+    CHECK(status_of(proxied) == 503);
 }

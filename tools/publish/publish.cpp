@@ -17,10 +17,12 @@
 #include <cstring>
 #include <memory>
 #include <set>
+#include <utility>
 
 #include "crane/fd.h"
 #include "crane/json_members.h"
 #include "crane/json_writer.h"
+#include "crane/read_file.h"
 #include "crane/sha256.h"
 
 namespace crane::publish {
@@ -61,23 +63,12 @@ bool is_directory(const std::string& path) {
 
 // The whole file, at most `limit` bytes (more is an error).
 std::string read_file(const std::string& path, std::int64_t limit) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) throw Error("Cannot read " + path + ": " + errno_text(errno) + ".");
-    std::string out;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw Error("Cannot read " + path + ": " + errno_text(errno) + ".");
-        }
-        if (n == 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-        if (static_cast<std::int64_t>(out.size()) > limit) {
-            throw Error(path + " is larger than " + std::to_string(limit) + " bytes.");
-        }
+    auto bytes = crane::read_whole_file(path, static_cast<std::size_t>(limit));
+    if (bytes) return std::move(*bytes);
+    if (bytes.error().kind == crane::FileReadError::Kind::TooLarge) {
+        throw Error(path + " is larger than " + std::to_string(limit) + " bytes.");
     }
-    return out;
+    throw Error("Cannot read " + path + ": " + errno_text(bytes.error().errno_value) + ".");
 }
 
 void write_all(int fd, const char* data, std::size_t size, const std::string& path) {

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "crane/result.h"
+
 namespace crane {
 
 // Fields common to v1 and v2 repositories.
@@ -74,18 +76,24 @@ struct V2Repo : RepoCommon {
     const Amd64Tag* find_amd64(std::string_view ref) const;
 };
 
-// The outcome of reading one file: exactly one of v1 / v2 is set, or error.
-struct MetadataResult {
+// The record of one file: exactly one of v1 / v2 is set.
+struct ParsedRepo {
     std::shared_ptr<const V1Repo> v1;
     std::shared_ptr<const V2Repo> v2;
-    std::string error;
-    // On failure: a truthy top-level "protected" was read before the error
-    // (the new content meant the repo to be protected).
-    bool marks_protected = false;
-    // On failure: the bytes could not be read (the source reported an error).
-    bool read_failed = false;
-    bool ok() const { return v1 || v2; }
 };
+
+// Why a file was refused, and what the index store needs to know beyond the
+// message to decide whether the repo's last good content may still be served.
+struct MetadataError {
+    std::string message;
+    // A truthy top-level "protected" was read before the error (the new
+    // content meant the repo to be protected).
+    bool marks_protected = false;
+    // The bytes could not be read (the source reported an error).
+    bool read_failed = false;
+};
+
+using MetadataResult = Result<ParsedRepo, MetadataError>;
 
 // Nesting deeper than this (the top-level object is level 0) refuses a file.
 constexpr int kMetadataMaxDepth = 64;

@@ -1,7 +1,9 @@
-// The result of a library function that can fail: a value, or an error
-// message (a complete phrase, naming the file and line where there is one).
-// The library's API reports failures this way, never by exception
-// (docs/design.md, "Errors and logs").
+// The result of a library function that can fail: a value, or an error.
+// The error is a message by default (a complete phrase, naming the file and
+// line where there is one); a caller that must act on more than a message
+// (an HTTP status, a flag) gets a struct E carrying it. The library's API
+// reports failures this way, never by exception (docs/design.md, "Errors and
+// logs").
 #pragma once
 
 #include <optional>
@@ -10,13 +12,13 @@
 
 namespace crane {
 
-template <typename T>
+template <typename T, typename E = std::string>
 class Result {
-public:
+  public:
     Result(T value) : value_(std::move(value)) {}  // NOLINT: `return value;` reads best
-    static Result failure(const std::string& error) {  // cold path: a copy is fine
+    static Result failure(E error) {
         Result r;
-        r.error_ = error;
+        r.error_ = std::move(error);
         return r;
     }
 
@@ -26,13 +28,13 @@ public:
     const T& operator*() const { return *value_; }
     T* operator->() { return &*value_; }
     const T* operator->() const { return &*value_; }
-    // Empty when ok().
-    const std::string& error() const { return error_; }
+    // Default-constructed (an empty message) when ok().
+    const E& error() const { return error_; }
 
-private:
+  private:
     Result() = default;
     std::optional<T> value_;
-    std::string error_;
+    E error_{};
 };
 
 }  // namespace crane

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "crane/result.h"
+
 namespace crane {
 
 // One entry of the "results" array. Field semantics are Crane's SearchResult.
@@ -45,7 +47,8 @@ inline constexpr std::size_t kMaxSearchBodyBytes = std::size_t{4} * 1024 * 1024;
 inline constexpr std::size_t kMaxSearchResults = 1000;
 inline constexpr std::size_t kMaxSearchResultBytes = std::size_t{1} * 1024 * 1024;
 
-// Parsers: nullopt = unparsable body (the request answers 502).
+// Parsers: a failure = unparsable body (the request answers 502); its
+// message says why.
 //
 // GSA: every <R> child of a <RES> child of the root is a result; its <MT>
 // children with N="portal_name" / N="portal_short_description" give name /
@@ -53,10 +56,10 @@ inline constexpr std::size_t kMaxSearchResultBytes = std::size_t{1} * 1024 * 102
 // skipped; description defaults to "". should_filter is true, the rest Crane's
 // defaults. Any entity declaration (internal or external) makes the body
 // unparsable, so entity expansion attacks never run.
-std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body);
+Result<std::vector<SearchResult>> parse_gsa_xml(std::string_view body);
 
 // Solr: see the comment in search_solr.cpp for the per-field type rules.
-std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body);
+Result<std::vector<SearchResult>> parse_solr_json(std::string_view body);
 
 // Python 2 urllib.quote(q): bytes outside [A-Za-z0-9_.-/] become %XX
 // (uppercase hex). "hi mom" -> "hi%20mom", "a/b~" -> "a/b%7E".
@@ -77,16 +80,23 @@ std::string solr_request_url(std::string_view url_template, std::string_view q);
 // "{0}", "{{" and "}}" brace sequences, and at least one "{0}".
 bool is_valid_solr_url_template(std::string_view url_template);
 
-struct SearchOutcome {
-    int http_status = 200;  // 200, or 404 (no backend) / 502 / 503 / 504
+// A backend answer (the request answers 200).
+struct SearchAnswer {
     std::vector<SearchResult> results;
-    // When http_status != 200: one log line naming the backend, its URL
-    // (credentials removed) and the reason.
-    std::string error;
     // When the results were cut to the limits above: one warning line saying
     // so (backend and redacted URL); empty otherwise.
     std::string notice;
 };
+
+// No answer: the status the request answers with, and why.
+struct SearchFailure {
+    int http_status = 0;  // 404 (no backend) / 502 / 503 / 504
+    // One log line naming the backend, its URL (credentials removed) and the
+    // reason.
+    std::string message;
+};
+
+using SearchRun = Result<SearchAnswer, SearchFailure>;
 
 struct HttpClientOptions {
     long timeout_ms = 1000;  // whole request; Crane used a 1 s socket timeout
@@ -112,8 +122,8 @@ void search_global_init();
 // kind None answers 404 with no request made (Crane's default backend).
 // q is the decoded value of the request's q parameter (as Flask's
 // request.args gave it); it is re-encoded here for the backend.
-SearchOutcome run_search(SearchBackendKind kind, const std::string& url, std::string_view q,
-                         const HttpClientOptions& options);
+SearchRun run_search(SearchBackendKind kind, const std::string& url, std::string_view q,
+                     const HttpClientOptions& options);
 
 // The 200 body, byte-identical to Crane's flask.json.dumps (sort_keys):
 // {"num_results": N, "query": Q, "results": [{"description": D,

@@ -91,11 +91,12 @@ private:
                                            "); it entitles nothing");
             return;
         }
-        auto cert = reg_.certificates_->get(cc.pem);
-        if (!cert) {
+        auto parsed = reg_.certificates_->get(cc.pem);
+        if (!parsed) {
             log(reg_.log_, LogLevel::Debug, log_id::kCertUnparsable, "client certificate could not be parsed; it entitles nothing");
             return;
         }
+        std::shared_ptr<const EntitlementCertificate> cert = std::move(*parsed);
         if (!cert->valid_at(req_.now)) {
             log(reg_.log_, LogLevel::Debug, log_id::kCertExpired, "client certificate " + cert->sha256_fingerprint() +
                                            " is outside its validity dates; it entitles nothing");

@@ -92,16 +92,16 @@ Response Registry::search(const Request& req, const Index& index, Client& client
     HttpClientOptions http;
     http.verify_tls = options_.search_verify_tls;
     http.ca_file = options_.search_ca_file;
-    SearchOutcome outcome = run_search(kind, url, *q, http);
-    if (outcome.http_status != 200) {
-        log(log_, LogLevel::Error, log_id::kSearchFailed, outcome.error);
-        return v1_error(outcome.http_status, "");
+    SearchRun outcome = run_search(kind, url, *q, http);
+    if (!outcome) {
+        log(log_, LogLevel::Error, log_id::kSearchFailed, outcome.error().message);
+        return v1_error(outcome.error().http_status, "");
     }
-    if (!outcome.notice.empty()) log(log_, LogLevel::Warn, log_id::kSearchNotice, outcome.notice);
+    if (!outcome->notice.empty()) log(log_, LogLevel::Warn, log_id::kSearchNotice, outcome->notice);
     // results that name a repository are shown only when this server has it
     // and this client may read it (v2 first, then v1)
     std::vector<SearchResult> shown;
-    for (auto& result : outcome.results) {
+    for (auto& result : outcome->results) {
         if (result.should_filter) {
             const RepoCommon* repo = index.find_v2(result.name);
             if (!repo) repo = index.find_v1(result.name);

@@ -1,5 +1,6 @@
 // crane.conf reading and validation (see config.h).
 #include "crane/config.h"
+#include "crane/read_file.h"
 #include "crane/search.h"
 
 #include <algorithm>
@@ -7,8 +8,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 namespace crane {
 
@@ -310,16 +310,14 @@ IniResult parse_ini_text(std::string_view text, const std::string& path) {
 }
 
 IniResult read_ini_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return IniResult::failure(path + ": cannot be read");
+    // no size limit: the administrator's own file, as before
+    auto text = read_whole_file(path, std::numeric_limits<std::size_t>::max());
+    if (!text) {
+        return IniResult::failure(path + (text.error().kind == FileReadError::Kind::Open
+                                              ? ": cannot be read"
+                                              : ": read error"));
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) {
-        return IniResult::failure(path + ": read error");
-    }
-    return parse_ini_text(ss.str(), path);
+    return parse_ini_text(*text, path);
 }
 
 void apply_ini(Config& config, const IniFile& ini) {

@@ -11,18 +11,17 @@ namespace crane {
 EntitlementCache::EntitlementCache(std::size_t capacity, std::size_t max_bytes)
     : capacity_(capacity), max_bytes_(max_bytes) {}
 
-std::shared_ptr<const EntitlementCertificate> EntitlementCache::get(std::string_view pem,
-                                                                    std::string* error) {
-    std::optional<std::string> der = EntitlementCertificate::pem_to_der(pem, error);
-    if (!der) return nullptr;
+EntitlementCertificate::Parsed EntitlementCache::get(std::string_view pem) {
+    using Parsed = EntitlementCertificate::Parsed;
+    Result<std::string> der = EntitlementCertificate::pem_to_der(pem);
+    if (!der) return Parsed::failure(der.error());
     std::string key;
     try {
         key = EntitlementCertificate::sha256_hex(*der);
     } catch (const std::bad_alloc&) {
-        if (error) *error = "out of memory";
-        return nullptr;
+        return Parsed::failure("out of memory");
     }
-    if (key.empty()) return EntitlementCertificate::from_der(*der, error);
+    if (key.empty()) return EntitlementCertificate::from_der(*der);
 
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -30,23 +29,23 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCache::get(std::string_
         if (it != by_fingerprint_.end()) {
             recency_.splice(recency_.begin(), recency_, it->second);
             ++stats_.hits;
-            return it->second->certificate;
+            return Parsed(it->second->certificate);
         }
         ++stats_.misses;
     }
 
-    std::shared_ptr<const EntitlementCertificate> cert =
-        EntitlementCertificate::from_der(*der, error);
-    if (!cert || capacity_ == 0) return cert;
+    Parsed parsed = EntitlementCertificate::from_der(*der);
+    if (!parsed || capacity_ == 0) return parsed;
+    std::shared_ptr<const EntitlementCertificate> cert = *parsed;
     const std::size_t cost = cert->approximate_size() + 2 * key.size();
-    if (cost > max_bytes_) return cert;  // good for this request, too big to keep
+    if (cost > max_bytes_) return parsed;  // good for this request, too big to keep
 
     try {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = by_fingerprint_.find(key);
         if (it != by_fingerprint_.end()) {  // another thread parsed it meanwhile: share theirs
             recency_.splice(recency_.begin(), recency_, it->second);
-            return it->second->certificate;
+            return Parsed(it->second->certificate);
         }
         recency_.push_front({key, cert, cost});
         try {
@@ -65,7 +64,7 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCache::get(std::string_
     } catch (const std::bad_alloc&) {
         // Not cached; the parsed certificate is still good for this request.
     }
-    return cert;
+    return parsed;
 }
 
 std::size_t EntitlementCache::size() const {

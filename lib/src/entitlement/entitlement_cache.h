@@ -24,10 +24,9 @@ class EntitlementCache {
     explicit EntitlementCache(std::size_t capacity = 256, std::size_t max_bytes = 64u << 20);
 
     // The parsed certificate of the first CERTIFICATE block of `pem`, parsed on
-    // a miss; nullptr for text that holds no parsable certificate (not cached).
-    // `error` (if non-null) gets the reason for a nullptr.
-    std::shared_ptr<const EntitlementCertificate> get(std::string_view pem,
-                                                      std::string* error = nullptr);
+    // a miss; a failure, with the reason, for text that holds no parsable
+    // certificate (not cached).
+    EntitlementCertificate::Parsed get(std::string_view pem);
 
     std::size_t size() const;
     std::size_t capacity() const { return capacity_; }

@@ -52,10 +52,6 @@ constexpr std::size_t kMaxListingSteps = 1u << 20;
 
 constexpr std::string_view kRedHatOidPrefix = "1.3.6.1.4.1.2312.9.";
 
-void set_error(std::string* error, std::string_view reason) {
-    if (error) error->assign(reason);
-}
-
 bool starts_with(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
 }
@@ -229,17 +225,14 @@ class ZStream {
 };
 
 // Inflates the zlib stream at the start of `in`, at most `cap` bytes of output.
-// `consumed` gets the length of the zlib stream (what follows is not zlib).
-bool inflate_prefix(std::string_view in, std::size_t cap, std::string& out, std::size_t& consumed,
-                    std::string* error) {
+// The result is the length of the zlib stream (what follows is not zlib).
+Result<std::size_t> inflate_prefix(std::string_view in, std::size_t cap, std::string& out) {
     if (in.size() > std::numeric_limits<uInt>::max()) {
-        set_error(error, "payload too large");
-        return false;
+        return Result<std::size_t>::failure("payload too large");
     }
     ZStream z;
     if (!z.ok()) {
-        set_error(error, "zlib initialisation failed");
-        return false;
+        return Result<std::size_t>::failure("zlib initialisation failed");
     }
     z_stream* zs = z.get();
     zs->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
@@ -248,8 +241,7 @@ bool inflate_prefix(std::string_view in, std::size_t cap, std::string& out, std:
     constexpr std::size_t kChunk = std::size_t{16} * 1024;
     for (;;) {
         if (out.size() >= cap) {
-            set_error(error, "word list inflates beyond the size limit");
-            return false;
+            return Result<std::size_t>::failure("word list inflates beyond the size limit");
         }
         const std::size_t before = out.size();
         const std::size_t room = std::min(kChunk, cap - before);
@@ -261,15 +253,12 @@ bool inflate_prefix(std::string_view in, std::size_t cap, std::string& out, std:
         if (rc == Z_STREAM_END) break;
         if (rc == Z_OK) continue;
         if (rc == Z_BUF_ERROR && zs->avail_in == 0) {
-            set_error(error, "word list truncated (zlib stream does not end)");
-            return false;
+            return Result<std::size_t>::failure("word list truncated (zlib stream does not end)");
         }
         if (rc == Z_BUF_ERROR) continue;  // output full: the size check above decides
-        set_error(error, "bad zlib data in the word list");
-        return false;
+        return Result<std::size_t>::failure("bad zlib data in the word list");
     }
-    consumed = in.size() - zs->avail_in;
-    return true;
+    return in.size() - zs->avail_in;
 }
 
 }  // namespace
@@ -291,22 +280,21 @@ std::string_view EntitlementPathTree::word(std::uint32_t i) const {
     return std::string_view(words_).substr(word_begin_[i], word_size_[i]);
 }
 
-std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::string_view payload,
-                                                                       std::string* error) {
+Result<std::shared_ptr<const EntitlementPathTree>> EntitlementPathTree::decode(
+    std::string_view payload) {
+    using Decoded = Result<std::shared_ptr<const EntitlementPathTree>>;
     try {
         auto tree = std::make_shared<EntitlementPathTree>(Token{});
-        std::size_t consumed = 0;
-        if (!inflate_prefix(payload, kMaxInflatedBytes, tree->words_, consumed, error)) {
-            return nullptr;
-        }
+        auto inflated = inflate_prefix(payload, kMaxInflatedBytes, tree->words_);
+        if (!inflated) return Decoded::failure(inflated.error());
+        const std::size_t consumed = *inflated;
 
         // Words split at NUL, keeping the (normally empty) piece after the last one.
         const std::string& w = tree->words_;
         const std::size_t word_count =
             static_cast<std::size_t>(std::count(w.begin(), w.end(), '\0')) + 1;
         if (word_count > kMaxWords) {
-            set_error(error, "too many words");
-            return nullptr;
+            return Decoded::failure("too many words");
         }
         tree->word_begin_.reserve(word_count);
         tree->word_size_.reserve(word_count);
@@ -321,14 +309,12 @@ std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::stri
         }
         const HuffmanDecoder word_code(static_cast<std::uint32_t>(word_count));
         if (!word_code.usable()) {
-            set_error(error, "empty word list");
-            return nullptr;
+            return Decoded::failure("empty word list");
         }
 
         std::string_view tail = payload.substr(consumed);
         if (tail.empty()) {
-            set_error(error, "no node count after the word list");
-            return nullptr;
+            return Decoded::failure("no node count after the word list");
         }
         const auto first = static_cast<unsigned char>(tail[0]);
         std::uint64_t node_count = first;
@@ -336,8 +322,7 @@ std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::stri
         if (first >= 128) {
             const std::size_t len = first - 128u;
             if (len == 0 || len > 4 || tail.size() < 1 + len) {
-                set_error(error, "bad node count");
-                return nullptr;
+                return Decoded::failure("bad node count");
             }
             node_count = 0;
             for (std::size_t i = 0; i < len; ++i) {
@@ -349,8 +334,7 @@ std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::stri
         // Three nodes at least: a root, an end node and Candlepin's filler, so the
         // node code has two leaves. Each node costs at least one bit.
         if (node_count < 3 || node_count > kMaxNodes || node_count > bits.total_bits()) {
-            set_error(error, "implausible node count");
-            return nullptr;
+            return Decoded::failure("implausible node count");
         }
         const HuffmanDecoder node_code(static_cast<std::uint32_t>(node_count - 1));
 
@@ -361,23 +345,19 @@ std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::stri
             for (;;) {
                 const std::int64_t word = word_code.decode(bits);
                 if (word < 0) {
-                    set_error(error, "path tree truncated");
-                    return nullptr;
+                    return Decoded::failure("path tree truncated");
                 }
                 if (tree->word_size_[static_cast<std::size_t>(word)] == 0) break;  // end of node
                 const std::int64_t child = node_code.decode(bits);
                 if (child < 0) {
-                    set_error(error, "path tree truncated");
-                    return nullptr;
+                    return Decoded::failure("path tree truncated");
                 }
                 if (tree->edges_.size() >= kMaxEdges) {
-                    set_error(error, "more than " + std::to_string(kMaxEdges) + " edges");
-                    return nullptr;
+                    return Decoded::failure("more than " + std::to_string(kMaxEdges) + " edges");
                 }
                 if (is_variable(tree->word(static_cast<std::uint32_t>(word))) &&
                     ++variable_edges > kMaxVariableEdges) {
-                    set_error(error, "more than " + std::to_string(kMaxVariableEdges) + " $variable edges");
-                    return nullptr;
+                    return Decoded::failure("more than " + std::to_string(kMaxVariableEdges) + " $variable edges");
                 }
                 tree->edges_.push_back(
                     {static_cast<std::uint32_t>(word), static_cast<std::uint32_t>(child + 1)});
@@ -389,13 +369,11 @@ std::shared_ptr<const EntitlementPathTree> EntitlementPathTree::decode(std::stri
         // python-rhsm would let a childless root match every path; nothing
         // Candlepin emits looks like that, so it entitles nothing here.
         if (tree->node_edges_begin_[1] == 0) {
-            set_error(error, "the root has no edges");
-            return nullptr;
+            return Decoded::failure("the root has no edges");
         }
-        return tree;
+        return Decoded(std::move(tree));
     } catch (const std::bad_alloc&) {
-        set_error(error, "out of memory");
-        return nullptr;
+        return Decoded::failure("out of memory");
     }
 }
 
@@ -571,27 +549,23 @@ std::string EntitlementCertificate::sha256_hex(std::string_view bytes) {
     return *hex;
 }
 
-std::optional<std::string> EntitlementCertificate::pem_to_der(std::string_view pem,
-                                                              std::string* error) {
+Result<std::string> EntitlementCertificate::pem_to_der(std::string_view pem) {
     if (pem.size() > kMaxPemBytes) {
-        set_error(error, "PEM text too large");
-        return std::nullopt;
+        return Result<std::string>::failure("PEM text too large");
     }
     try {
         OpenSslErrorMark mark;
         std::unique_ptr<BIO, BioDeleter> bio(
             BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
         if (!bio) {
-            set_error(error, "out of memory");
-            return std::nullopt;
+            return Result<std::string>::failure("out of memory");
         }
         unsigned char* data = nullptr;
         long len = 0;
         char* name = nullptr;
         if (PEM_bytes_read_bio(&data, &len, &name, PEM_STRING_X509, bio.get(), no_password,
                                nullptr) != 1) {
-            set_error(error, "no PEM CERTIFICATE block");
-            return std::nullopt;
+            return Result<std::string>::failure("no PEM CERTIFICATE block");
         }
         std::string der;
         if (data && len > 0)
@@ -599,28 +573,25 @@ std::optional<std::string> EntitlementCertificate::pem_to_der(std::string_view p
         OPENSSL_free(data);
         OPENSSL_free(name);
         if (der.empty()) {
-            set_error(error, "empty PEM CERTIFICATE block");
-            return std::nullopt;
+            return Result<std::string>::failure("empty PEM CERTIFICATE block");
         }
         return der;
     } catch (const std::bad_alloc&) {
-        set_error(error, "out of memory");
-        return std::nullopt;
+        return Result<std::string>::failure("out of memory");
     }
 }
 
-std::shared_ptr<const EntitlementCertificate> EntitlementCertificate::from_pem(std::string_view pem,
-                                                                               std::string* error) {
-    std::optional<std::string> der = pem_to_der(pem, error);
-    if (!der) return nullptr;
-    return from_der(*der, error);
+Result<std::shared_ptr<const EntitlementCertificate>> EntitlementCertificate::from_pem(
+    std::string_view pem) {
+    Result<std::string> der = pem_to_der(pem);
+    if (!der) return Parsed::failure(der.error());
+    return from_der(*der);
 }
 
-std::shared_ptr<const EntitlementCertificate> EntitlementCertificate::from_der(std::string_view der,
-                                                                               std::string* error) {
+Result<std::shared_ptr<const EntitlementCertificate>> EntitlementCertificate::from_der(
+    std::string_view der) {
     if (der.empty() || der.size() > kMaxDerBytes) {
-        set_error(error, der.empty() ? "empty certificate" : "certificate too large");
-        return nullptr;
+        return Parsed::failure(der.empty() ? "empty certificate" : "certificate too large");
     }
     try {
         OpenSslErrorMark mark;
@@ -629,12 +600,10 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCertificate::from_der(s
         std::unique_ptr<X509, X509Deleter> x509(
             d2i_X509(nullptr, &p, static_cast<long>(der.size())));
         if (!x509) {
-            set_error(error, "not an X.509 certificate");
-            return nullptr;
+            return Parsed::failure("not an X.509 certificate");
         }
         if (static_cast<std::size_t>(p - begin) != der.size()) {
-            set_error(error, "trailing bytes after the certificate");
-            return nullptr;
+            return Parsed::failure("trailing bytes after the certificate");
         }
 
         auto cert = std::make_shared<EntitlementCertificate>(Token{});
@@ -708,17 +677,19 @@ std::shared_ptr<const EntitlementCertificate> EntitlementCertificate::from_der(s
             if (!payload || payload->empty()) {
                 cert->problem_ = "v3 certificate without a path tree (extension .7)";
             } else {
-                std::string why;
-                cert->path_tree_ = EntitlementPathTree::decode(*payload, &why);
-                if (!cert->path_tree_) cert->problem_ = "v3 path tree: " + why;
+                auto tree = EntitlementPathTree::decode(*payload);
+                if (tree) {
+                    cert->path_tree_ = std::move(*tree);
+                } else {
+                    cert->problem_ = "v3 path tree: " + tree.error();
+                }
             }
         } else if (version && major_number != 1) {
             cert->problem_ = "unsupported entitlement certificate version " + cert->version_string_;
         }
-        return cert;
+        return Parsed(std::move(cert));
     } catch (const std::bad_alloc&) {
-        set_error(error, "out of memory");
-        return nullptr;
+        return Parsed::failure("out of memory");
     }
 }
 

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "crane/result.h"
+
 namespace crane {
 
 // Collapses duplicate slashes and drops a trailing slash; a leading slash is
@@ -32,10 +34,9 @@ class EntitlementPathTree {
     static constexpr std::size_t kMaxEdges = std::size_t{1} << 15;
     static constexpr std::size_t kMaxVariableEdges = std::size_t{1} << 12;  // "$name" edges
 
-    // Decodes a payload (already unwrapped from its DER OCTET STRING). nullptr,
-    // with a short reason in `error`, for anything malformed or over the limits.
-    static std::shared_ptr<const EntitlementPathTree> decode(std::string_view payload,
-                                                             std::string* error = nullptr);
+    // Decodes a payload (already unwrapped from its DER OCTET STRING). A
+    // failure, with a short reason, for anything malformed or over the limits.
+    static Result<std::shared_ptr<const EntitlementPathTree>> decode(std::string_view payload);
 
     // Walks the tree from its root, one url_path segment per edge ($name edges
     // match any segment). True when the walk reaches a node that ends a content
@@ -82,19 +83,17 @@ class EntitlementPathTree {
 class EntitlementCertificate {
   public:
     // Parses the first CERTIFICATE block of a PEM text. Never throws, never
-    // crashes on hostile input. nullptr when the text holds no parsable X.509
-    // certificate; `error` (if non-null) then gets a short reason. A valid X.509
-    // that is not an entitlement certificate parses to an object entitling nothing.
-    static std::shared_ptr<const EntitlementCertificate> from_pem(std::string_view pem,
-                                                                  std::string* error = nullptr);
+    // crashes on hostile input. A failure, with a short reason, when the text
+    // holds no parsable X.509 certificate. A valid X.509 that is not an
+    // entitlement certificate parses to an object entitling nothing.
+    using Parsed = Result<std::shared_ptr<const EntitlementCertificate>>;
+    static Parsed from_pem(std::string_view pem);
     // The same from DER bytes (the whole input must be one certificate).
-    static std::shared_ptr<const EntitlementCertificate> from_der(std::string_view der,
-                                                                  std::string* error = nullptr);
+    static Parsed from_der(std::string_view der);
 
     // The DER bytes of the first CERTIFICATE block of a PEM text, without parsing
     // the certificate (cheap: base64 only). Used to key caches by fingerprint.
-    static std::optional<std::string> pem_to_der(std::string_view pem,
-                                                 std::string* error = nullptr);
+    static Result<std::string> pem_to_der(std::string_view pem);
     // Lowercase hex SHA-256 of some bytes (of DER: the certificate fingerprint).
     static std::string sha256_hex(std::string_view bytes);
 

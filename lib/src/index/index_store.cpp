@@ -1,5 +1,6 @@
 // Scanning, incremental reload and the atomic swap (see index_store.h).
 #include "crane/index_store.h"
+#include "crane/result.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <set>
 
 namespace crane {
@@ -63,27 +65,34 @@ void walk(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& seen_dirs,
 // as they go by, and a read error, a file over the size cap or a file that
 // cannot be opened is told apart from content that does not parse.
 class FileReader {
+    struct Token {};  // keeps construction to open() while allowing make_unique
+
 public:
-    explicit FileReader(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)) {
+    // The reader of an open file, or why the file cannot be read at all.
+    static Result<std::unique_ptr<FileReader>> open(const std::string& path) {
+        using Opened = Result<std::unique_ptr<FileReader>>;
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) return Opened::failure(std::string("cannot be opened: ") + std::strerror(errno));
+        auto reader = std::make_unique<FileReader>(Token{}, fd);  // owns fd from here
         struct stat st;
-        if (fd_ < 0) {
-            error_ = std::string("cannot be opened: ") + std::strerror(errno);
-        } else if (fstat(fd_, &st) == 0 && st.st_size > static_cast<off_t>(kMaxMetadataBytes)) {
-            error_ = "larger than 256 MiB";
+        if (fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(kMaxMetadataBytes)) {
+            return Opened::failure("larger than 256 MiB");
         }
+        return Opened(std::move(reader));
     }
+    FileReader(Token, int fd) : fd_(fd) {}
     ~FileReader() {
         if (fd_ >= 0) ::close(fd_);
     }
     FileReader(const FileReader&) = delete;
     FileReader& operator=(const FileReader&) = delete;
 
-    bool opened() const { return fd_ >= 0 && error_.empty(); }
-    const std::string& error() const { return error_; }  // why reading failed
+    // Why a read failed (the parser only sees -1 from read()); empty if none did.
+    const std::string& read_error() const { return error_; }
     std::size_t hash() const { return static_cast<std::size_t>(hash_); }
 
     long read(char* buf, std::size_t n) {
-        if (fd_ < 0 || !error_.empty()) return -1;
+        if (!error_.empty()) return -1;
         ssize_t got;
         do {
             got = ::read(fd_, buf, n);
@@ -165,8 +174,8 @@ bool IndexStore::reload(ReloadStats* stats) {
     for (auto& [path, entry] : cache_) {
         if (!entry.racy) continue;
         ++rechecked;
-        FileReader f(path);
-        if (!f.drain() || f.hash() != entry.content_hash) stale.insert(path);
+        auto f = FileReader::open(path);
+        if (!f || !(*f)->drain() || (*f)->hash() != entry.content_hash) stale.insert(path);
     }
     bool changed = !loaded_once_ || files.size() != cache_.size() || !stale.empty();
     if (!changed) {
@@ -204,24 +213,30 @@ bool IndexStore::reload(ReloadStats* stats) {
         entry.stamp = stamp;
         entry.racy = recent(stamp);
         ++st.parsed;
-        FileReader file(path);
-        MetadataResult parsed;
-        if (file.opened()) {
-            parsed = parse_metadata_stream([&file](char* buf, std::size_t n) { return file.read(buf, n); }, path);
-            file.drain();
-            entry.content_hash = file.hash();
+        auto file = FileReader::open(path);
+        // a file that does not open stays a failure: read_error says why
+        MetadataResult parsed = MetadataResult::failure(MetadataError{});
+        std::string read_error;
+        if (file) {
+            FileReader& reader = **file;
+            parsed = parse_metadata_stream([&reader](char* buf, std::size_t n) { return reader.read(buf, n); }, path);
+            reader.drain();
+            entry.content_hash = reader.hash();
+            read_error = reader.read_error();
+        } else {
+            read_error = file.error();
         }
         if (parsed.ok()) {
-            entry.v1 = parsed.v1;
-            entry.v2 = parsed.v2;
+            entry.v1 = parsed->v1;
+            entry.v2 = parsed->v2;
         } else {
             ++st.failed;
             entry.failed_now = true;
             // an unreadable file (permissions, I/O) is no content at all
-            const bool unreadable = !file.error().empty();
-            const std::string error = unreadable ? file.error() : parsed.error;
+            const bool unreadable = !read_error.empty();
+            const std::string error = unreadable ? read_error : parsed.error().message;
             const bool had_content = old != cache_.end() && (old->second.v1 || old->second.v2);
-            if (had_content && !unreadable && !parsed.marks_protected) {
+            if (had_content && !unreadable && !parsed.error().marks_protected) {
                 entry.v1 = old->second.v1;
                 entry.v2 = old->second.v2;
                 log(log_, LogLevel::Error, log_id::kMetadataKept,

@@ -180,7 +180,7 @@ public:
     bool marks_protected() const { return marks_protected_; }
 
     // After a complete read: the record, or why not.
-    void finish(const std::string& source, MetadataResult& result);
+    Result<ParsedRepo> finish(const std::string& source);
 
 private:
     bool fail(std::string reason) {
@@ -702,7 +702,7 @@ std::shared_ptr<const V2Repo> Builder::read_v2(int version, const std::string& s
     return r;
 }
 
-void Builder::finish(const std::string& source, MetadataResult& result) {
+Result<ParsedRepo> Builder::finish(const std::string& source) {
     try {
         if (version_.kind == Kind::Absent) throw Failure{"missing field 'version'"};
         if (version_.kind != Kind::Number || !pyjson::is_int_literal(version_.text)) {
@@ -712,38 +712,44 @@ void Builder::finish(const std::string& source, MetadataResult& result) {
             throw Failure{"metadata version " + (version_.text == "-0" ? std::string("0") : version_.text) +
                           " not supported (1 to 4)"};
         }
+        ParsedRepo repo;
         if (*known_version_ == 1) {
-            result.v1 = read_v1(source);
+            repo.v1 = read_v1(source);
         } else {
-            result.v2 = read_v2(*known_version_, source);
+            repo.v2 = read_v2(*known_version_, source);
         }
+        return repo;
     } catch (const Failure& f) {
-        result.error = f.reason;
+        return Result<ParsedRepo>::failure(f.reason);
     }
 }
 
 template <typename Source>
 MetadataResult parse_with(const Source& source, const std::string& source_path) {
-    MetadataResult result;
     try {
         Builder b;
         const pyjson::Outcome out = pyjson::read(source, b, kMetadataMaxDepth);
+        MetadataError error;
         switch (out.status) {
-            case pyjson::Status::Ok: b.finish(source_path, result); break;
-            case pyjson::Status::Stopped: result.error = b.stop_reason(); break;
+            case pyjson::Status::Ok: {
+                Result<ParsedRepo> built = b.finish(source_path);
+                if (built) return std::move(*built);
+                error.message = built.error();
+                break;
+            }
+            case pyjson::Status::Stopped: error.message = b.stop_reason(); break;
             case pyjson::Status::ReadError:
-                result.error = "read error";
-                result.read_failed = true;
+                error.message = "read error";
+                error.read_failed = true;
                 break;
             case pyjson::Status::Invalid:
-            case pyjson::Status::TooDeep: result.error = out.error; break;
+            case pyjson::Status::TooDeep: error.message = out.error; break;
         }
-        if (!result.ok()) result.marks_protected = b.marks_protected();
+        error.marks_protected = b.marks_protected();
+        return MetadataResult::failure(std::move(error));
     } catch (const std::exception& e) {
-        result = MetadataResult{};
-        result.error = std::string("cannot be parsed: ") + e.what();
+        return MetadataResult::failure(MetadataError{std::string("cannot be parsed: ") + e.what()});
     }
-    return result;
 }
 
 }  // namespace

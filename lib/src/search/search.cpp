@@ -152,33 +152,26 @@ bool is_valid_solr_url_template(std::string_view url_template) {
     return has_field;
 }
 
-std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body) {
-    std::string error;
-    return search_detail::parse_gsa_xml(body, error);
+Result<std::vector<SearchResult>> parse_gsa_xml(std::string_view body) {
+    return search_detail::parse_gsa_xml(body);
 }
 
-std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body) {
-    std::string error;
-    return search_detail::parse_solr_json(body, error);
+Result<std::vector<SearchResult>> parse_solr_json(std::string_view body) {
+    return search_detail::parse_solr_json(body);
 }
 
-SearchOutcome run_search(SearchBackendKind kind, const std::string& url, std::string_view q,
-                         const HttpClientOptions& options) {
-    SearchOutcome outcome;
+SearchRun run_search(SearchBackendKind kind, const std::string& url, std::string_view q,
+                     const HttpClientOptions& options) {
     if (kind == SearchBackendKind::None) {
-        outcome.http_status = 404;
-        outcome.error = "no search backend configured";
-        return outcome;
+        return SearchRun::failure(SearchFailure{404, "no search backend configured"});
     }
     const std::string request_url =
         kind == SearchBackendKind::Gsa ? gsa_request_url(url, q) : solr_request_url(url, q);
     auto fail = [&](int status, std::string_view reason) {
-        outcome.http_status = status;
-        outcome.results.clear();
-        outcome.error = std::string("search backend ") + search_backend_name(kind) + " (" +
-                        search_detail::redact_url(request_url) + "): ";
-        outcome.error += reason;
-        return outcome;
+        std::string message = std::string("search backend ") + search_backend_name(kind) + " (" +
+                              search_detail::redact_url(request_url) + "): ";
+        message += reason;
+        return SearchRun::failure(SearchFailure{status, std::move(message)});
     };
 
     search_detail::HttpGetResult got = search_detail::http_get(request_url, options);
@@ -187,22 +180,21 @@ SearchOutcome run_search(SearchBackendKind kind, const std::string& url, std::st
         return fail(502, "answered HTTP status " + std::to_string(got.http_code));
     }
 
-    std::string parse_error;
     bool cut = false;
-    auto results = kind == SearchBackendKind::Gsa
-                       ? search_detail::parse_gsa_xml(got.body, parse_error, &cut)
-                       : search_detail::parse_solr_json(got.body, parse_error, &cut);
-    if (!results) return fail(502, "unparsable body: " + parse_error);
-    outcome.results = std::move(*results);
+    auto results = kind == SearchBackendKind::Gsa ? search_detail::parse_gsa_xml(got.body, &cut)
+                                                  : search_detail::parse_solr_json(got.body, &cut);
+    if (!results) return fail(502, "unparsable body: " + results.error());
+    SearchAnswer answer;
+    answer.results = std::move(*results);
     if (cut) {
-        outcome.notice = std::string("search backend ") + search_backend_name(kind) + " (" +
-                         search_detail::redact_url(request_url) + "): answer cut to its first " +
-                         std::to_string(outcome.results.size()) + " results (limits: " +
-                         std::to_string(kMaxSearchResults) + " results, " +
-                         std::to_string(kMaxSearchResultBytes) +
-                         " bytes of names and descriptions)";
+        answer.notice = std::string("search backend ") + search_backend_name(kind) + " (" +
+                        search_detail::redact_url(request_url) + "): answer cut to its first " +
+                        std::to_string(answer.results.size()) + " results (limits: " +
+                        std::to_string(kMaxSearchResults) + " results, " +
+                        std::to_string(kMaxSearchResultBytes) +
+                        " bytes of names and descriptions)";
     }
-    return outcome;
+    return answer;
 }
 
 std::string render_search_response(std::string_view q, const std::vector<SearchResult>& results) {

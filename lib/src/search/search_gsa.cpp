@@ -103,17 +103,15 @@ struct ParserDeleter {
 
 }  // namespace
 
-std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, std::string& error,
-                                                       bool* cut) {
+Result<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, bool* cut) {
     if (body.size() > kMaxSearchBodyBytes) {
-        error = "body larger than " + std::to_string(kMaxSearchBodyBytes) + " bytes";
-        return std::nullopt;
+        return Result<std::vector<SearchResult>>::failure(
+            "body larger than " + std::to_string(kMaxSearchBodyBytes) + " bytes");
     }
     std::unique_ptr<std::remove_pointer_t<XML_Parser>, ParserDeleter> parser(
         XML_ParserCreateNS(nullptr, kNamespaceSeparator));
     if (!parser) {
-        error = "cannot create an XML parser";
-        return std::nullopt;
+        return Result<std::vector<SearchResult>>::failure("cannot create an XML parser");
     }
     GsaParse p;
     p.parser = parser.get();
@@ -126,13 +124,10 @@ std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, st
     if (XML_Parse(parser.get(), body.data(), static_cast<int>(body.size()), XML_TRUE) !=
             XML_STATUS_OK &&
         !p.list.cut) {
-        if (!p.refused.empty()) {
-            error = p.refused;
-        } else {
-            error = std::string("XML error: ") + XML_ErrorString(XML_GetErrorCode(parser.get())) +
-                    " at line " + std::to_string(XML_GetCurrentLineNumber(parser.get()));
-        }
-        return std::nullopt;
+        if (!p.refused.empty()) return Result<std::vector<SearchResult>>::failure(p.refused);
+        return Result<std::vector<SearchResult>>::failure(
+            std::string("XML error: ") + XML_ErrorString(XML_GetErrorCode(parser.get())) +
+            " at line " + std::to_string(XML_GetCurrentLineNumber(parser.get())));
     }
     if (cut != nullptr) *cut = p.list.cut;
     return std::move(p.list.results);

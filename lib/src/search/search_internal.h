@@ -32,12 +32,10 @@ private:
     std::size_t bytes = 0;
 };
 
-// As the public parsers; on nullopt, `error` says why (for the log line);
-// `cut` (if given) says whether results were dropped to stay within the limits.
-std::optional<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, std::string& error,
-                                                       bool* cut = nullptr);
-std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body, std::string& error,
-                                                         bool* cut = nullptr);
+// As the public parsers (the error says why, for the log line); `cut` (if
+// given) says whether results were dropped to stay within the limits.
+Result<std::vector<SearchResult>> parse_gsa_xml(std::string_view body, bool* cut = nullptr);
+Result<std::vector<SearchResult>> parse_solr_json(std::string_view body, bool* cut = nullptr);
 
 struct HttpGetResult {
     int gateway_status = 0;  // 0: a response arrived; else 502 / 503 / 504

@@ -120,26 +120,24 @@ std::string pull_command_name(std::string_view command) {
 
 }  // namespace
 
-std::optional<std::vector<SearchResult>> parse_solr_json(std::string_view body, std::string& error,
-                                                         bool* cut) {
+Result<std::vector<SearchResult>> parse_solr_json(std::string_view body, bool* cut) {
     if (body.size() > kMaxSearchBodyBytes) {
-        error = "body larger than " + std::to_string(kMaxSearchBodyBytes) + " bytes";
-        return std::nullopt;
+        return Result<std::vector<SearchResult>>::failure(
+            "body larger than " + std::to_string(kMaxSearchBodyBytes) + " bytes");
     }
     rapidjson::Document json;
     json.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(body.data(),
                                                                                        body.size());
     if (json.HasParseError()) {
-        error = std::string("JSON error: ") + rapidjson::GetParseError_En(json.GetParseError()) +
-                " at offset " + std::to_string(json.GetErrorOffset());
-        return std::nullopt;
+        return Result<std::vector<SearchResult>>::failure(
+            std::string("JSON error: ") + rapidjson::GetParseError_En(json.GetParseError()) +
+            " at offset " + std::to_string(json.GetErrorOffset()));
     }
     const Value* response = json.IsObject() ? last_member(json, "response") : nullptr;
     const Value* docs =
         response != nullptr && response->IsObject() ? last_member(*response, "docs") : nullptr;
     if (docs == nullptr || !docs->IsArray()) {
-        error = "no response.docs array";
-        return std::nullopt;
+        return Result<std::vector<SearchResult>>::failure("no response.docs array");
     }
 
     ResultList list;
