@@ -489,9 +489,11 @@ def stop_dockerd(cls):
         cls.dockerd_dir = None
 
 
-class DockerPull:
-    """docker pull through a dockerd of the class's own (docker.io), when
-    one can start here."""
+class DockerClient:
+    """docker through a dockerd of the class's own (docker.io), when one can
+    start here; a test that needs it is skipped otherwise."""
+
+    repo_id = REPO_ID  # the repository docker_pull pulls from
 
     def docker(self, *args, check=True):
         cmd = [DOCKER, "-H", "unix://" + type(self).docker_sock] + list(args)
@@ -504,11 +506,15 @@ class DockerPull:
         reason = start_dockerd(type(self))
         if reason:
             self.skipTest(reason)
-        name = "%s/%s:%s" % (self.host(), REPO_ID, ref)
+        name = "%s/%s:%s" % (self.host(), self.repo_id, ref)
         self.docker("pull", name)
         info = json.loads(self.docker("image", "inspect", name).stdout)[0]
         self.docker("rmi", "-f", name, check=False)
         return info
+
+
+class DockerPull(DockerClient):
+    """docker pull of the Docker image and the manifest list."""
 
     def test_docker_pull_single_image(self):
         info = self.docker_pull("1.0")

@@ -23,8 +23,8 @@ import unittest
 
 import image_builder
 from harness import OCI_INDEX, OCI_MANIFEST, REPO, HttpdTestCase
-from test_e2e_clients import (CLIENT_TIMEOUT, DOCKER, PODMAN, POLICY, SKOPEO, STATIC_CONF, eventually,
-                              missing_tools, publish, sha256, start_dockerd, stop_dockerd)
+from test_e2e_clients import (CLIENT_TIMEOUT, PODMAN, POLICY, SKOPEO, STATIC_CONF, eventually,
+                              missing_tools, publish, sha256, stop_dockerd, DockerClient)
 
 REPO_ID = "e2e/oci"
 REPOSITORY = "e2e-oci"
@@ -147,8 +147,10 @@ class OciCase(HttpdTestCase):
             self.assertEqual(sha256(data), "sha256:" + name.replace(".manifest.json", ""), name)
 
 
-class OciPullTests:
+class OciPullTests(DockerClient):
     """What every mode must pass (mixed into an OciCase)."""
+
+    repo_id = REPO_ID
 
     # ---- the pulls ----
 
@@ -281,24 +283,6 @@ class OciPullTests:
         self.assertEqual(info["Digest"], self.images.index.digest)
 
     # ---- docker ----
-
-    def docker(self, *args, check=True):
-        cmd = [DOCKER, "-H", "unix://" + self.docker_sock] + list(args)
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
-        if check and p.returncode != 0:
-            raise AssertionError("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
-        return p
-
-    def docker_pull(self, ref):
-        reason = start_dockerd(type(self))
-        if reason:
-            self.skipTest(reason)
-        self.docker_sock = type(self).docker_sock
-        name = "%s/%s:%s" % (self.host(), REPO_ID, ref)
-        self.docker("pull", name)
-        info = json.loads(self.docker("image", "inspect", name).stdout)[0]
-        self.docker("rmi", "-f", name, check=False)
-        return info
 
     def test_docker_pull_image(self):
         info = self.docker_pull("1.0")
