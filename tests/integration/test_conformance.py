@@ -19,7 +19,8 @@ import unittest
 import urllib.request
 import xml.etree.ElementTree as ET
 
-from harness import MODULE, REPO, HttpdTestCase, LIST, OCI_INDEX, OCI_MANIFEST, S2
+from harness import (MODULE, REPO, HttpdTestCase, LIST, OCI_INDEX, OCI_MANIFEST, S2, V2_BLOB_UNKNOWN,
+                     V2_MANIFEST_UNKNOWN)
 
 SUITE = os.environ.get("CRANE_CONFORMANCE_DIR") or os.path.join(os.path.dirname(REPO), "shared", "oci-conformance")
 BUILD_DIR = os.environ.get("CRANE_BUILD_DIR") or os.path.dirname(MODULE)
@@ -57,10 +58,8 @@ STATIC_TYPES = "".join(
     ForceType application/json
 </LocationMatch>
 """
-ERROR_DOCS = {
-    "manifest-unknown.json": '{"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}',
-    "blob-unknown.json": '{"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry"}]}',
-}
+# the JSON 404 bodies the static server sends: mod_crane's own, byte for byte
+ERROR_DOCS = {"manifest-unknown.json": V2_MANIFEST_UNKNOWN, "blob-unknown.json": V2_BLOB_UNKNOWN}
 
 SERVE_INI = """
 [general]
@@ -110,9 +109,9 @@ class ConformanceCase(HttpdTestCase):
                "--out", os.path.join(cls.work, "pub", "v2"), "--metadata", cls.httpd.data, "--quiet"]
         subprocess.run(cmd + ["%s=%s" % (t, cls.image) for t in TAGS], check=True, timeout=120)
         os.makedirs(os.path.join(cls.httpd.dir, "htdocs", "errors"))
-        for name, text in ERROR_DOCS.items():
-            with open(os.path.join(cls.httpd.dir, "htdocs", "errors", name), "w") as f:
-                f.write(text)
+        for name, body in ERROR_DOCS.items():
+            with open(os.path.join(cls.httpd.dir, "htdocs", "errors", name), "wb") as f:
+                f.write(body)
         for root, dirs, files in os.walk(cls.httpd.dir):
             for d in dirs:
                 os.chmod(os.path.join(root, d), 0o755)
