@@ -1,0 +1,146 @@
+// Who builds snapshots and who reads them.
+//
+// One SnapshotBuilder per data dir, in one process (the module runs it in a
+// mod_watchdog singleton, and once in the parent at start-up): it scans the
+// data dir, parses only the files whose stamp changed (carrying every other
+// file's record over from the previous snapshot, and a failed file's last
+// good content), builds the new snapshot, writes it beside the old one and
+// renames it into place, then bumps the generation in the shared status.
+//
+// One SnapshotReader per data dir in every process that answers requests:
+// current() costs one atomic load while nothing changed; when the
+// generation moved, it maps the new file (after validation) and drops the
+// old mapping when the last request holding it ends.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "crane/file_stamp.h"
+#include "crane/log.h"
+#include "crane/snapshot.h"
+
+namespace crane {
+
+// Every *.json regular file under dir, recursively, following symlinks
+// (directory loops are cut), sorted by path.
+std::vector<std::pair<std::string, FileStamp>> scan_metadata_files(const std::string& dir,
+                                                                   std::vector<std::string>* problems);
+
+// What a request path asks for: the snapshot to answer from.
+class SnapshotSource {
+public:
+    virtual ~SnapshotSource() = default;
+    // Never blocks on a build; the snapshot stays valid while held.
+    virtual std::shared_ptr<const Snapshot> current() = 0;
+};
+
+// The state of one data dir, shared by every process of a server (it lives
+// in a MAP_SHARED page made before the children fork). Plain data only.
+// `generation` is written last (release) by the builder; the rest is
+// guarded by the sequence counter `seq` (odd while being written).
+struct SharedScanStatus {
+    std::atomic<std::uint64_t> generation{0};  // of the snapshot file in place; 0: none yet
+    std::atomic<std::uint32_t> seq{0};
+    std::int32_t builder_pid = 0;
+    std::uint64_t files = 0, failed_files = 0, v1_repos = 0, v2_repos = 0;
+    std::uint64_t snapshot_bytes = 0;
+    std::uint64_t scans = 0, builds = 0;
+    std::int64_t last_scan_at_ns = 0;        // wall clock, when the last scan started
+    std::int64_t last_scan_duration_ns = 0;  // scan, parse, build and publish
+    std::int64_t last_build_at_ns = 0;       // when the snapshot in place was built
+    std::int64_t last_error_at_ns = 0;
+    char last_error[512] = {};
+};
+
+// A consistent copy of a SharedScanStatus (retries while a writer is busy).
+struct ScanStatusCopy {
+    std::uint64_t generation = 0;
+    std::int32_t builder_pid = 0;
+    std::uint64_t files = 0, failed_files = 0, v1_repos = 0, v2_repos = 0, snapshot_bytes = 0, scans = 0, builds = 0;
+    std::int64_t last_scan_at_ns = 0, last_scan_duration_ns = 0, last_build_at_ns = 0, last_error_at_ns = 0;
+    std::string last_error;
+};
+ScanStatusCopy read_status(const SharedScanStatus& status);
+
+struct ReloadStats {
+    std::size_t files = 0, parsed = 0, failed = 0, v1_repos = 0, v2_repos = 0;
+    std::size_t rechecked = 0;  // recently written files compared by content
+    std::size_t snapshot_bytes = 0;
+    std::int64_t scan_ns = 0, parse_ns = 0, build_ns = 0, write_ns = 0;  // durations
+};
+
+class SnapshotBuilder {
+public:
+    // snapshot_path empty: snapshots stay in memory (tests, tools).
+    // status may be null.
+    SnapshotBuilder(std::string data_dir, std::string snapshot_path, SharedScanStatus* status, LogSink log);
+    SnapshotBuilder(const SnapshotBuilder&) = delete;
+    SnapshotBuilder& operator=(const SnapshotBuilder&) = delete;
+
+    // Starts from the snapshot file in place when it is valid and was built
+    // from this data dir (a restart then parses only what changed since).
+    void adopt_existing();
+
+    // Scans now; builds and publishes when anything changed (or when no
+    // snapshot was published yet). Only one runs at a time: a concurrent
+    // caller returns false at once. True when a new snapshot is in place.
+    bool refresh(ReloadStats* stats = nullptr);
+
+    // The snapshot last published (or adopted); an empty one before that.
+    std::shared_ptr<const Snapshot> latest() const;
+
+    const std::string& data_dir() const { return data_dir_; }
+    const std::string& snapshot_path() const { return path_; }
+
+private:
+    void set_error(const std::string& message);
+    bool publish(std::string bytes, std::uint64_t generation, std::string* error);
+
+    std::string data_dir_;
+    std::string path_;
+    SharedScanStatus* status_;
+    LogSink log_;
+    std::mutex mutex_;
+    std::shared_ptr<const Snapshot> latest_;  // std::atomic_load/store
+    bool loaded_once_ = false;                // guarded by mutex_
+};
+
+class SnapshotReader : public SnapshotSource {
+public:
+    // status may be null: the file is then stat-checked at most once a second.
+    SnapshotReader(std::string snapshot_path, const SharedScanStatus* status, LogSink log);
+    std::shared_ptr<const Snapshot> current() override;
+
+private:
+    void remap(std::uint64_t want_generation);
+
+    std::string path_;
+    const SharedScanStatus* status_;
+    LogSink log_;
+    std::mutex mutex_;
+    std::shared_ptr<const Snapshot> current_;  // std::atomic_load/store
+    std::atomic<std::uint64_t> seen_generation_{0};
+    std::atomic<std::int64_t> next_stat_ns_{0};
+    FileStamp stamp_;  // guarded by mutex_
+};
+
+// A builder and its reader in one process, snapshots in memory: what unit
+// tests and tools use. reload() builds; current() is what it built.
+class IndexStore : public SnapshotSource {
+public:
+    IndexStore(std::string data_dir, LogSink log)
+        : builder_(std::move(data_dir), std::string(), nullptr, std::move(log)) {}
+    bool reload(ReloadStats* stats = nullptr) { return builder_.refresh(stats); }
+    std::shared_ptr<const Snapshot> current() override { return builder_.latest(); }
+    const std::string& data_dir() const { return builder_.data_dir(); }
+
+private:
+    SnapshotBuilder builder_;
+};
+
+}  // namespace crane
