@@ -14,6 +14,9 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <mod_ssl.h>
+#include <mod_status.h>
+#include <mod_watchdog.h>
+#include <unixd.h>
 
 extern "C" __attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA crane_module;
 

@@ -1,23 +1,33 @@
 // mod_crane: the Apache glue. Directives become a crane::Config per
-// server, post_config builds one crane::Registry per server (the index is
-// loaded in the parent so children share it), child_init starts the reload
-// watchers, and the handler translates request_rec <-> crane::Request /
-// crane::Response. Every decision lives in libcrane.
+// server; post_config builds each data dir's index snapshot once (in the
+// parent, before the children fork), registers a mod_watchdog singleton
+// that rebuilds it when files change, and makes one crane::Registry per
+// server reading the snapshot through a SnapshotReader; the handler
+// translates request_rec <-> crane::Request / crane::Response; a mod_status
+// hook shows each data dir's snapshot. Every decision lives in libcrane.
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <new>
+#include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "apache_includes.h"
 #include "crane/config.h"
 #include "crane/file_digest_cache.h"
-#include "crane/index_store.h"
+#include "crane/snapshot_store.h"
 #include "crane/log_ids.h"
 #include "crane/registry.h"
 #include "crane/search.h"
@@ -56,9 +66,24 @@ ServerConf* server_conf(server_rec* s) {
 // check_config so a bad file fails `httpd -t`.
 std::shared_ptr<const crane::IniFile> g_fallback_ini;
 
+// CraneSnapshotDir as configured (ServerRoot-relative already), or null
+// for the default DefaultRuntimeDir/crane. Reset before each read of the
+// configuration.
+const char* g_snapshot_dir = nullptr;
+
+// The index of one data dir: its builder (run by the watchdog singleton,
+// and by the parent at start-up) and this process's reader of it.
+struct DataDirIndex {
+    std::string data_dir;
+    std::int64_t interval = 0;  // seconds: the smallest polling interval of the servers sharing it
+    crane::SharedScanStatus* status = nullptr;
+    std::unique_ptr<crane::SnapshotBuilder> builder;
+    std::shared_ptr<crane::SnapshotReader> reader;
+};
+
 // Per-process state of one configuration generation.
 struct Generation {
-    std::map<std::pair<std::string, std::int64_t>, std::shared_ptr<crane::IndexStore>> stores;
+    std::map<std::string, DataDirIndex> indexes;  // by data dir
     crane::FileDigestCache digests{4096};
 };
 Generation* g_generation = nullptr;
@@ -192,6 +217,14 @@ const char* set_search_verify_tls(cmd_parms* cmd, void*, int flag) {
     return nullptr;
 }
 
+const char* set_snapshot_dir(cmd_parms* cmd, void*, const char* arg) {
+    if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    if (!path || !*arg) return apr_psprintf(cmd->pool, "CraneSnapshotDir: invalid path '%s'", arg);
+    g_snapshot_dir = path;
+    return nullptr;
+}
+
 const char* set_search_ca_file(cmd_parms* cmd, void*, const char* arg) {
     const char* path = ap_server_root_relative(cmd->pool, arg);
     apr_finfo_t finfo;
@@ -239,6 +272,11 @@ const command_rec* directive_table() noexcept {
                          directive_fn(walled_directive<set_search_ca_file, const char*>), nullptr,
                          RSRC_CONF, TAKE1,
                          "PEM file of CAs that sign the search backend's certificate"});
+            t.push_back({"CraneSnapshotDir",
+                         directive_fn(walled_directive<set_snapshot_dir, const char*>), nullptr,
+                         RSRC_CONF, TAKE1,
+                         "Directory of the index snapshot files, on local disk (default: "
+                         "DefaultRuntimeDir/crane)"});
             t.push_back({nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr});
             return t;
         }();
@@ -348,6 +386,8 @@ bool report_config_issues(server_rec* main_server, apr_pool_t* p, bool warnings)
     return ok;
 }
 
+bool require_watchdog(server_rec* s);
+
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
     return walled(crane::log_id::kConfigCheckFailed, APLOG_CRIT, s, "configuration check failed",
                   int{HTTP_INTERNAL_SERVER_ERROR}, [&]() -> int {
@@ -359,11 +399,115 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
         }
+        if (!require_watchdog(s)) return HTTP_INTERNAL_SERVER_ERROR;
         // warnings go to the error log from post_config; `httpd -t` shows them here
         bool config_test = ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST;
         if (!report_config_issues(s, ptemp, config_test)) return HTTP_INTERNAL_SERVER_ERROR;
         return OK;
     });
+}
+
+// ---- the index snapshots ----
+
+// The shared status page of a data dir: one MAP_SHARED page per data dir,
+// made in the parent so every child inherits it. Kept on the process pool
+// (which lives across restarts, while this DSO is unloaded and loaded
+// again) so that the counters and the generation carry on after a graceful
+// restart; the key names the layout, so a module upgrade gets a fresh page.
+crane::SharedScanStatus* shared_status(server_rec* s, const std::string& data_dir) {
+    apr_pool_t* pproc = s->process->pool;
+    const std::string key = "mod_crane:scan-status:v1:" + data_dir;
+    void* page = nullptr;
+    apr_pool_userdata_get(&page, key.c_str(), pproc);
+    if (page) return static_cast<crane::SharedScanStatus*>(page);
+    void* m = mmap(nullptr, sizeof(crane::SharedScanStatus), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw std::runtime_error(std::string("cannot map a shared page: ") + std::strerror(errno));
+    auto* status = new (m) crane::SharedScanStatus();
+    apr_pool_userdata_set(status, apr_pstrdup(pproc, key.c_str()), apr_pool_cleanup_null, pproc);
+    return status;
+}
+
+// The snapshot file of a data dir: a readable name plus a hash of the full
+// path, so two data dirs never share a file.
+std::string snapshot_path(const std::string& dir, const std::string& data_dir) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (unsigned char c : data_dir) h = (h ^ c) * 0x100000001b3ULL;
+    std::string name;
+    for (char c : data_dir) {
+        if (name.size() >= 48) break;
+        name += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.') ? c : '_';
+    }
+    while (!name.empty() && name.front() == '_') name.erase(0, 1);
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+    return dir + "/" + (name.empty() ? "root" : name) + "-" + hex + ".snap";
+}
+
+// CraneSnapshotDir, made when missing. The children's user writes it (the
+// watchdog runs in a child), so a directory made by root is given to User.
+// An existing directory must already be that user's: it is never chowned.
+std::optional<std::string> prepare_snapshot_dir(const std::string& dir, apr_pool_t* p) {
+    apr_finfo_t finfo;
+    const bool existed = apr_stat(&finfo, dir.c_str(), APR_FINFO_TYPE | APR_FINFO_USER, p) == APR_SUCCESS;
+    if (existed && finfo.filetype != APR_DIR) return "CraneSnapshotDir " + dir + ": not a directory";
+    if (!existed) {
+        apr_status_t rv = apr_dir_make_recursive(dir.c_str(), APR_FPROT_OS_DEFAULT & 0700, p);
+        if (rv != APR_SUCCESS) {
+            char buf[256];
+            return "CraneSnapshotDir " + dir + ": cannot be created: " + apr_strerror(rv, buf, sizeof(buf));
+        }
+        if (::chmod(dir.c_str(), 0700) != 0) {
+            return "CraneSnapshotDir " + dir + ": cannot set its mode: " + std::strerror(errno);
+        }
+        if (geteuid() == 0 && ::chown(dir.c_str(), ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
+            return "CraneSnapshotDir " + dir + ": cannot give it to User: " + std::strerror(errno);
+        }
+        return std::nullopt;
+    }
+    if (geteuid() == 0) {
+        if (finfo.user != ap_unixd_config.user_id) {
+            return "CraneSnapshotDir " + dir + ": owned by uid " + std::to_string(finfo.user) +
+                   ", not by User (uid " + std::to_string(ap_unixd_config.user_id) +
+                   ") who writes the snapshots; chown it or name another directory";
+        }
+    } else if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+        return "CraneSnapshotDir " + dir + ": not writable: " + std::strerror(errno);
+    }
+    return std::nullopt;
+}
+
+APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance)* g_wd_get_instance = nullptr;
+APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback)* g_wd_register_callback = nullptr;
+constexpr const char kWatchdogName[] = "crane-index";
+
+// mod_watchdog's functions, or a line saying how to load it.
+bool require_watchdog(server_rec* s) {
+    g_wd_get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    g_wd_register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (g_wd_get_instance && g_wd_register_callback) return true;
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                 "%s: mod_crane: mod_watchdog is not loaded; it builds the index snapshot: add "
+                 "'LoadModule watchdog_module modules/mod_watchdog.so' (Debian: a2enmod watchdog)",
+                 crane::log_id::kSnapshotSetup);
+    return false;
+}
+
+// The watchdog singleton: one child of the server runs this for each data
+// dir every interval (and once when it takes the role over). It always
+// answers APR_SUCCESS: any other status would stop the callback for good.
+apr_status_t watchdog_callback(int state, void* data, apr_pool_t*) {
+    if (state == AP_WATCHDOG_STATE_STOPPING) return APR_SUCCESS;
+    auto* index = static_cast<DataDirIndex*>(data);
+    walled(crane::log_id::kReloadFailed, APLOG_ERR, ap_server_conf, "metadata reload failed; the snapshot in place stays", 0, [index] {
+        index->builder->refresh();
+        return 0;
+    });
+    return APR_SUCCESS;
+}
+
+int pre_config(apr_pool_t*, apr_pool_t*, apr_pool_t*) {
+    g_snapshot_dir = nullptr;
+    return OK;
 }
 
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* main_server) {
@@ -378,6 +522,15 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
         g_ssl_var_lookup = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
         crane::search_global_init();  // process-wide libcurl setup; creates no handle
         report_config_issues(main_server, ptemp, true);  // fatal ones stopped check_config
+        if (!require_watchdog(main_server)) return HTTP_INTERNAL_SERVER_ERROR;
+        const std::string dir = g_snapshot_dir ? g_snapshot_dir : ap_runtime_dir_relative(pconf, "crane");
+        if (auto err = prepare_snapshot_dir(dir, ptemp)) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, "%s: mod_crane: %s", crane::log_id::kSnapshotSetup,
+                         err->c_str());
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        std::vector<std::pair<server_rec*, crane::Config>> configs;
         for (server_rec* s = main_server; s; s = s->next) {
             ServerConf* conf = server_conf(s);
             crane::Config config = effective_config(conf, pconf).config;
@@ -394,40 +547,129 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
                          (!config.url_match.empty() && !config.url_replace.empty()) ? "on" : "off",
                          config.url_auth_secret.empty() ? "off" : config.url_auth_algo.c_str(),
                          !config.gsa_url.empty() ? "gsa" : !config.solr_url.empty() ? "solr" : "none");
+            DataDirIndex& index = g_generation->indexes[config.data_dir];
+            const std::int64_t interval = config.data_dir_polling_interval > 0 ? config.data_dir_polling_interval : 60;
+            if (index.interval == 0 || interval < index.interval) index.interval = interval;
+            configs.emplace_back(s, std::move(config));
+        }
 
-            auto& store = g_generation->stores[{config.data_dir, config.data_dir_polling_interval}];
-            if (!store) {
-                store = std::make_shared<crane::IndexStore>(config.data_dir, config.data_dir_polling_interval,
-                                                            server_log_sink(main_server));
-                store->reload();
+        // each data dir: its snapshot built (or adopted and brought up to
+        // date) before the children fork, and its builder handed to the
+        // watchdog singleton
+        ap_watchdog_t* watchdog = nullptr;
+        apr_status_t rv = g_wd_get_instance(&watchdog, kWatchdogName, 0, 1, pconf);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, main_server, "%s: mod_crane: cannot get a watchdog instance",
+                         crane::log_id::kSnapshotSetup);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        for (auto& [data_dir, index] : g_generation->indexes) {
+            index.data_dir = data_dir;
+            index.status = shared_status(main_server, data_dir);
+            const std::string path = snapshot_path(dir, data_dir);
+            index.builder = std::make_unique<crane::SnapshotBuilder>(data_dir, path, index.status,
+                                                                     server_log_sink(main_server));
+            index.builder->adopt_existing();
+            index.builder->refresh();
+            index.reader = std::make_shared<crane::SnapshotReader>(path, index.status, server_log_sink(main_server));
+            index.reader->adopt(index.builder->latest());
+            rv = g_wd_register_callback(watchdog, apr_time_from_sec(index.interval), &index, watchdog_callback);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, main_server,
+                             "%s: mod_crane: cannot register the snapshot builder of %s with mod_watchdog",
+                             crane::log_id::kSnapshotSetup, data_dir.c_str());
+                return HTTP_INTERNAL_SERVER_ERROR;
             }
+        }
+
+        for (auto& [s, config] : configs) {
+            ServerConf* conf = server_conf(s);
+            auto reader = g_generation->indexes.at(config.data_dir).reader;
             crane::RegistryOptions options;
             options.accept_unverified_certificates = conf->accept_unverified == 1;
             options.search_verify_tls = conf->search_verify_tls != 0;
             if (conf->search_ca_file) options.search_ca_file = conf->search_ca_file;
-            conf->registry = std::make_shared<crane::Registry>(std::move(config), store, options,
+            conf->registry = std::make_shared<crane::Registry>(std::move(config), reader, options,
                                                                server_log_sink(s));
         }
         return OK;
     });
 }
 
-void child_init(apr_pool_t* pchild, server_rec* s) {
-    if (!g_generation) return;
-    // stop_watcher is noexcept: nothing unwinds out of the cleanup
-    apr_pool_cleanup_register(
-        pchild, nullptr,
-        [](void*) noexcept -> apr_status_t {
-            if (g_generation) {
-                for (auto& [key, store] : g_generation->stores) store->stop_watcher();
+// ---- mod_status ----
+
+std::string seconds_text(std::int64_t ns) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(ns) / 1e9);
+    return buf;
+}
+
+std::string time_text(std::int64_t wall_ns, apr_pool_t* p) {
+    if (wall_ns <= 0) return "never";
+    char buf[APR_RFC822_DATE_LEN];
+    apr_rfc822_date(buf, static_cast<apr_time_t>(wall_ns / 1000));
+    (void)p;
+    return buf;
+}
+
+// One section per data dir: the shared page is what the builder (in
+// whichever child runs it) last wrote.
+int status_hook_unwalled(request_rec* r, int flags) {
+    if (!g_generation || g_generation->indexes.empty()) return OK;
+    const bool short_report = (flags & AP_STATUS_SHORT) != 0;
+    if (!short_report) {
+        ap_rputs("<hr />\n<h2>mod_crane index snapshots</h2>\n<table border=\"1\">\n"
+                 "<tr><th>Data dir</th><th>Generation</th><th>Repositories (v1 / v2)</th><th>Files</th>"
+                 "<th>Failed files</th><th>Snapshot size</th><th>Last scan</th><th>Scan took</th>"
+                 "<th>Built</th><th>Builder pid</th><th>Last error</th></tr>\n", r);
+    }
+    int i = 0;
+    for (const auto& [data_dir, index] : g_generation->indexes) {
+        const crane::ScanStatusCopy st = crane::read_status(*index.status);
+        const std::uint64_t mapped = index.reader ? index.reader->current()->generation() : 0;
+        if (short_report) {
+            ap_rprintf(r, "CraneSnapshot%dDataDir: %s\n", i, data_dir.c_str());
+            ap_rprintf(r, "CraneSnapshot%dGeneration: %" APR_UINT64_T_FMT "\n", i, static_cast<apr_uint64_t>(st.generation));
+            ap_rprintf(r, "CraneSnapshot%dMappedGeneration: %" APR_UINT64_T_FMT "\n", i, static_cast<apr_uint64_t>(mapped));
+            ap_rprintf(r, "CraneSnapshot%dFiles: %" APR_UINT64_T_FMT "\n", i, static_cast<apr_uint64_t>(st.files));
+            ap_rprintf(r, "CraneSnapshot%dFailedFiles: %" APR_UINT64_T_FMT "\n", i, static_cast<apr_uint64_t>(st.failed_files));
+            ap_rprintf(r, "CraneSnapshot%dV1Repos: %" APR_UINT64_T_FMT "\n", i, static_cast<apr_uint64_t>(st.v1_repos));
+            ap_rprintf(r, "CraneSnapshot%dV2Repos: %" APR_UINT64_T_FMT "\n", i, static_cast<apr_uint64_t>(st.v2_repos));
+            ap_rprintf(r, "CraneSnapshot%dBytes: %" APR_UINT64_T_FMT "\n", i, static_cast<apr_uint64_t>(st.snapshot_bytes));
+            ap_rprintf(r, "CraneSnapshot%dScans: %" APR_UINT64_T_FMT "\n", i, static_cast<apr_uint64_t>(st.scans));
+            ap_rprintf(r, "CraneSnapshot%dBuilds: %" APR_UINT64_T_FMT "\n", i, static_cast<apr_uint64_t>(st.builds));
+            ap_rprintf(r, "CraneSnapshot%dLastScan: %s\n", i, seconds_text(st.last_scan_at_ns).c_str());
+            ap_rprintf(r, "CraneSnapshot%dLastScanDuration: %s\n", i, seconds_text(st.last_scan_duration_ns).c_str());
+            ap_rprintf(r, "CraneSnapshot%dLastBuild: %s\n", i, seconds_text(st.last_build_at_ns).c_str());
+            ap_rprintf(r, "CraneSnapshot%dBuilderPid: %d\n", i, static_cast<int>(st.builder_pid));
+            std::string error = st.last_error.empty() ? "(none)" : st.last_error;
+            for (char& c : error) {
+                if (c == '\n' || c == '\r') c = ' ';
             }
-            return APR_SUCCESS;
-        },
-        apr_pool_cleanup_null);
-    walled(crane::log_id::kWatcherStart, APLOG_ERR, s, "cannot start the metadata watcher", 0, [] {
-        for (auto& [key, store] : g_generation->stores) store->start_watcher();
-        return 0;
-    });
+            ap_rprintf(r, "CraneSnapshot%dLastError: %s\n", i, error.c_str());
+        } else {
+            ap_rprintf(r,
+                       "<tr><td>%s</td><td>%" APR_UINT64_T_FMT " (this child: %" APR_UINT64_T_FMT ")</td>"
+                       "<td>%" APR_UINT64_T_FMT " / %" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT "</td>"
+                       "<td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT " bytes</td><td>%s</td><td>%s s</td>"
+                       "<td>%s</td><td>%d</td><td>%s</td></tr>\n",
+                       ap_escape_html(r->pool, data_dir.c_str()), static_cast<apr_uint64_t>(st.generation),
+                       static_cast<apr_uint64_t>(mapped), static_cast<apr_uint64_t>(st.v1_repos),
+                       static_cast<apr_uint64_t>(st.v2_repos), static_cast<apr_uint64_t>(st.files),
+                       static_cast<apr_uint64_t>(st.failed_files), static_cast<apr_uint64_t>(st.snapshot_bytes),
+                       time_text(st.last_scan_at_ns, r->pool).c_str(), seconds_text(st.last_scan_duration_ns).c_str(),
+                       time_text(st.last_build_at_ns, r->pool).c_str(), static_cast<int>(st.builder_pid),
+                       st.last_error.empty() ? "(none)" : ap_escape_html(r->pool, st.last_error.c_str()));
+        }
+        ++i;
+    }
+    if (!short_report) ap_rputs("</table>\n", r);
+    return OK;
+}
+
+int status_hook(request_rec* r, int flags) {
+    return walled(crane::log_id::kInternalError, APLOG_ERR, r->server, "status report failed", int{OK},
+                  [&] { return status_hook_unwalled(r, flags); });
 }
 
 // ---- the handler ----
@@ -646,9 +888,10 @@ int type_checker(request_rec* r) {
 }
 
 void register_hooks(apr_pool_t*) {
+    ap_hook_pre_config(pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
-    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_translate_name(translate_name, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_type_checker(type_checker, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(crane_handler, nullptr, nullptr, APR_HOOK_MIDDLE);

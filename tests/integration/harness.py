@@ -174,7 +174,7 @@ class Httpd:
         user = ""
         if os.geteuid() == 0:
             user = "User www-data\nGroup www-data"
-        mods = ["authz_core", "authz_host", "mime"] + list(extra_modules)
+        mods = ["authz_core", "authz_host", "mime", "watchdog"] + list(extra_modules)
         if tls:
             mods += ["socache_shmcb", "ssl"]
         load = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m) for m in dict.fromkeys(mods))
@@ -183,6 +183,7 @@ ServerRoot "{dir}"
 ServerName 127.0.0.1
 Listen 127.0.0.1:{port}
 PidFile {dir}/httpd.pid
+DefaultRuntimeDir {dir}/run
 ErrorLog {dir}/error.log
 LogLevel {loglevel}
 LogFormat "%h %l %u %t \\"%r\\" %>s %b" common
@@ -213,6 +214,7 @@ MaxRequestWorkers {workers}
         if self._compiled_in("mod_log_config.c"):
             text = text.replace("LoadModule log_config_module %s/mod_log_config.so\n" % MODDIR, "")
         os.makedirs(os.path.join(self.dir, "htdocs"))
+        os.makedirs(os.path.join(self.dir, "run"))
         with open(self.conf_path, "w") as f:
             f.write(text)
 

@@ -16,7 +16,7 @@ inline constexpr char kFallbackIni[] = "CRANE0005";         // crit: CRANE_CONFI
 inline constexpr char kConfigCheckFailed[] = "CRANE0006";   // crit: check_config failed unexpectedly
 inline constexpr char kEffectiveConfig[] = "CRANE0007";     // debug: a server's effective configuration
 inline constexpr char kStartupFailed[] = "CRANE0008";       // crit: post_config failed
-inline constexpr char kWatcherStart[] = "CRANE0009";        // error: metadata watcher did not start
+inline constexpr char kWatcherStart[] = "CRANE0009";        // error: metadata watcher did not start (no longer written)
 inline constexpr char kContentNotFound[] = "CRANE0010";     // debug: serve-content file missing
 inline constexpr char kContentOpen[] = "CRANE0011";         // error: serve-content file cannot be opened
 inline constexpr char kContentSend[] = "CRANE0012";         // debug: sending a file failed (client gone)
@@ -24,8 +24,9 @@ inline constexpr char kNotInitialised[] = "CRANE0013";      // error: no registr
 inline constexpr char kInternalError[] = "CRANE0014";       // error: the handler failed unexpectedly
 inline constexpr char kDirectiveFailed[] = "CRANE0015";     // error: a directive or merge failed unexpectedly
 inline constexpr char kCleanupFailed[] = "CRANE0016";       // error: a pool cleanup failed unexpectedly
+inline constexpr char kSnapshotSetup[] = "CRANE0017";       // crit: no mod_watchdog, or CraneSnapshotDir unusable
 
-// ---- the index (lib/src/index/index_store.cpp): 0100-0199 ----
+// ---- the index (lib/src/index/snapshot_store.cpp): 0100-0199 ----
 inline constexpr char kDataDirProblem[] = "CRANE0101";      // error: data_dir missing or unreadable
 inline constexpr char kMetadataKept[] = "CRANE0102";        // error: bad file, its last good content kept
 inline constexpr char kMetadataWithdrawn[] = "CRANE0103";   // error: bad file, its repository not served
@@ -33,7 +34,9 @@ inline constexpr char kMetadataSkipped[] = "CRANE0104";     // error: bad file, 
 inline constexpr char kIndexWarning[] = "CRANE0105";        // warn: index conflict (e.g. a repo defined twice)
 inline constexpr char kMetadataLoaded[] = "CRANE0106";      // info: a reload's summary
 inline constexpr char kReloadFailed[] = "CRANE0107";        // error: a reload failed unexpectedly
-inline constexpr char kWatcherFailed[] = "CRANE0108";       // error: the watcher thread failed or could not stop
+inline constexpr char kWatcherFailed[] = "CRANE0108";       // error: the watcher thread failed or could not stop (no longer written)
+inline constexpr char kSnapshotWrite[] = "CRANE0109";       // error: a snapshot could not be written or renamed
+inline constexpr char kSnapshotRefused[] = "CRANE0110";     // error: a snapshot file failed validation; not mapped
 
 // ---- entitlement (lib/src/api/registry.cpp): 0200-0299 ----
 inline constexpr char kCertUnverified[] = "CRANE0201";      // debug: mod_ssl did not verify the certificate

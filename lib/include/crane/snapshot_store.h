@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,9 @@ private:
     std::mutex mutex_;
     std::shared_ptr<const Snapshot> latest_;  // std::atomic_load/store
     bool loaded_once_ = false;                // guarded by mutex_
+    // racy files of latest_'s table verified unchanged once their stamp was
+    // safely past: trusted by their stamp until the next build rewrites the table
+    std::set<std::string> settled_;  // guarded by mutex_
 };
 
 class SnapshotReader : public SnapshotSource {
@@ -115,6 +119,9 @@ public:
     // status may be null: the file is then stat-checked at most once a second.
     SnapshotReader(std::string snapshot_path, const SharedScanStatus* status, LogSink log);
     std::shared_ptr<const Snapshot> current() override;
+    // Starts from a snapshot already mapped (the builder's, before the
+    // children fork: they then share its pages without opening the file).
+    void adopt(std::shared_ptr<const Snapshot> snapshot);
 
 private:
     void remap(std::uint64_t want_generation);

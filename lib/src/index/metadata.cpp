@@ -30,19 +30,42 @@ std::string shown(std::string_view s) {
     return out;
 }
 
+// Character classes of the reference grammars, one table lookup per byte
+// (every ref and digest of every file goes through these).
+enum CharClass : unsigned char {
+    kWord = 1,       // [A-Za-z0-9_]
+    kLowerAlnum = 2,  // [a-z0-9]
+    kLowerHex = 4,    // [a-f0-9]
+    kEncoded = 8,     // [A-Za-z0-9=_-]
+};
+
+struct CharTable {
+    unsigned char bits[256] = {};
+    constexpr CharTable() {
+        for (int c = 0; c < 256; ++c) {
+            const bool lower = c >= 'a' && c <= 'z', upper = c >= 'A' && c <= 'Z', digit = c >= '0' && c <= '9';
+            unsigned char b = 0;
+            if (lower || upper || digit || c == '_') b |= kWord;
+            if (lower || digit) b |= kLowerAlnum;
+            if ((c >= 'a' && c <= 'f') || digit) b |= kLowerHex;
+            if (lower || upper || digit || c == '=' || c == '_' || c == '-') b |= kEncoded;
+            bits[c] = b;
+        }
+    }
+    bool is(char c, CharClass k) const { return (bits[static_cast<unsigned char>(c)] & k) != 0; }
+};
+constexpr CharTable kChars;
+
 // Tags as the distribution spec defines them.
 bool is_tag(std::string_view s) {
     if (s.empty() || s.size() > 128) return false;
-    for (std::size_t i = 0; i < s.size(); ++i) {
+    if (!kChars.is(s[0], kWord)) return false;
+    for (std::size_t i = 1; i < s.size(); ++i) {
         const char c = s[i];
-        const bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-        if (!word && (i == 0 || (c != '.' && c != '-'))) return false;
+        if (!kChars.is(c, kWord) && c != '.' && c != '-') return false;
     }
     return true;
 }
-
-bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool is_lower_hex(char c) { return (c >= 'a' && c <= 'f') || (c >= '0' && c <= '9'); }
 
 // algorithm:encoded as the OCI image spec defines digests; the registered
 // algorithms have their exact lowercase-hex length.
@@ -51,10 +74,20 @@ bool is_digest(std::string_view s) {
     if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size()) return false;
     const std::string_view alg = s.substr(0, colon);
     const std::string_view enc = s.substr(colon + 1);
+    std::size_t hex_len = 0;
+    if (alg == "sha256") hex_len = 64;
+    if (alg == "sha512") hex_len = 128;
+    if (hex_len != 0) {
+        if (enc.size() != hex_len) return false;
+        for (char c : enc) {
+            if (!kChars.is(c, kLowerHex)) return false;
+        }
+        return true;
+    }
     // [a-z0-9]+ ([.+_-] [a-z0-9]+)*
     bool after_sep = true;
     for (char c : alg) {
-        if (is_lower_alnum(c)) {
+        if (kChars.is(c, kLowerAlnum)) {
             after_sep = false;
         } else if ((c == '.' || c == '+' || c == '_' || c == '-') && !after_sep) {
             after_sep = true;
@@ -64,18 +97,15 @@ bool is_digest(std::string_view s) {
     }
     if (after_sep) return false;
     for (char c : enc) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '=' ||
-                        c == '_' || c == '-';
-        if (!ok) return false;
+        if (!kChars.is(c, kEncoded)) return false;
     }
-    std::size_t hex_len = 0;
-    if (alg == "sha256") hex_len = 64;
-    if (alg == "sha512") hex_len = 128;
-    if (hex_len != 0) return enc.size() == hex_len && std::all_of(enc.begin(), enc.end(), is_lower_hex);
     return true;
 }
 
-bool is_ref(std::string_view s) { return is_tag(s) || is_digest(s); }
+bool is_ref(std::string_view s) {
+    // a tag has no ':', a digest always has one
+    return s.find(':') == std::string_view::npos ? is_tag(s) : is_digest(s);
+}
 
 // v1 image ids become one path segment of /v1/images/ID/FILE redirects.
 bool is_image_id(std::string_view s) {

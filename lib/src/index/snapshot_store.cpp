@@ -1,0 +1,638 @@
+// Scanning, incremental builds, publishing and mapping of index snapshots
+// (see snapshot_store.h).
+#include "crane/snapshot_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <system_error>
+#include <thread>
+
+#include "crane/log_ids.h"
+#include "crane/result.h"
+
+namespace crane {
+
+namespace {
+
+constexpr std::size_t kMaxMetadataBytes = 256u << 20;  // a metadata file larger than this is refused
+constexpr std::int64_t kRacyWindowNs = kRacyWindow.count();  // see file_stamp.h
+
+std::int64_t wall_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::int64_t mono_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+bool ends_with_json(const std::string& name) {
+    return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0;
+}
+
+void walk(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& seen_dirs,
+          std::vector<std::pair<std::string, FileStamp>>& out, std::vector<std::string>* problems,
+          int depth) {
+    if (depth > 64) {
+        if (problems) problems->push_back(dir + ": nested too deep; not searched");
+        return;
+    }
+    DIR* d = opendir(dir.c_str());
+    if (!d) {
+        if (problems) problems->push_back(dir + ": cannot open directory");
+        return;
+    }
+    std::vector<std::string> names;
+    while (struct dirent* e = readdir(d)) {
+        std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        names.push_back(std::move(name));
+    }
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+        std::string path = dir.back() == '/' ? dir + name : dir + "/" + name;
+        struct stat st;
+        if (stat(path.c_str(), &st) != 0) continue;  // dangling symlink or raced removal
+        if (S_ISDIR(st.st_mode)) {
+            if (seen_dirs.insert({st.st_dev, st.st_ino}).second) {
+                walk(path, seen_dirs, out, problems, depth + 1);
+            }
+        } else if (S_ISREG(st.st_mode) && ends_with_json(name)) {
+            out.emplace_back(std::move(path), FileStamp::of(st));
+        }
+    }
+}
+
+// A metadata file read in chunks (never held whole; O_NONBLOCK: a FIFO
+// swapped in after the scan must not hang the build): its bytes are hashed
+// as they go by, and a read error, a file over the size cap or a file that
+// cannot be opened is told apart from content that does not parse.
+class FileReader {
+    struct Token {};  // keeps construction to open() while allowing make_unique
+
+public:
+    // The reader of an open file, or why the file cannot be read at all.
+    // hash: whether to hash the content (only files that may change without
+    // their stamp changing are ever compared by content)
+    static Result<std::unique_ptr<FileReader>> open(const std::string& path, bool hash = true) {
+        using Opened = Result<std::unique_ptr<FileReader>>;
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) return Opened::failure(std::string("cannot be opened: ") + std::strerror(errno));
+        auto reader = std::make_unique<FileReader>(Token{}, fd, hash);  // owns fd from here
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(kMaxMetadataBytes)) {
+            return Opened::failure("larger than 256 MiB");
+        }
+        return Opened(std::move(reader));
+    }
+    FileReader(Token, int fd, bool hash) : fd_(fd), hashing_(hash) {}
+    ~FileReader() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    FileReader(const FileReader&) = delete;
+    FileReader& operator=(const FileReader&) = delete;
+
+    // Why a read failed (the parser only sees -1 from read()); empty if none did.
+    const std::string& read_error() const { return error_; }
+    std::uint64_t hash() const { return hash_; }
+
+    long read(char* buf, std::size_t n) {
+        if (!error_.empty()) return -1;
+        ssize_t got;
+        do {
+            got = ::read(fd_, buf, n);
+        } while (got < 0 && errno == EINTR);
+        if (got < 0) {
+            error_ = std::string("read error: ") + std::strerror(errno);
+            return -1;
+        }
+        total_ += static_cast<std::size_t>(got);
+        if (total_ > kMaxMetadataBytes) {
+            error_ = "larger than 256 MiB";
+            return -1;
+        }
+        // FNV-1a
+        for (ssize_t i = 0; hashing_ && i < got; ++i) {
+            hash_ = (hash_ ^ static_cast<unsigned char>(buf[i])) * 0x100000001b3ULL;
+        }
+        return static_cast<long>(got);
+    }
+
+    // Reads what the parser left (a refused file stops early), so that the
+    // hash covers every byte. False on a read error.
+    bool drain() {
+        std::vector<char> buf(std::size_t{64} * 1024);
+        long n;
+        while ((n = read(buf.data(), buf.size())) > 0) {
+        }
+        return n == 0;
+    }
+
+private:
+    int fd_;
+    bool hashing_;
+    std::string error_;
+    std::size_t total_ = 0;
+    std::uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
+
+// Writes the status under its sequence counter (readers retry while odd).
+template <typename Fn>
+void update_status(SharedScanStatus* status, Fn&& fn) {
+    if (!status) return;
+    status->seq.fetch_add(1, std::memory_order_acq_rel);
+    std::atomic_thread_fence(std::memory_order_release);
+    fn(*status);
+    std::atomic_thread_fence(std::memory_order_release);
+    status->seq.fetch_add(1, std::memory_order_acq_rel);
+}
+
+// An exclusive advisory lock on `path`.lock for one build: a builder of an
+// older server generation still finishing, or another server sharing the
+// snapshot dir, never renames an older snapshot over a newer one.
+class BuildLock {
+public:
+    explicit BuildLock(const std::string& path) {
+        if (path.empty()) return;
+        fd_ = ::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd_ >= 0) {
+            while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+            }
+        }
+    }
+    ~BuildLock() {
+        if (fd_ >= 0) ::close(fd_);  // releases the lock
+    }
+    BuildLock(const BuildLock&) = delete;
+    BuildLock& operator=(const BuildLock&) = delete;
+
+private:
+    int fd_ = -1;
+};
+
+bool write_all(int fd, const char* p, std::size_t n) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+    return true;
+}
+
+std::string describe_build(const ReloadStats& st, std::uint64_t generation) {
+    auto ms = [](std::int64_t ns) { return std::to_string(ns / 1000000); };
+    return std::to_string(st.files) + " files (" + std::to_string(st.parsed) + " parsed, " +
+           std::to_string(st.failed) + " failed), " + std::to_string(st.v1_repos) + " v1 and " +
+           std::to_string(st.v2_repos) + " v2 repositories; snapshot generation " + std::to_string(generation) +
+           ", " + std::to_string(st.snapshot_bytes) + " bytes; scan " + ms(st.scan_ns) + " ms, parse " +
+           ms(st.parse_ns) + " ms, build " + ms(st.build_ns) + " ms, write " + ms(st.write_ns) + " ms";
+}
+
+// One changed file, parsed.
+struct Parsed {
+    MetadataResult result = MetadataResult::failure(MetadataError{});
+    std::string read_error;  // why the file could not be read; empty if it could
+};
+
+Parsed parse_file(const std::string& path, bool hash, std::uint64_t* content_hash) {
+    Parsed out;
+    auto file = FileReader::open(path, hash);
+    if (!file) {
+        out.read_error = file.error();  // a file that does not open stays a failure
+        return out;
+    }
+    FileReader& reader = **file;
+    out.result = parse_metadata_stream([&reader](char* buf, std::size_t n) { return reader.read(buf, n); }, path);
+    reader.drain();
+    *content_hash = reader.hash();
+    out.read_error = reader.read_error();
+    return out;
+}
+
+// Parses files[which[k]] for every k, on up to two threads (a full build
+// of a large data dir is mostly parsing; the watchdog child has cores to
+// spare while its own requests wait on the network). Only racy files are
+// hashed: no other file is ever compared by content.
+std::vector<Parsed> parse_files(const std::vector<std::pair<std::string, FileStamp>>& files,
+                                const std::vector<std::size_t>& which, std::vector<SnapshotFileInput>& inputs) {
+    std::vector<Parsed> out(which.size());
+    std::atomic<std::size_t> next{0};
+    auto work = [&]() noexcept {
+        for (;;) {
+            const std::size_t k = next.fetch_add(1, std::memory_order_relaxed);
+            if (k >= which.size()) return;
+            const std::size_t i = which[k];
+            try {
+                out[k] = parse_file(files[i].first, inputs[i].racy, &inputs[i].content_hash);
+            } catch (const std::exception& e) {
+                out[k].read_error = std::string("cannot be parsed: ") + e.what();
+            }
+        }
+    };
+    constexpr std::size_t kParallelFrom = 64;  // fewer files: a thread costs more than it saves
+    std::thread helper;
+    if (which.size() >= kParallelFrom && std::thread::hardware_concurrency() > 1) {
+        try {
+            helper = std::thread(work);
+        } catch (const std::system_error&) {  // no thread to be had: parse alone
+        }
+    }
+    work();
+    if (helper.joinable()) helper.join();
+    return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, FileStamp>> scan_metadata_files(const std::string& dir,
+                                                                   std::vector<std::string>* problems) {
+    std::vector<std::pair<std::string, FileStamp>> out;
+    std::set<std::pair<dev_t, ino_t>> seen;
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        if (problems) problems->push_back(dir + ": data_dir does not exist or is not a directory");
+        return out;
+    }
+    seen.insert({st.st_dev, st.st_ino});
+    walk(dir, seen, out, problems, 0);
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    return out;
+}
+
+ScanStatusCopy read_status(const SharedScanStatus& s) {
+    ScanStatusCopy c;
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        const std::uint32_t before = s.seq.load(std::memory_order_acquire);
+        if (before & 1U) continue;
+        std::atomic_thread_fence(std::memory_order_acquire);
+        c.builder_pid = s.builder_pid;
+        c.files = s.files;
+        c.failed_files = s.failed_files;
+        c.v1_repos = s.v1_repos;
+        c.v2_repos = s.v2_repos;
+        c.snapshot_bytes = s.snapshot_bytes;
+        c.scans = s.scans;
+        c.builds = s.builds;
+        c.last_scan_at_ns = s.last_scan_at_ns;
+        c.last_scan_duration_ns = s.last_scan_duration_ns;
+        c.last_build_at_ns = s.last_build_at_ns;
+        c.last_error_at_ns = s.last_error_at_ns;
+        c.last_error.assign(s.last_error, strnlen(s.last_error, sizeof(s.last_error)));
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (s.seq.load(std::memory_order_acquire) == before) break;
+    }
+    c.generation = s.generation.load(std::memory_order_acquire);
+    return c;
+}
+
+// ---- the builder ----
+
+SnapshotBuilder::SnapshotBuilder(std::string data_dir, std::string snapshot_path, SharedScanStatus* status,
+                                 LogSink log)
+    : data_dir_(std::move(data_dir)),
+      path_(std::move(snapshot_path)),
+      status_(status),
+      log_(log ? std::move(log) : LogSink(null_log_sink)),
+      latest_(Snapshot::empty()) {}
+
+std::shared_ptr<const Snapshot> SnapshotBuilder::latest() const { return std::atomic_load(&latest_); }
+
+void SnapshotBuilder::adopt_existing() {
+    if (path_.empty()) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    struct stat st;
+    if (::stat(path_.c_str(), &st) != 0) return;  // none yet: the first build makes one
+    auto opened = Snapshot::open(path_);
+    if (!opened) {
+        log(log_, LogLevel::Error, log_id::kSnapshotRefused,
+            "snapshot " + path_ + " refused: " + opened.error() + "; it is rebuilt from " + data_dir_);
+        return;
+    }
+    std::atomic_store(&latest_, *opened);
+}
+
+void SnapshotBuilder::set_error(const std::string& message) {
+    update_status(status_, [&](SharedScanStatus& s) {
+        const std::size_t n = std::min(message.size(), sizeof(s.last_error) - 1);
+        std::memcpy(s.last_error, message.data(), n);
+        s.last_error[n] = '\0';
+        s.last_error_at_ns = wall_ns();
+    });
+}
+
+bool SnapshotBuilder::publish(std::string bytes, std::uint64_t generation, std::string* error) {
+    if (path_.empty()) {
+        auto made = Snapshot::from_bytes(std::move(bytes));
+        if (!made) {
+            *error = "the new snapshot does not validate: " + made.error();
+            return false;
+        }
+        std::atomic_store(&latest_, *made);
+        return true;
+    }
+    // beside the old one, then renamed over it: a reader maps the old file
+    // or the new one, never a part-written one
+    const std::string tmp = path_ + ".tmp." + std::to_string(::getpid());
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        *error = "cannot create " + tmp + ": " + std::strerror(errno);
+        return false;
+    }
+    const bool written = write_all(fd, bytes.data(), bytes.size());
+    const int write_errno = errno;
+    if (::close(fd) != 0 || !written) {
+        *error = "cannot write " + tmp + ": " + std::strerror(written ? errno : write_errno);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    bytes = std::string();  // the build's memory goes before the mapping comes
+    auto opened = Snapshot::open(tmp);
+    if (!opened) {
+        *error = "the new snapshot " + tmp + " does not validate: " + opened.error();
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+        *error = "cannot rename " + tmp + " to " + path_ + ": " + std::strerror(errno);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    std::atomic_store(&latest_, *opened);
+    (void)generation;
+    return true;
+}
+
+bool SnapshotBuilder::refresh(ReloadStats* stats) {
+    std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    BuildLock build_lock(path_);
+
+    const std::int64_t started_wall = wall_ns();
+    const std::int64_t t0 = mono_ns();
+    // another builder (an older server generation, another server sharing
+    // the snapshot dir) may have published since: build on the newest
+    std::shared_ptr<const Snapshot> base = std::atomic_load(&latest_);
+    if (!path_.empty()) {
+        auto on_disk = Snapshot::open(path_);
+        if (on_disk && (*on_disk)->generation() > base->generation()) base = *on_disk;
+    }
+
+    // written so recently that a same-size rewrite may keep its stamp
+    auto recent = [started_wall](const FileStamp& s) { return s.mtime_ns >= started_wall - kRacyWindowNs; };
+    std::vector<std::string> problems;
+    auto files = scan_metadata_files(data_dir_, &problems);
+
+    // the previous state of each file, from the base snapshot's table
+    const std::size_t old_count = base->file_count();
+    std::vector<SnapshotFileInfo> old;
+    old.reserve(old_count);
+    for (std::size_t i = 0; i < old_count; ++i) old.push_back(base->file(i));
+    auto find_old = [&old](const std::string& path) -> const SnapshotFileInfo* {
+        auto it = std::lower_bound(old.begin(), old.end(), path,
+                                   [](const SnapshotFileInfo& f, const std::string& p) { return f.path < p; });
+        return it != old.end() && it->path == path ? &*it : nullptr;
+    };
+
+    // a racy entry whose bytes changed is re-parsed even with an equal stamp
+    std::set<std::string_view> stale;
+    std::size_t rechecked = 0;
+    for (const auto& f : old) {
+        if (!f.racy || settled_.count(std::string(f.path))) continue;
+        ++rechecked;
+        const std::string path(f.path);
+        auto r = FileReader::open(path);
+        if (!r || !(*r)->drain() || (*r)->hash() != f.content_hash) {
+            stale.insert(f.path);
+        } else if (!recent(f.stamp)) {
+            settled_.insert(path);  // verified and now safely past: its stamp is trusted from here
+        }
+    }
+    bool changed = !loaded_once_ && base->generation() == 0;
+    changed = changed || files.size() != old.size() || !stale.empty();
+    if (!changed) {
+        for (std::size_t i = 0; i < files.size(); ++i) {
+            if (old[i].path != files[i].first || old[i].stamp != files[i].second) {
+                changed = true;
+                break;
+            }
+        }
+    }
+    const std::int64_t t_scan = mono_ns();
+    if (!changed) {
+        if (base != std::atomic_load(&latest_)) std::atomic_store(&latest_, base);
+        loaded_once_ = true;
+        update_status(status_, [&](SharedScanStatus& s) {
+            s.builder_pid = static_cast<std::int32_t>(::getpid());
+            ++s.scans;
+            s.last_scan_at_ns = started_wall;
+            s.last_scan_duration_ns = t_scan - t0;
+        });
+        if (status_ && status_->generation.load(std::memory_order_acquire) != base->generation()) {
+            status_->generation.store(base->generation(), std::memory_order_release);
+        }
+        if (stats) {
+            *stats = ReloadStats();
+            stats->files = files.size();
+            stats->rechecked = rechecked;
+            stats->scan_ns = t_scan - t0;
+        }
+        return false;
+    }
+    for (const auto& p : problems) log(log_, LogLevel::Error, log_id::kDataDirProblem, "metadata: " + p);
+
+    ReloadStats st;
+    st.files = files.size();
+    st.rechecked = rechecked;
+    st.scan_ns = t_scan - t0;
+    std::vector<SnapshotFileInput> inputs(files.size());
+    std::vector<const SnapshotFileInfo*> before(files.size(), nullptr);
+    std::vector<std::size_t> to_parse;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        const auto& [path, stamp] = files[i];
+        SnapshotFileInput& in = inputs[i];
+        in.path = path;
+        in.stamp = stamp;
+        before[i] = find_old(path);
+        const SnapshotFileInfo* b = before[i];
+        if (b && b->stamp == stamp && !stale.count(b->path)) {
+            // unchanged: its record (or its failure) carries over
+            in.content_hash = b->content_hash;
+            in.racy = b->racy && !settled_.count(path);
+            in.failed = b->failed;
+            in.carried_v1 = b->v1;
+            in.carried_v2 = b->v2;
+            if (in.failed) ++st.failed;
+        } else {
+            in.racy = recent(stamp);
+            to_parse.push_back(i);
+        }
+    }
+    st.parsed = to_parse.size();
+    std::vector<Parsed> results = parse_files(files, to_parse, inputs);
+    for (std::size_t k = 0; k < to_parse.size(); ++k) {
+        const std::size_t i = to_parse[k];
+        const std::string& path = files[i].first;
+        SnapshotFileInput& in = inputs[i];
+        const SnapshotFileInfo* b = before[i];
+        Parsed& r = results[k];
+        if (r.result.ok()) {
+            in.parsed = std::move(*r.result);
+            continue;
+        }
+        ++st.failed;
+        in.failed = true;
+        // an unreadable file (permissions, I/O) is no content at all
+        const bool unreadable = !r.read_error.empty();
+        const std::string error = unreadable ? r.read_error : r.result.error().message;
+        const bool had_content = b && (b->v1 || b->v2);
+        if (had_content && !unreadable && !r.result.error().marks_protected) {
+            in.carried_v1 = b->v1;
+            in.carried_v2 = b->v2;
+            log(log_, LogLevel::Error, log_id::kMetadataKept,
+                "metadata file " + path + " skipped: " + error + "; keeping its last good content");
+        } else if (had_content) {
+            // never serve the old content of a repo being taken down or
+            // protected: fail closed until the file is fixed
+            log(log_, LogLevel::Error, log_id::kMetadataWithdrawn,
+                "metadata file " + path + " skipped: " + error +
+                    (unreadable ? "; its repository is not served until the file can be read"
+                                : "; the new content marks it protected, so its repository "
+                                  "is not served until the file is fixed"));
+        } else {
+            log(log_, LogLevel::Error, log_id::kMetadataSkipped, "metadata file " + path + " skipped: " + error);
+        }
+        if (st.failed == 1) set_error("metadata file " + path + " skipped: " + error);
+    }
+    results.clear();
+    const std::int64_t t_parse = mono_ns();
+    st.parse_ns = t_parse - t_scan;
+
+    settled_.clear();  // the new table records who is still racy
+    const std::uint64_t generation = base->generation() + 1;
+    std::vector<std::string> warnings;
+    std::string bytes = build_snapshot(inputs, generation, wall_ns(), &warnings);
+    inputs.clear();
+    inputs.shrink_to_fit();
+    const std::int64_t t_build = mono_ns();
+    st.build_ns = t_build - t_parse;
+    st.snapshot_bytes = bytes.size();
+    for (const auto& w : warnings) log(log_, LogLevel::Warn, log_id::kIndexWarning, "metadata: " + w);
+
+    std::string error;
+    const bool published = publish(std::move(bytes), generation, &error);
+    base.reset();  // the old mapping goes when its last reader lets go
+    const std::int64_t t_done = mono_ns();
+    st.write_ns = t_done - t_build;
+    loaded_once_ = true;
+    if (!published) {
+        log(log_, LogLevel::Error, log_id::kSnapshotWrite,
+            "snapshot of " + data_dir_ + " not published: " + error + "; the snapshot in place stays");
+        set_error(error);
+        update_status(status_, [&](SharedScanStatus& s) {
+            ++s.scans;
+            s.last_scan_at_ns = started_wall;
+            s.last_scan_duration_ns = t_done - t0;
+        });
+        if (stats) *stats = st;
+        return false;
+    }
+    auto snap = std::atomic_load(&latest_);
+    const SnapshotSummary sum = snap->summary();
+    st.v1_repos = sum.v1_repos;
+    st.v2_repos = sum.v2_repos;
+    if (st.failed == 0 && problems.empty()) {
+        // the last error stays on show until a clean build replaces it
+        update_status(status_, [](SharedScanStatus& s) { s.last_error[0] = '\0'; });
+    } else if (!problems.empty()) {
+        set_error("metadata: " + problems.front());
+    }
+    update_status(status_, [&](SharedScanStatus& s) {
+        s.builder_pid = static_cast<std::int32_t>(::getpid());
+        s.files = sum.files;
+        s.failed_files = sum.failed_files;
+        s.v1_repos = sum.v1_repos;
+        s.v2_repos = sum.v2_repos;
+        s.snapshot_bytes = snap->size_bytes();
+        ++s.scans;
+        ++s.builds;
+        s.last_scan_at_ns = started_wall;
+        s.last_scan_duration_ns = t_done - t0;
+        s.last_build_at_ns = snap->built_at_ns();
+    });
+    // last: readers that see the new generation find the new file in place
+    if (status_) status_->generation.store(snap->generation(), std::memory_order_release);
+    log(log_, LogLevel::Info, log_id::kMetadataLoaded,
+        "metadata loaded from " + data_dir_ + ": " + describe_build(st, snap->generation()));
+    if (stats) *stats = st;
+    return true;
+}
+
+// ---- the reader ----
+
+SnapshotReader::SnapshotReader(std::string snapshot_path, const SharedScanStatus* status, LogSink log)
+    : path_(std::move(snapshot_path)),
+      status_(status),
+      log_(log ? std::move(log) : LogSink(null_log_sink)),
+      current_(Snapshot::empty()) {}
+
+void SnapshotReader::adopt(std::shared_ptr<const Snapshot> snapshot) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    seen_generation_.store(snapshot->generation(), std::memory_order_release);
+    struct stat st;
+    if (::stat(path_.c_str(), &st) == 0) stamp_ = FileStamp::of(st);
+    std::atomic_store(&current_, std::move(snapshot));
+}
+
+std::shared_ptr<const Snapshot> SnapshotReader::current() {
+    if (status_) {
+        const std::uint64_t g = status_->generation.load(std::memory_order_acquire);
+        if (g != seen_generation_.load(std::memory_order_acquire)) remap(g);
+    } else {
+        const std::int64_t now = mono_ns();
+        if (now >= next_stat_ns_.load(std::memory_order_relaxed)) {
+            next_stat_ns_.store(now + 1000000000, std::memory_order_relaxed);
+            remap(0);
+        }
+    }
+    return std::atomic_load(&current_);
+}
+
+void SnapshotReader::remap(std::uint64_t want_generation) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (status_ && seen_generation_.load(std::memory_order_acquire) == want_generation) return;  // raced
+    struct stat st;
+    if (::stat(path_.c_str(), &st) != 0) {
+        if (status_) seen_generation_.store(want_generation, std::memory_order_release);
+        return;
+    }
+    const FileStamp stamp = FileStamp::of(st);
+    if (!status_ && stamp == stamp_) return;
+    auto opened = Snapshot::open(path_);
+    // tried once per generation (or stamp): a refused file is logged once
+    if (status_) seen_generation_.store(want_generation, std::memory_order_release);
+    stamp_ = stamp;
+    if (!opened) {
+        log(log_, LogLevel::Error, log_id::kSnapshotRefused,
+            "snapshot " + path_ + " refused: " + opened.error() + "; still answering from generation " +
+                std::to_string(std::atomic_load(&current_)->generation()));
+        return;
+    }
+    std::atomic_store(&current_, *opened);
+}
+
+}  // namespace crane
