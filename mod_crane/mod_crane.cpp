@@ -571,8 +571,10 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
                                                                      server_log_sink(main_server));
             index.builder->adopt_existing();
             index.builder->refresh();
+            // the parent keeps no mapping: each child maps the file in
+            // child_init, and drops it when a newer generation comes
+            index.builder->release();
             index.reader = std::make_shared<crane::SnapshotReader>(path, index.status, server_log_sink(main_server));
-            index.reader->adopt(index.builder->latest());
             rv = g_wd_register_callback(watchdog, apr_time_from_sec(index.interval), &index, watchdog_callback);
             if (rv != APR_SUCCESS) {
                 ap_log_error(APLOG_MARK, APLOG_CRIT, rv, main_server,
@@ -593,6 +595,16 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
                                                                server_log_sink(s));
         }
         return OK;
+    });
+}
+
+// Each child maps the snapshots before it takes requests, so that the
+// first request does not pay for the mapping and its validation.
+void child_init(apr_pool_t*, server_rec* s) {
+    if (!g_generation) return;
+    walled(crane::log_id::kSnapshotRefused, APLOG_ERR, s, "cannot map the index snapshot", 0, [] {
+        for (auto& [data_dir, index] : g_generation->indexes) index.reader->current();
+        return 0;
     });
 }
 
@@ -891,6 +903,7 @@ void register_hooks(apr_pool_t*) {
     ap_hook_pre_config(pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ap, status_hook, status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_translate_name(translate_name, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_type_checker(type_checker, nullptr, nullptr, APR_HOOK_REALLY_FIRST);

@@ -95,6 +95,11 @@ public:
     // The snapshot last published (or adopted); an empty one before that.
     std::shared_ptr<const Snapshot> latest() const;
 
+    // Unmaps the latest snapshot (the next refresh starts from the file in
+    // place). The parent calls it once its start-up build is done: a mapping
+    // it kept would pin that generation's pages after the children move on.
+    void release();
+
     const std::string& data_dir() const { return data_dir_; }
     const std::string& snapshot_path() const { return path_; }
 
@@ -119,9 +124,6 @@ public:
     // status may be null: the file is then stat-checked at most once a second.
     SnapshotReader(std::string snapshot_path, const SharedScanStatus* status, LogSink log);
     std::shared_ptr<const Snapshot> current() override;
-    // Starts from a snapshot already mapped (the builder's, before the
-    // children fork: they then share its pages without opening the file).
-    void adopt(std::shared_ptr<const Snapshot> snapshot);
 
 private:
     void remap(std::uint64_t want_generation);

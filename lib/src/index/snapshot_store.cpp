@@ -3,6 +3,7 @@
 #include "crane/snapshot_store.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <set>
@@ -194,6 +196,25 @@ bool write_all(int fd, const char* p, std::size_t n) {
     return true;
 }
 
+// Removes the part-written files of builders that died mid-write (a
+// crashed child): `path`.tmp.PID whose process is gone.
+void remove_orphans(const std::string& path) {
+    const std::size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    const std::string prefix = path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp.";
+    DIR* d = opendir(dir.c_str());
+    if (!d) return;
+    while (struct dirent* e = readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string pid_text = name.substr(prefix.size());
+        if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+        const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+        if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) ::unlink((dir + "/" + name).c_str());
+    }
+    closedir(d);
+}
+
 std::string describe_build(const ReloadStats& st, std::uint64_t generation) {
     auto ms = [](std::int64_t ns) { return std::to_string(ns / 1000000); };
     return std::to_string(st.files) + " files (" + std::to_string(st.parsed) + " parsed, " +
@@ -312,6 +333,11 @@ SnapshotBuilder::SnapshotBuilder(std::string data_dir, std::string snapshot_path
 
 std::shared_ptr<const Snapshot> SnapshotBuilder::latest() const { return std::atomic_load(&latest_); }
 
+void SnapshotBuilder::release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::atomic_store(&latest_, Snapshot::empty());
+}
+
 void SnapshotBuilder::adopt_existing() {
     if (path_.empty()) return;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -347,6 +373,7 @@ bool SnapshotBuilder::publish(std::string bytes, std::uint64_t generation, std::
     }
     // beside the old one, then renamed over it: a reader maps the old file
     // or the new one, never a part-written one
+    remove_orphans(path_);
     const std::string tmp = path_ + ".tmp." + std::to_string(::getpid());
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -589,14 +616,6 @@ SnapshotReader::SnapshotReader(std::string snapshot_path, const SharedScanStatus
       status_(status),
       log_(log ? std::move(log) : LogSink(null_log_sink)),
       current_(Snapshot::empty()) {}
-
-void SnapshotReader::adopt(std::shared_ptr<const Snapshot> snapshot) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    seen_generation_.store(snapshot->generation(), std::memory_order_release);
-    struct stat st;
-    if (::stat(path_.c_str(), &st) == 0) stamp_ = FileStamp::of(st);
-    std::atomic_store(&current_, std::move(snapshot));
-}
 
 std::shared_ptr<const Snapshot> SnapshotReader::current() {
     if (status_) {
