@@ -550,7 +550,11 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
     st.parse_ns = t_parse - t_scan;
 
     settled_.clear();  // the new table records who is still racy
-    const std::uint64_t generation = base->generation() + 1;
+    // never backwards, even when the file in place was refused and this
+    // build starts from nothing: readers only look for a different number,
+    // but operators read it as a count
+    std::uint64_t generation = base->generation() + 1;
+    if (status_) generation = std::max(generation, status_->generation.load(std::memory_order_acquire) + 1);
     std::vector<std::string> warnings;
     std::string bytes = build_snapshot(inputs, generation, wall_ns(), &warnings);
     inputs.clear();
