@@ -17,9 +17,9 @@
 #include "apache_includes.h"
 #include "crane/config.h"
 #include "crane/file_digest_cache.h"
-#include "crane/index_store.h"
 #include "crane/log_ids.h"
 #include "crane/registry.h"
+#include "crane/snapshot_store.h"
 #include "crane/search.h"
 
 namespace {
@@ -397,8 +397,10 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
 
             auto& store = g_generation->stores[{config.data_dir, config.data_dir_polling_interval}];
             if (!store) {
-                store = std::make_shared<crane::IndexStore>(config.data_dir, config.data_dir_polling_interval,
-                                                            server_log_sink(main_server));
+                // interim (snapshot API migration): an in-memory store built
+                // once here; the watchdog builder and the per-child readers
+                // replace it
+                store = std::make_shared<crane::IndexStore>(config.data_dir, server_log_sink(main_server));
                 store->reload();
             }
             crane::RegistryOptions options;
@@ -412,22 +414,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
     });
 }
 
-void child_init(apr_pool_t* pchild, server_rec* s) {
-    if (!g_generation) return;
-    // stop_watcher is noexcept: nothing unwinds out of the cleanup
-    apr_pool_cleanup_register(
-        pchild, nullptr,
-        [](void*) noexcept -> apr_status_t {
-            if (g_generation) {
-                for (auto& [key, store] : g_generation->stores) store->stop_watcher();
-            }
-            return APR_SUCCESS;
-        },
-        apr_pool_cleanup_null);
-    walled(crane::log_id::kWatcherStart, APLOG_ERR, s, "cannot start the metadata watcher", 0, [] {
-        for (auto& [key, store] : g_generation->stores) store->start_watcher();
-        return 0;
-    });
+void child_init(apr_pool_t*, server_rec*) {
+    // interim (snapshot API migration): no per-child metadata watcher; the
+    // snapshot builder (mod_watchdog) and the readers take its place
 }
 
 // ---- the handler ----
