@@ -1,15 +1,17 @@
 // crane-bench-index: loads one metadata data_dir through crane::IndexStore
-// (the code the module runs) and reports the time to build the index, its
-// memory cost (RSS from /proc/self/status and malloc's bytes in use) per
-// repository, the cost of a stat walk, and the time of an incremental reload
-// after touching N files.
+// (the snapshot builder the module runs, snapshots kept in memory) and
+// reports the time of a full build at the data dir's N repositories (split
+// into scan, parse, snapshot encoding), the snapshot's size in bytes per
+// repository, the builder's memory cost (RSS from /proc/self/status and
+// malloc's bytes in use), the cost of a stat walk, and the time of an
+// incremental reload after touching N files.
 //
 //   crane-bench-index DATA_DIR [--touch N] [--settle SECONDS] [--repeat R]
 //                     [--fresh-racy]
 //
 // --touch N      files whose mtime is set to now before each incremental
 //                reload (default 100; different files each round)
-// --settle S     seconds to wait so files leave IndexStore's 2 s "racy"
+// --settle S     seconds to wait so files leave the builder's 2 s "racy"
 //                window (default 2.1)
 // --repeat R     settled reloads and full builds are run R times and the
 //                median is printed (default 3)
@@ -34,7 +36,7 @@
 #include <thread>
 #include <vector>
 
-#include "crane/index_store.h"
+#include "crane/snapshot_store.h"
 
 namespace {
 
@@ -111,18 +113,27 @@ void usage() {
                  "[--fresh-racy]\n");
 }
 
+double ns_ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+
 std::string json_reload(const Reload& r) {
     std::ostringstream o;
     o << "{\"ms\": " << r.ms << ", \"swapped\": " << (r.swapped ? "true" : "false")
       << ", \"parsed\": " << r.stats.parsed << ", \"failed\": " << r.stats.failed
-      << ", \"read_bytes\": " << r.read_bytes << "}";
+      << ", \"read_bytes\": " << r.read_bytes << ", \"scan_ms\": " << ns_ms(r.stats.scan_ns)
+      << ", \"parse_ms\": " << ns_ms(r.stats.parse_ns) << ", \"encode_ms\": " << ns_ms(r.stats.build_ns)
+      << ", \"write_ms\": " << ns_ms(r.stats.write_ns) << "}";
     return o.str();
 }
 
 void print_reload(const char* what, const Reload& r) {
-    std::printf("%-62s %9.1f ms  (%s, %zu parsed, %.0f KiB read)\n", what, r.ms,
+    std::printf("%-62s %9.1f ms  (%s, %zu parsed, %.0f KiB read", what, r.ms,
                 r.swapped ? "swapped" : "no change", r.stats.parsed,
                 static_cast<double>(r.read_bytes) / 1024.0);
+    if (r.swapped) {
+        std::printf("; scan %.1f, parse %.1f, encode %.1f ms", ns_ms(r.stats.scan_ns), ns_ms(r.stats.parse_ns),
+                    ns_ms(r.stats.build_ns));
+    }
+    std::printf(")\n");
 }
 
 }  // namespace
@@ -189,15 +200,21 @@ int main(int argc, char** argv) {
 
     const long rss0 = vm_rss_kib();
     const long long heap0 = heap_in_use();
-    crane::IndexStore store(dir, 60, sink);
+    crane::IndexStore store(dir, sink);
     Reload load = timed_reload(store);
     const long rss1 = vm_rss_kib();
     const long long heap1 = heap_in_use();
     const std::size_t repos = load.stats.v1_repos + load.stats.v2_repos;
+    const std::size_t snapshot_bytes = store.current()->size_bytes();
+    const double snapshot_per_repo =
+        repos ? static_cast<double>(snapshot_bytes) / static_cast<double>(repos) : 0.0;
 
     std::printf("data_dir %s: %zu files, %zu v2 + %zu v1 repositories, %zu failed\n", dir.c_str(),
                 load.stats.files, load.stats.v2_repos, load.stats.v1_repos, load.stats.failed);
-    std::printf("%-62s %9.1f ms\n", "build (first load: scan, read, parse, index)", load.ms);
+    std::printf("%-62s %9.1f ms  (scan %.1f, parse %.1f, encode %.1f)\n",
+                "build (first load: scan, read, parse, encode the snapshot)", load.ms, ns_ms(load.stats.scan_ns),
+                ns_ms(load.stats.parse_ns), ns_ms(load.stats.build_ns));
+    std::printf("snapshot: %zu bytes = %.0f bytes/repo\n", snapshot_bytes, snapshot_per_repo);
     std::printf("RSS before %ld KiB, after %ld KiB: +%ld KiB = %.0f bytes/repo\n", rss0, rss1,
                 rss1 - rss0, repos ? static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0);
     std::printf("malloc in use before %lld, after %lld: +%lld bytes = %.0f bytes/repo\n", heap0,
@@ -269,7 +286,7 @@ int main(int argc, char** argv) {
     // counts too); note the first store stays alive meanwhile
     std::vector<double> build_ms{load.ms};
     for (int i = 1; i < repeat; ++i) {
-        crane::IndexStore fresh(dir, 60, sink);
+        crane::IndexStore fresh(dir, sink);
         build_ms.push_back(timed_reload(fresh).ms);
     }
     std::printf("%-62s %9.1f ms  (median of %zu: %s)\n", "full build", median(build_ms),
@@ -285,7 +302,8 @@ int main(int argc, char** argv) {
 
     std::printf(
         "RESULT {\"data_dir\": \"%s\", \"files\": %zu, \"v1_repos\": %zu, \"v2_repos\": %zu, "
-        "\"failed\": %zu, \"build_ms\": %.1f, \"build_ms_all\": [%s], \"rss_before_kib\": %ld, "
+        "\"failed\": %zu, \"build_ms\": %.1f, \"build_ms_all\": [%s], \"first_build\": %s, "
+        "\"snapshot_bytes\": %zu, \"snapshot_bytes_per_repo\": %.0f, \"rss_before_kib\": %ld, "
         "\"rss_after_kib\": %ld, \"rss_bytes_per_repo\": %.0f, \"heap_bytes_per_repo\": %.0f, "
         "\"scan_ms\": %.1f, \"touched\": %zu, \"fresh_racy\": %s, \"incremental_after_load\": %s, "
         "\"incremental_unsettled\": %s, \"nochange_clearing\": %s, \"nochange_settled_ms\": %.1f, "
@@ -293,7 +311,8 @@ int main(int argc, char** argv) {
         "%ld, "
         "\"rss_end_trimmed_kib\": %ld, \"log_errors\": %zu, \"log_warnings\": %zu}\n",
         dir.c_str(), load.stats.files, load.stats.v1_repos, load.stats.v2_repos, load.stats.failed,
-        median(build_ms), list(build_ms).c_str(), rss0, rss1,
+        median(build_ms), list(build_ms).c_str(), json_reload(load).c_str(), snapshot_bytes, snapshot_per_repo,
+        rss0, rss1,
         repos ? static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0,
         repos ? static_cast<double>(heap1 - heap0) / static_cast<double>(repos) : 0.0, scan_ms,
         touch_n, fresh_racy ? "true" : "false", json_reload(inc1).c_str(),

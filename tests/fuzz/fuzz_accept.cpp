@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "crane/metadata.h"
+#include "crane/snapshot.h"
 #include "api/negotiation.h"
 
 namespace {
@@ -49,13 +50,24 @@ const char* const kRepoJson[] = {
         "schema2_data": [], "manifest_list_data": [], "manifest_list_amd64_tags": {}, "oci_manifest_data": ["man"]})",
 };
 
-const std::vector<std::shared_ptr<const crane::V2Repo>>& repos() {
+// A fixed repo: its record (what the model reads) and the same repo as the
+// one repo of a snapshot (what negotiate_manifest reads).
+struct FixedRepo {
+    std::shared_ptr<const crane::V2Repo> record;
+    std::shared_ptr<const crane::Snapshot> snapshot;
+    crane::V2View view;
+};
+
+const std::vector<FixedRepo>& repos() {
     static const auto all = [] {
-        std::vector<std::shared_ptr<const crane::V2Repo>> out;
+        std::vector<FixedRepo> out;
         for (const char* json : kRepoJson) {
             auto r = crane::parse_metadata(json, "fuzz.json");
             if (!r || !r->v2) fail("fixed metadata does not parse", r.error().message);
-            out.push_back(r->v2);
+            auto snapshot = crane::snapshot_of(*r);
+            auto view = snapshot->find_v2(r->v2->id);
+            if (!view) fail("fixed metadata is not in its snapshot", r->v2->id);
+            out.push_back(FixedRepo{r->v2, snapshot, *view});
         }
         return out;
     }();
@@ -181,8 +193,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!accept.contains(t)) fail("contains() misses an item", t);
     }
 
-    for (const auto& repo : repos()) {
-        const crane::ManifestChoice got = crane::negotiate_manifest(*repo, ref, accept);
+    for (const FixedRepo& fixed : repos()) {
+        const crane::V2Repo* repo = fixed.record.get();
+        const crane::ManifestChoice got = crane::negotiate_manifest(fixed.view, ref, accept);
         const crane::ManifestChoice want = model_negotiate(*repo, ref, expected);
         if (got.path != want.path || got.media_type != want.media_type || got.outcome != want.outcome) {
             std::fprintf(stderr, "repo %s: got %s (%.*s), want %s (%.*s)\n", repo->id.c_str(), got.path.c_str(),

@@ -2,16 +2,17 @@
 // Checks that exactly one of v1 / v2 / error comes out, that the records keep
 // their sorted-lookup invariants, that the precomputed Python-style JSON is
 // pure ASCII and reads back to itself, that every value used in redirects
-// passed the checks, and that an Index can be built from them.
+// passed the checks, and that a snapshot built from them answers the same.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
-#include "crane/index.h"
 #include "crane/metadata.h"
+#include "crane/snapshot.h"
 #include "util/url.h"
 
 namespace {
@@ -84,7 +85,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (r->v1 && r->v2) fail("both v1 and v2", text);
     if (!r.error().message.empty()) fail("a record and an error", r.error().message);
 
-    crane::Index::Records records;
     if (r->v1) {
         const crane::V1Repo& v1 = *r->v1;
         check_common(v1, source);
@@ -97,7 +97,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         for (const auto& image : v1.image_ids) check_path_safe(image, "image id");
         check_round_trip(v1);
-        records.v1.push_back(r->v1);
     } else {
         const crane::V2Repo& v2 = *r->v2;
         check_common(v2, source);
@@ -128,22 +127,53 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (v2.find_amd64(tag.tag) != &tag) fail("find_amd64", tag.tag);
             check_path_safe(tag.digest, "amd64 digest");
         }
-        records.v2.push_back(r->v2);
     }
 
-    std::vector<std::string> warnings;
-    auto index = crane::Index::build(std::move(records), &warnings);
-    if (!index) fail("no index", text);
+    // the record's snapshot answers what the record does
+    auto snapshot = crane::snapshot_of(*r);
+    if (!snapshot) fail("no snapshot", text);
     if (r->v1) {
-        if (index->find_v1(r->v1->id) != r->v1.get()) fail("index find_v1", r->v1->id);
-        for (const auto& image : r->v1->image_ids) {
-            const auto* holders = index->repos_with_image(image);
-            if (!holders || std::find(holders->begin(), holders->end(), r->v1.get()) == holders->end()) {
+        const crane::V1Repo& v1 = *r->v1;
+        const auto view = snapshot->find_v1(v1.id);
+        if (!view || view->url() != v1.url || view->url_path() != v1.url_path ||
+            view->is_protected() != v1.is_protected || view->images_json() != v1.images_json ||
+            view->tags_json() != v1.tags_json) {
+            fail("snapshot find_v1", v1.id);
+        }
+        for (const auto& [tag, image] : v1.tags) {
+            if (view->find_tag(tag) != std::optional<std::string_view>(image)) fail("snapshot find_tag", tag);
+        }
+        for (const auto& image : v1.image_ids) {
+            const auto holders = snapshot->repos_with_image(image);
+            if (std::none_of(holders.begin(), holders.end(), [&](const crane::V1View& h) { return h.id() == v1.id; })) {
                 fail("repos_with_image", image);
             }
         }
-    } else if (index->find_v2(r->v2->id) != r->v2.get()) {
-        fail("index find_v2", r->v2->id);
+    } else {
+        const crane::V2Repo& v2 = *r->v2;
+        const auto view = snapshot->find_v2(v2.id);
+        if (!view || view->url() != v2.url || view->url_path() != v2.url_path ||
+            view->is_protected() != v2.is_protected || view->has_schema2_fields() != v2.has_schema2_fields ||
+            view->has_tags() != v2.has_tags || view->tags().size() != v2.tags.size()) {
+            fail("snapshot find_v2", v2.id);
+        }
+        for (const auto& ref : v2.schema2_data) {
+            if (!view->in_schema2(ref)) fail("snapshot in_schema2", ref);
+        }
+        for (const auto& ref : v2.manifest_list_data) {
+            if (!view->in_manifest_list(ref)) fail("snapshot in_manifest_list", ref);
+        }
+        for (const auto& tag : v2.manifest_list_amd64_tags) {
+            const auto amd = view->find_amd64(tag.tag);
+            if (!amd || amd->digest.view() != tag.digest || amd->schema_version != tag.schema_version) {
+                fail("snapshot find_amd64", tag.tag);
+            }
+        }
+        for (const auto& list : v2.referrers) {
+            if (view->find_referrers(list.subject).size() != list.descriptors.size()) {
+                fail("snapshot find_referrers", list.subject);
+            }
+        }
     }
     return 0;
 }

@@ -164,7 +164,7 @@ const Setup& setup() {
         for (const RepoFile& f : kRepos) {
             std::ofstream(std::string(dir) + "/" + f.name, std::ios::binary) << f.json;
         }
-        st.store = std::make_shared<crane::IndexStore>(dir, 60, nullptr);
+        st.store = std::make_shared<crane::IndexStore>(dir, nullptr);
         crane::ReloadStats stats;
         st.store->reload(&stats);
         for (const RepoFile& f : kRepos) unlink((std::string(dir) + "/" + f.name).c_str());
@@ -180,11 +180,11 @@ const Setup& setup() {
         }
         st.now = cert->not_before() + 60;
 
-        auto index = st.store->current();
-        for (const crane::V1Repo* r : index->v1_sorted()) {
-            if (r->is_protected && !cert->entitles(r->url_path)) continue;
-            st.v1_urls.push_back(r->url);
-            st.v1_content_prefixes.push_back("/srv/v1/" + r->repository + "/");
+        auto snapshot = st.store->current();
+        for (const crane::V1View r : snapshot->v1_sorted()) {
+            if (r.is_protected() && !cert->entitles(r.url_path())) continue;
+            st.v1_urls.emplace_back(r.url());
+            st.v1_content_prefixes.push_back("/srv/v1/" + std::string(r.repository()) + "/");
         }
         crane::Config cdn_config;
         cdn_config.url_match = "http://cdn.example.com/";
@@ -192,10 +192,10 @@ const Setup& setup() {
         cdn_config.url_auth_secret = "00ff10";
         st.cdn.url_match = cdn_config.url_match;
         st.cdn.url_replace = cdn_config.url_replace;
-        for (const crane::V2Repo* r : index->v2_sorted()) {
-            if (r->is_protected && !cert->entitles(r->url_path)) continue;
-            st.v2_urls.push_back(r->url);
-            st.v2_content_prefixes.push_back("/srv/v2/" + r->repository + "/");
+        for (const crane::V2View r : snapshot->v2_sorted()) {
+            if (r.is_protected() && !cert->entitles(r.url_path())) continue;
+            st.v2_urls.emplace_back(r.url());
+            st.v2_content_prefixes.push_back("/srv/v2/" + std::string(r.repository()) + "/");
         }
 
         crane::Config serve_config;

@@ -9,9 +9,9 @@
 
 #include <unistd.h>
 
-#include "crane/index_store.h"
 #include "crane/json_writer.h"
 #include "crane/metadata.h"
+#include "crane/snapshot_store.h"
 
 using namespace crane;
 namespace fs = std::filesystem;
@@ -481,7 +481,7 @@ TEST_CASE("the index store loads every *.json recursively and skips bad files by
     d.write("sub/c.txt", v2_file("c"));
     d.write("bad.json", "{nope");
     Collect log;
-    IndexStore store(d.path.string(), 60, log.sink());
+    IndexStore store(d.path.string(), log.sink());
     ReloadStats st;
     REQUIRE(store.reload(&st));
     auto idx = store.current();
@@ -499,7 +499,7 @@ TEST_CASE("the index store loads every *.json recursively and skips bad files by
 TEST_CASE("reload picks up additions, removals and in-place edits", "[store]") {
     TempDir d;
     d.write("a.json", v2_file("a", "http://one/"));
-    IndexStore store(d.path.string(), 60, nullptr);
+    IndexStore store(d.path.string(), nullptr);
     store.reload();
     auto before = store.current();
     d.write("b.json", v2_file("b"));
@@ -511,21 +511,21 @@ TEST_CASE("reload picks up additions, removals and in-place edits", "[store]") {
     // same size, new content: the stamp (mtime/ctime) still changes
     d.write("a.json", v2_file("a", "http://two/"));
     REQUIRE(store.reload());
-    CHECK(store.current()->find_v2("a")->url == "http://two/");
+    CHECK(store.current()->find_v2("a")->url() == "http://two/");
     // the old index is untouched for requests that still hold it
-    CHECK(before->find_v2("a")->url == "http://one/");
+    CHECK(before->find_v2("a")->url() == "http://one/");
 }
 
 TEST_CASE("a file that breaks keeps its last good content until fixed or deleted", "[store]") {
     TempDir d;
     d.write("a.json", v2_file("a", "http://good/"));
     Collect log;
-    IndexStore store(d.path.string(), 60, log.sink());
+    IndexStore store(d.path.string(), log.sink());
     store.reload();
     d.write("a.json", "{\"version\": 2, \"repo-registry-id\": \"a\"");
     REQUIRE(store.reload());
     REQUIRE(store.current()->find_v2("a"));
-    CHECK(store.current()->find_v2("a")->url == "http://good/");
+    CHECK(store.current()->find_v2("a")->url() == "http://good/");
     CHECK(log.has("; keeping its last good content"));
     fs::remove(d.path / "a.json");
     REQUIRE(store.reload());
@@ -538,9 +538,9 @@ TEST_CASE("duplicate ids: the file whose path sorts last wins, with a warning", 
     d.write("a.json", v2_file("dup", "http://a/"));
     d.write("c/z.json", v2_file("dup", "http://cz/"));
     Collect log;
-    IndexStore store(d.path.string(), 60, log.sink());
+    IndexStore store(d.path.string(), log.sink());
     store.reload();
-    CHECK(store.current()->find_v2("dup")->url == "http://cz/");
+    CHECK(store.current()->find_v2("dup")->url() == "http://cz/");
     CHECK(log.has("v2 repository 'dup' is defined in both"));
 }
 
@@ -549,16 +549,15 @@ TEST_CASE("v1 and v2 are separate namespaces; images map to every v1 repo", "[st
     d.write("v2.json", v2_file("same"));
     d.write("v1.json", R"({"version": 1, "repo-registry-id": "same", "url": "http://v1/", "images": [{"id": "i"}], "tags": {}})");
     d.write("v1b.json", R"({"version": 1, "repo-registry-id": "other", "url": "http://v1b/", "images": [{"id": "i"}], "tags": {}})");
-    IndexStore store(d.path.string(), 60, nullptr);
+    IndexStore store(d.path.string(), nullptr);
     store.reload();
     auto idx = store.current();
-    CHECK(idx->find_v1("same")->url == "http://v1/");
-    CHECK(idx->find_v2("same")->url == "http://h/");
+    CHECK(idx->find_v1("same")->url() == "http://v1/");
+    CHECK(idx->find_v2("same")->url() == "http://h/");
     auto holders = idx->repos_with_image("i");
-    REQUIRE(holders);
-    REQUIRE(holders->size() == 2);
-    CHECK((*holders)[0]->id == "other");
-    CHECK((*holders)[1]->id == "same");
+    REQUIRE(holders.size() == 2);
+    CHECK(holders[0].id() == "other");
+    CHECK(holders[1].id() == "same");
 }
 
 TEST_CASE("symlinked directories are followed and loops are cut", "[store]") {
@@ -567,14 +566,14 @@ TEST_CASE("symlinked directories are followed and loops are cut", "[store]") {
     other.write("linked.json", v2_file("linked"));
     fs::create_directory_symlink(other.path, d.path / "link");
     fs::create_directory_symlink(d.path, d.path / "loop");
-    IndexStore store(d.path.string(), 60, nullptr);
+    IndexStore store(d.path.string(), nullptr);
     store.reload();
     CHECK(store.current()->find_v2("linked"));
 }
 
 TEST_CASE("a missing data_dir is logged and serves an empty index", "[store]") {
     Collect log;
-    IndexStore store("/nonexistent/crane-data", 60, log.sink());
+    IndexStore store("/nonexistent/crane-data", log.sink());
     store.reload();
     CHECK(store.current()->v2_sorted().empty());
     CHECK(log.has("/nonexistent/crane-data: data_dir does not exist or is not a directory"));
@@ -583,7 +582,7 @@ TEST_CASE("a missing data_dir is logged and serves an empty index", "[store]") {
 TEST_CASE("readers never see a half-built index while reloads run", "[store]") {
     TempDir d;
     for (int i = 0; i < 50; ++i) d.write("r" + std::to_string(i) + ".json", v2_file("r" + std::to_string(i)));
-    IndexStore store(d.path.string(), 60, nullptr);
+    IndexStore store(d.path.string(), nullptr);
     store.reload();
     std::atomic<bool> stop{false};
     std::atomic<int> bad{0};
@@ -603,13 +602,13 @@ TEST_CASE("readers never see a half-built index while reloads run", "[store]") {
     stop = true;
     for (auto& t : readers) t.join();
     CHECK(bad == 0);
-    CHECK(store.current()->find_v2("r3")->url == "http://v19/");
+    CHECK(store.current()->find_v2("r3")->url() == "http://v19/");
 }
 
 TEST_CASE("a recently written file is re-checked by content only while its mtime is recent", "[store]") {
     TempDir d;
     d.write("a.json", v2_file("a"));
-    IndexStore store(d.path.string(), 60, nullptr);
+    IndexStore store(d.path.string(), nullptr);
     ReloadStats st;
     REQUIRE(store.reload(&st));
     std::this_thread::sleep_for(std::chrono::milliseconds(2100));
@@ -627,17 +626,17 @@ TEST_CASE("a change toward protected never fails open to the last good content",
     TempDir d;
     d.write("a.json", v2_file("a", "http://public/"));
     Collect log;
-    IndexStore store(d.path.string(), 60, log.sink());
+    IndexStore store(d.path.string(), log.sink());
     store.reload();
     REQUIRE(store.current()->find_v2("a"));
     // Crane's truthiness: the rewrite is accepted and the repo is protected
     d.write("a.json", R"({"version": 2, "repo-registry-id": "a", "url": "http://public/", "protected": 1})");
     REQUIRE(store.reload());
     REQUIRE(store.current()->find_v2("a"));
-    CHECK(store.current()->find_v2("a")->is_protected);
+    CHECK(store.current()->find_v2("a")->is_protected());
     d.write("a.json", v2_file("a", "http://public/"));
     REQUIRE(store.reload());
-    CHECK_FALSE(store.current()->find_v2("a")->is_protected);
+    CHECK_FALSE(store.current()->find_v2("a")->is_protected());
     // broken content that shows a truthy "protected" before its error: dropped
     d.write("a.json", R"({"version": 2, "protected": "true", "repo-registry-id": "a", "url": )");
     REQUIRE(store.reload());
@@ -655,7 +654,7 @@ TEST_CASE("a change toward protected never fails open to the last good content",
     d.write("a.json", R"({"version": 2, "repo-registry-id": "a", "url": "http://public/", "protected": true})");
     REQUIRE(store.reload());
     REQUIRE(store.current()->find_v2("a"));
-    CHECK(store.current()->find_v2("a")->is_protected);
+    CHECK(store.current()->find_v2("a")->is_protected());
 }
 
 TEST_CASE("a file that cannot be read drops its repository", "[store]") {
@@ -663,7 +662,7 @@ TEST_CASE("a file that cannot be read drops its repository", "[store]") {
     d.write("a.json", v2_file("a"));
     d.write("b.json", v2_file("b"));
     Collect log;
-    IndexStore store(d.path.string(), 60, log.sink());
+    IndexStore store(d.path.string(), log.sink());
     store.reload();
     REQUIRE(store.current()->find_v2("a"));
     // over the size cap (a sparse file: nothing is read)

@@ -7,6 +7,7 @@
 
 #include "api/negotiation.h"
 #include "api/v2_path.h"
+#include "crane/snapshot.h"
 
 using namespace crane;
 
@@ -14,6 +15,21 @@ namespace {
 
 const std::string LIST(kMediaManifestList);
 const std::string S2(kMediaManifestV2);
+
+// A repo as the one v2 repo of its own snapshot (which the holder keeps alive).
+struct Held {
+    std::shared_ptr<const Snapshot> snapshot;
+    V2View repo;
+    operator const V2View&() const { return repo; }
+};
+
+Held view_of(const V2Repo& r) {
+    ParsedRepo parsed;
+    parsed.v2 = std::make_shared<const V2Repo>(r);
+    std::shared_ptr<const Snapshot> s = snapshot_of(parsed);
+    REQUIRE(s->v2_sorted().size() == 1);
+    return Held{s, s->v2_sorted()[0]};
+}
 
 V2Repo zoo() {
     V2Repo r;
@@ -41,14 +57,17 @@ TEST_CASE("Accept values are comma-split, parameters dropped, trimmed", "[negoti
 }
 
 TEST_CASE("the negotiation table picks the manifest path and media type", "[negotiation]") {
-    V2Repo v2;
-    v2.version = 2;
-    V2Repo v3old;
-    v3old.version = 3;
-    v3old.has_schema2_fields = true;
-    V2Repo z = zoo();
+    V2Repo v2r;
+    v2r.id = "v2";
+    v2r.version = 2;
+    V2Repo v3r;
+    v3r.id = "v3old";
+    v3r.version = 3;
+    v3r.has_schema2_fields = true;
+    const Held v2 = view_of(v2r), v3old = view_of(v3r);
+    const Held z = view_of(zoo());
     struct Row {
-        const V2Repo* repo;
+        const Held* repo;
         const char* ref;
         std::string accept;
         const char* path;
@@ -70,7 +89,7 @@ TEST_CASE("the negotiation table picks the manifest path and media type", "[nego
     };
     for (const auto& row : rows) {
         INFO(row.ref << " with Accept: " << row.accept);
-        auto choice = negotiate_manifest(*row.repo, row.ref, AcceptSet(row.accept));
+        auto choice = negotiate_manifest(row.repo->repo, row.ref, AcceptSet(row.accept));
         CHECK(choice.path == row.path);
         CHECK(choice.media_type == row.type);
     }
@@ -142,7 +161,7 @@ std::string outcome(const ManifestChoice& c) {
 }  // namespace
 
 TEST_CASE("the full matrix: every kind of ref under every Accept", "[negotiation]") {
-    const V2Repo m = mix();
+    const Held m = view_of(mix());
     const std::string IDX(kMediaOciIndex), MAN(kMediaOciManifest);
     const std::string S1 = "application/vnd.docker.distribution.manifest.v1+prettyjws";
     // the columns: what the client accepts
@@ -201,11 +220,14 @@ TEST_CASE("the full matrix: every kind of ref under every Accept", "[negotiation
         }
     }
     // repos without negotiation data keep Crane's paths for tags and digests
-    V2Repo v2;
-    v2.version = 2;
-    V2Repo v3old;
-    v3old.version = 3;
-    v3old.has_schema2_fields = true;
+    V2Repo v2r;
+    v2r.id = "v2";
+    v2r.version = 2;
+    V2Repo v3r;
+    v3r.id = "v3old";
+    v3r.version = 3;
+    v3r.has_schema2_fields = true;
+    const Held v2 = view_of(v2r), v3old = view_of(v3r);
     for (const auto& accept : accepts) {
         INFO("Accept: " << accept);
         for (const std::string& ref : {std::string("latest"), DL, DU}) {

@@ -34,6 +34,15 @@ std::shared_ptr<const crane::V2Repo> v2_of(const crane::MetadataResult& r) {
     return r ? r->v2 : nullptr;
 }
 
+// negotiate_manifest on the parsed repo, as the one repo of its own snapshot.
+crane::ManifestChoice negotiate(const crane::MetadataResult& r, std::string_view ref, const crane::AcceptSet& accept) {
+    REQUIRE(v2_of(r));
+    const auto snapshot = crane::snapshot_of(*r);
+    const auto view = snapshot->find_v2(r->v2->id);
+    REQUIRE(view);
+    return crane::negotiate_manifest(*view, ref, accept);
+}
+
 
 class TempDir {
   public:
@@ -595,7 +604,7 @@ TEST_CASE("what is published negotiates to files that exist, for every client", 
     };
     for (const auto& row : rows) {
         crane::AcceptSet accept(row.accept);
-        crane::ManifestChoice c = crane::negotiate_manifest(*v2_of(md), row.ref, accept);
+        crane::ManifestChoice c = negotiate(md, row.ref, accept);
         INFO(row.ref << " with " << row.accept);
         CHECK(c.path == row.path);
         CHECK(p.files.count(c.path) == 1);
@@ -1140,7 +1149,7 @@ TEST_CASE("what is published as OCI negotiates to files that exist", "[publish][
     };
     for (const auto& row : rows) {
         crane::AcceptSet accept(row.accept);
-        crane::ManifestChoice c = crane::negotiate_manifest(*v2_of(md), row.ref, accept);
+        crane::ManifestChoice c = negotiate(md, row.ref, accept);
         INFO(row.ref << " with " << row.accept);
         CHECK(c.path == row.path);
         CHECK(p.files.count(c.path) == 1);

@@ -27,7 +27,7 @@ const std::string kBlob = "sha256:abc0000000000000000000000000000000000000000000
 
 std::shared_ptr<IndexStore> test_store() {
     static auto store = [] {
-        auto s = std::make_shared<IndexStore>(std::string(CRANE_TEST_DATA) + "/metadata", 60, nullptr);
+        auto s = std::make_shared<IndexStore>(std::string(CRANE_TEST_DATA) + "/metadata", nullptr);
         s->reload();
         return s;
     }();
@@ -323,7 +323,7 @@ TEST_CASE("a relative metadata URL redirects on the request's own scheme and Hos
     char tmpl[] = "/tmp/crane-rel-XXXXXX";
     fs::path dir = mkdtemp(tmpl);
     std::ofstream(dir / "r.json") << R"({"version": 2, "repo-registry-id": "rel", "url": "/pub/rel"})";
-    auto store = std::make_shared<IndexStore>(dir.string(), 60, nullptr);
+    auto store = std::make_shared<IndexStore>(dir.string(), nullptr);
     store->reload();
     Registry reg(Config(), store, RegistryOptions(), nullptr);
     Request req;
@@ -422,7 +422,7 @@ struct OciData {
         std::ofstream(dir / "docker.json") << R"({"version": 4, "repo-registry-id": "docker",
             "url": "http://cdn.example.com/v2/docker/", "schema2_data": ["latest"], "manifest_list_data": [],
             "manifest_list_amd64_tags": {}})";
-        store = std::make_shared<IndexStore>(dir.string(), 60, nullptr);
+        store = std::make_shared<IndexStore>(dir.string(), nullptr);
         store->reload();
     }
     ~OciData() { std::filesystem::remove_all(dir); }

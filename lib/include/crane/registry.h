@@ -1,5 +1,5 @@
 // The registry: routes a Request to the v1, v2 or admin endpoints and
-// produces the Response, reading one consistent Index per request.
+// produces the Response, reading one consistent Snapshot per request.
 #pragma once
 
 #include <memory>
@@ -7,7 +7,7 @@
 
 #include "crane/config.h"
 #include "crane/http.h"
-#include "crane/index_store.h"
+#include "crane/snapshot_store.h"
 #include "crane/log.h"
 
 namespace crane {
@@ -27,32 +27,32 @@ struct RegistryOptions {
 
 class Registry {
 public:
-    Registry(Config config, std::shared_ptr<IndexStore> store, RegistryOptions options, LogSink log);
+    Registry(Config config, std::shared_ptr<SnapshotSource> store, RegistryOptions options, LogSink log);
     ~Registry();
 
     Response handle(const Request& request) const;
 
     const Config& config() const { return config_; }
-    const std::shared_ptr<IndexStore>& store() const { return store_; }
+    const std::shared_ptr<SnapshotSource>& store() const { return store_; }
 
 private:
     class Client;
-    Response v1(const Request& req, const RouteMatch& m, const Index& index, Client& client) const;
-    Response v2(const Request& req, const RouteMatch& m, const Index& index, Client& client) const;
-    Response admin(const Request& req, const RouteMatch& m, const Index& index) const;
-    Response v1_image(const Request& req, std::string_view image, std::string_view file, const Index& index,
+    Response v1(const Request& req, const RouteMatch& m, const Snapshot& snap, Client& client) const;
+    Response v2(const Request& req, const RouteMatch& m, const Snapshot& snap, Client& client) const;
+    Response admin(const Request& req, const RouteMatch& m, const Snapshot& snap) const;
+    Response v1_image(const Request& req, std::string_view image, std::string_view file, const Snapshot& snap,
                       Client& client) const;
-    Response catalog(const Request& req, const Index& index, Client& client) const;
-    Response tag_list(const Request& req, const V2Repo& repo) const;
-    Response referrers(const Request& req, const V2Repo& repo, std::string_view digest) const;
-    Response search(const Request& req, const Index& index, Client& client) const;
-    bool readable(const RepoCommon& repo, Client& client) const;
+    Response catalog(const Request& req, const Snapshot& snap, Client& client) const;
+    Response tag_list(const Request& req, const V2View& repo) const;
+    Response referrers(const Request& req, const V2View& repo, std::string_view digest) const;
+    Response search(const Request& req, const Snapshot& snap, Client& client) const;
+    bool readable(const RepoView& repo, Client& client) const;
     // url made absolute (relative metadata URLs get the request's scheme and
     // Host), with `room` bytes reserved for what the caller appends
     std::string absolute_url(const Request& req, std::string_view url, std::size_t room) const;
 
     Config config_;
-    std::shared_ptr<IndexStore> store_;
+    std::shared_ptr<SnapshotSource> store_;
     RegistryOptions options_;
     LogSink log_;
     std::shared_ptr<EntitlementCache> certificates_;

@@ -129,6 +129,7 @@ public:
 
     RepoView(const Snapshot* s, std::uint32_t off) : s_(s), off_(off) {}
     std::uint32_t offset() const { return off_; }
+    const Snapshot* snapshot() const { return s_; }  // the builder re-encodes carried records from it
 
 protected:
     const Snapshot* s_;
@@ -248,5 +249,13 @@ std::string build_snapshot(const std::vector<SnapshotFileInput>& files, std::uin
 
 // A one-repo snapshot, for tests of code that takes views.
 std::shared_ptr<const Snapshot> snapshot_of(const ParsedRepo& repo);
+
+// The checksum the header holds: of the whole image, with the header's
+// checksum field read as zero. Exposed for the fuzz target, which re-seals
+// mutated images (seal_snapshot) so that it reaches the structure checks.
+std::uint64_t snapshot_checksum(const unsigned char* data, std::size_t size);
+// Writes snapshot_checksum into the header of `bytes` (no-op when shorter
+// than a header).
+void seal_snapshot(std::string& bytes);
 
 }  // namespace crane

@@ -43,42 +43,44 @@ std::string page(std::string_view title, const std::string& content) {
 
 }  // namespace
 
-std::string admin_v1_json(const Index& index) {
+std::string admin_v1_json(const Snapshot& snap) {
     json::Writer w;
     w.begin_object();
-    for (const V1Repo* repo : index.v1_sorted()) {
-        w.key(repo->id).begin_object();
+    for (const V1View repo : snap.v1_sorted()) {
+        w.key(repo.id()).begin_object();
         w.key("image_ids").begin_array();
-        for (const auto& id : repo->image_ids) w.string(id);
+        for (const std::string_view id : repo.image_ids()) w.string(id);
         w.end_array();
-        w.key("protected").boolean(repo->is_protected);
-        w.key("tags").raw(repo->tags_json);
+        w.key("protected").boolean(repo.is_protected());
+        w.key("tags").raw(repo.tags_json());
         w.end_object();
     }
     w.end_object();
     return w.take();
 }
 
-std::string admin_v2_json(const Index& index) {
+std::string admin_v2_json(const Snapshot& snap) {
     json::Writer w;
     w.begin_object();
-    for (const V2Repo* repo : index.v2_sorted()) {
-        w.key(repo->id).begin_object().key("protected").boolean(repo->is_protected).end_object();
+    for (const V2View repo : snap.v2_sorted()) {
+        w.key(repo.id()).begin_object().key("protected").boolean(repo.is_protected()).end_object();
     }
     w.end_object();
     return w.take();
 }
 
-std::string admin_v1_html(const Index& index) {
-    std::string t = "<p>" + std::to_string(index.v1_sorted().size()) + " v1 repositories</p>\n";
+std::string admin_v1_html(const Snapshot& snap) {
+    const SnapRange<V1View> repos = snap.v1_sorted();
+    std::string t = "<p>" + std::to_string(repos.size()) + " v1 repositories</p>\n";
     t += "<table><tr><th>Repository</th><th>Protected</th><th>Tags</th><th>Image IDs</th></tr>\n";
-    for (const V1Repo* repo : index.v1_sorted()) {
+    for (const V1View repo : repos) {
         t += "<tr><td><code>";
-        escape_html(t, repo->id);
+        escape_html(t, repo.id());
         t += "</code></td><td>";
-        t += repo->is_protected ? "<span class=\"prot\">yes</span>" : "no";
+        t += repo.is_protected() ? "<span class=\"prot\">yes</span>" : "no";
         t += "</td><td>";
-        for (const auto& [tag, image] : repo->tags) {
+        for (std::size_t i = 0, n = repo.tag_count(); i < n; ++i) {
+            const auto [tag, image] = repo.tag(i);
             t += "<code>";
             escape_html(t, tag);
             t += "</code> &rarr; <code>";
@@ -86,7 +88,7 @@ std::string admin_v1_html(const Index& index) {
             t += "</code><br>";
         }
         t += "</td><td>";
-        for (const auto& id : repo->image_ids) {
+        for (const std::string_view id : repo.image_ids()) {
             t += "<code>";
             escape_html(t, id);
             t += "</code><br>";
@@ -97,16 +99,17 @@ std::string admin_v1_html(const Index& index) {
     return page("Crane v1 repositories", t);
 }
 
-std::string admin_v2_html(const Index& index) {
-    std::string t = "<p>" + std::to_string(index.v2_sorted().size()) + " v2 repositories</p>\n";
+std::string admin_v2_html(const Snapshot& snap) {
+    const SnapRange<V2View> repos = snap.v2_sorted();
+    std::string t = "<p>" + std::to_string(repos.size()) + " v2 repositories</p>\n";
     t += "<table><tr><th>Repository</th><th>Protected</th><th>Metadata version</th><th>URL</th></tr>\n";
-    for (const V2Repo* repo : index.v2_sorted()) {
+    for (const V2View repo : repos) {
         t += "<tr><td><code>";
-        escape_html(t, repo->id);
+        escape_html(t, repo.id());
         t += "</code></td><td>";
-        t += repo->is_protected ? "<span class=\"prot\">yes</span>" : "no";
-        t += "</td><td>" + std::to_string(repo->version) + "</td><td><code>";
-        escape_html(t, repo->url);
+        t += repo.is_protected() ? "<span class=\"prot\">yes</span>" : "no";
+        t += "</td><td>" + std::to_string(repo.version()) + "</td><td><code>";
+        escape_html(t, repo.url());
         t += "</code></td></tr>\n";
     }
     t += "</table>\n";

@@ -4,13 +4,13 @@
 
 #include <string>
 
-#include "crane/index.h"
+#include "crane/snapshot.h"
 
 namespace crane {
 
-std::string admin_v1_json(const Index& index);
-std::string admin_v2_json(const Index& index);
-std::string admin_v1_html(const Index& index);
-std::string admin_v2_html(const Index& index);
+std::string admin_v1_json(const Snapshot& snap);
+std::string admin_v2_json(const Snapshot& snap);
+std::string admin_v1_html(const Snapshot& snap);
+std::string admin_v2_html(const Snapshot& snap);
 
 }  // namespace crane

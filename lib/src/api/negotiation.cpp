@@ -41,6 +41,14 @@ bool valid_encoded(std::string_view e) {
 constexpr std::string_view kOciManifestNotAccepted = "OCI manifest found, but the Accept header does not allow it";
 constexpr std::string_view kOciIndexNotAccepted = "OCI index found, but the Accept header does not allow it";
 
+// prefix + "/" + digest, e.g. manifests/2/sha256:...
+std::string digest_path(std::string_view prefix, std::string_view digest) {
+    std::string path;
+    path.reserve(prefix.size() + digest.size());
+    path.append(prefix).append(digest);
+    return path;
+}
+
 ManifestChoice found(std::string path, std::string_view type) {
     ManifestChoice c;
     c.path = std::move(path);
@@ -56,15 +64,14 @@ ManifestChoice failed(ManifestOutcome outcome, std::string_view message) {
 }
 
 // A digest names one manifest whatever the client accepts.
-ManifestChoice by_digest(const V2Repo& repo, const std::string& d) {
+ManifestChoice by_digest(const V2View& repo, const std::string& d) {
     if (repo.in_manifest_list(d)) return found("manifests/list/" + d, kMediaManifestList);
     if (repo.in_schema2(d)) return found("manifests/2/" + d, kMediaManifestV2);
     if (repo.in_oci_index(d)) return found("manifests/oci-index/" + d, kMediaOciIndex);
     if (repo.in_oci_manifest(d)) return found("manifests/oci/" + d, kMediaOciManifest);
     // the amd64 manifests of lists are published under their digest too
-    for (const Amd64Tag& amd : repo.manifest_list_amd64_tags) {
-        if (amd.digest != d) continue;
-        if (amd.schema_version == 2) return found("manifests/2/" + d, kMediaManifestV2);
+    if (const std::optional<Amd64View> amd = repo.find_amd64_by_digest(d)) {
+        if (amd->schema_version == 2) return found("manifests/2/" + d, kMediaManifestV2);
         return found("manifests/1/" + d, kMediaJson);
     }
     // the metadata lists no schema 1 digests: Crane's path, for whoever can
@@ -103,18 +110,15 @@ bool is_valid_digest(std::string_view digest) {
     return true;
 }
 
-ManifestChoice negotiate_manifest(const V2Repo& repo, std::string_view ref, const AcceptSet& accept) {
+ManifestChoice negotiate_manifest(const V2View& repo, std::string_view ref, const AcceptSet& accept) {
     const bool digest = ref.find(':') != std::string_view::npos;
     if (digest && !is_valid_digest(ref)) {
         return failed(ManifestOutcome::DigestInvalid, "provided digest did not match uploaded content");
     }
     const std::string r(ref);
     // repos without negotiation data keep Crane's paths, tag or digest
-    if (!repo.has_schema2_fields) return found("manifests/" + r, kMediaJson);
-    if (repo.schema2_data.empty() && repo.manifest_list_data.empty() && repo.oci_index_data.empty() &&
-        repo.oci_manifest_data.empty()) {
-        return found("manifests/1/" + r, kMediaJson);
-    }
+    if (!repo.has_schema2_fields()) return found("manifests/" + r, kMediaJson);
+    if (repo.no_manifest_data()) return found("manifests/1/" + r, kMediaJson);
     if (digest) return by_digest(repo, r);
 
     // a tag: Crane's order, the OCI types ranking with their Docker peers.
@@ -127,14 +131,17 @@ ManifestChoice negotiate_manifest(const V2Repo& repo, std::string_view ref, cons
         return found("manifests/list/" + r, kMediaManifestList);
     }
     if (oci_index && repo.in_oci_index(ref)) return found("manifests/oci-index/" + r, kMediaOciIndex);
-    if (const Amd64Tag* amd = repo.find_amd64(ref)) {
+    if (const std::optional<Amd64View> amd = repo.find_amd64(ref)) {
+        const std::string_view amd_digest = amd->digest.view();
         if (accept.contains(kMediaManifestV2)) {
-            return found("manifests/" + std::to_string(amd->schema_version) + "/" + amd->digest,
+            return found(digest_path("manifests/" + std::to_string(amd->schema_version) + "/", amd_digest),
                          amd->schema_version == 2 ? kMediaManifestV2 : kMediaJson);
         }
         if (oci_index && repo.in_manifest_list(ref)) return found("manifests/list/" + r, kMediaManifestList);
-        if (amd->schema_version == 2 && oci_manifest) return found("manifests/2/" + amd->digest, kMediaManifestV2);
-        if (amd->schema_version == 1) return found("manifests/1/" + amd->digest, kMediaJson);
+        if (amd->schema_version == 2 && oci_manifest) {
+            return found(digest_path("manifests/2/", amd_digest), kMediaManifestV2);
+        }
+        if (amd->schema_version == 1) return found(digest_path("manifests/1/", amd_digest), kMediaJson);
         return found("manifests/1/" + r, kMediaJson);
     }
     if (accept.contains(kMediaManifestV2) && repo.in_schema2(ref)) {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "crane/media_types.h"
-#include "crane/metadata.h"
+#include "crane/snapshot.h"
 
 namespace crane {
 
@@ -44,6 +44,6 @@ struct ManifestChoice {
     std::string_view message;     // the error message when not Found
 };
 
-ManifestChoice negotiate_manifest(const V2Repo& repo, std::string_view ref, const AcceptSet& accept);
+ManifestChoice negotiate_manifest(const V2View& repo, std::string_view ref, const AcceptSet& accept);
 
 }  // namespace crane

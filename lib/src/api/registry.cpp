@@ -31,7 +31,7 @@ CdnSettings cdn_settings(const Config& c) {
 
 }  // namespace
 
-Registry::Registry(Config config, std::shared_ptr<IndexStore> store, RegistryOptions options, LogSink log)
+Registry::Registry(Config config, std::shared_ptr<SnapshotSource> store, RegistryOptions options, LogSink log)
     : config_(std::move(config)),
       store_(std::move(store)),
       options_(std::move(options)),
@@ -41,8 +41,8 @@ Registry::Registry(Config config, std::shared_ptr<IndexStore> store, RegistryOpt
 
 Registry::~Registry() = default;
 
-bool Registry::readable(const RepoCommon& repo, Client& client) const {
-    return !repo.is_protected || client.entitled(repo.url_path);
+bool Registry::readable(const RepoView& repo, Client& client) const {
+    return !repo.is_protected() || client.entitled(repo.url_path());
 }
 
 std::string Registry::absolute_url(const Request& req, std::string_view url, std::size_t room) const {
@@ -184,10 +184,12 @@ Response Registry::handle(const Request& req) const {
     } else {
         m.kind = route->kind;
         m.rest = rest;
-        auto index = store_->current();
+        // held from start to end: the views below point into it
+        const std::shared_ptr<const Snapshot> snapshot = store_->current();
         Client client(req, *this);
-        r = area == Area::V1 ? v1(req, m, *index, client) : area == Area::V2 ? v2(req, m, *index, client)
-                                                                            : admin(req, m, *index);
+        r = area == Area::V1   ? v1(req, m, *snapshot, client)
+            : area == Area::V2 ? v2(req, m, *snapshot, client)
+                               : admin(req, m, *snapshot);
     }
     if (area == Area::V2) {
         r.headers.push_back({"Docker-Distribution-API-Version", "registry/2.0"});

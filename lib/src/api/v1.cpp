@@ -13,7 +13,7 @@ namespace crane {
 
 using namespace api;
 
-Response Registry::v1(const Request& req, const RouteMatch& m, const Index& index, Client& client) const {
+Response Registry::v1(const Request& req, const RouteMatch& m, const Snapshot& snap, Client& client) const {
     switch (m.kind) {
         case RouteKind::V1Ping: {
             Response r = v1_json(200, "true");
@@ -25,53 +25,53 @@ Response Registry::v1(const Request& req, const RouteMatch& m, const Index& inde
             r.headers.push_back({"X-Docker-Registry-Standalone", "True"});
             return r;
         }
-        case RouteKind::V1Search: return search(req, index, client);
-        case RouteKind::V1Image: return v1_image(req, m.name, m.file, index, client);
+        case RouteKind::V1Search: return search(req, snap, client);
+        case RouteKind::V1Image: return v1_image(req, m.name, m.file, snap, client);
         case RouteKind::V1Repository: break;
         default: return v1_error(404, "");
     }
     std::string_view repo_id = m.name;
     if (starts_with(repo_id, "library/")) repo_id.remove_prefix(8);
-    const V1Repo* repo = index.find_v1(repo_id);
+    const std::optional<V1View> repo = snap.find_v1(repo_id);
     if (!repo) client.decoy(repo_id);
     if (!repo || !readable(*repo, client)) return v1_error(404, "");
     if (m.repo_part == RouteMatch::Images) {
-        Response r = v1_json(200, repo->images_json);
+        Response r = v1_json(200, std::string(repo->images_json()));
         std::string_view endpoint = config_.endpoint;
         if (endpoint.empty()) endpoint = req.host.empty() ? req.server_host : req.host;
         r.headers.push_back({"X-Docker-Endpoints", std::string(endpoint)});
         return r;
     }
-    if (m.repo_part == RouteMatch::Tags) return v1_json(200, repo->tags_json);
-    const std::string* image = repo->find_tag(m.file);
+    if (m.repo_part == RouteMatch::Tags) return v1_json(200, std::string(repo->tags_json()));
+    const std::optional<std::string_view> image = repo->find_tag(m.file);
     if (!image) return v1_error(404, "");
     return v1_json(200, json::quoted(*image));
 }
 
-Response Registry::v1_image(const Request& req, std::string_view image, std::string_view file, const Index& index,
+Response Registry::v1_image(const Request& req, std::string_view image, std::string_view file, const Snapshot& snap,
                             Client& client) const {
-    const auto* holders = index.repos_with_image(image);
-    if (!holders) {
+    const SnapRange<V1View> holders = snap.repos_with_image(image);
+    if (holders.empty()) {
         client.decoy(image);
         return v1_error(404, "");
     }
-    for (const V1Repo* repo : *holders) {
-        if (!readable(*repo, client)) continue;
+    for (const V1View repo : holders) {
+        if (!readable(repo, client)) continue;
         if (config_.serve_content) {
             Response r;
-            auto path = content_file_path(config_.content_dir_v1, repo->repository,
+            auto path = content_file_path(config_.content_dir_v1, repo.repository(),
                                           std::string(image) + "/" + std::string(file));
             if (!path) return v1_error(404, "");
             r.file_path = std::move(*path);
             // ancestry and json are JSON documents; only the layer is opaque
             r.content_type = std::string(file == "layer" ? kMediaOctetStream : kMediaJson);
             // v1 image ids name their content, so the files never change
-            r.headers.push_back({"Cache-Control", repo->is_protected ? "private, max-age=31536000, immutable"
+            r.headers.push_back({"Cache-Control", repo.is_protected() ? "private, max-age=31536000, immutable"
                                                                      : "public, max-age=31536000, immutable"});
             v1_headers(r);
             return r;
         }
-        std::string location = absolute_url(req, repo->url, image.size() + file.size() + 2);
+        std::string location = absolute_url(req, repo.url(), image.size() + file.size() + 2);
         if (!ends_with(location, "/")) location += '/';
         append_path_segment(location, image);
         location += '/';
@@ -83,7 +83,7 @@ Response Registry::v1_image(const Request& req, std::string_view image, std::str
     return v1_error(404, "");
 }
 
-Response Registry::search(const Request& req, const Index& index, Client& client) const {
+Response Registry::search(const Request& req, const Snapshot& snap, Client& client) const {
     auto q = query_param(req.query, "q");
     if (!q || q->empty()) return v1_error(400, "parameter \"q\" is required");
     SearchBackendKind kind = choose_search_backend(config_.gsa_url, config_.solr_url);
@@ -103,8 +103,8 @@ Response Registry::search(const Request& req, const Index& index, Client& client
     std::vector<SearchResult> shown;
     for (auto& result : outcome->results) {
         if (result.should_filter) {
-            const RepoCommon* repo = index.find_v2(result.name);
-            if (!repo) repo = index.find_v1(result.name);
+            std::optional<RepoView> repo = snap.find_v2(result.name);
+            if (!repo) repo = snap.find_v1(result.name);
             if (!repo) client.decoy(result.name);
             if (!repo || !readable(*repo, client)) continue;
         }

@@ -13,18 +13,18 @@ namespace crane {
 
 using namespace api;
 
-Response Registry::v2(const Request& req, const RouteMatch& m, const Index& index, Client& client) const {
+Response Registry::v2(const Request& req, const RouteMatch& m, const Snapshot& snap, Client& client) const {
     if (m.kind == RouteKind::V2Base) {
         Response r;
         r.content_type = std::string(kMediaJson);
         r.body = "{}";
         return r;
     }
-    if (m.kind == RouteKind::V2Catalog) return catalog(req, index, client);
+    if (m.kind == RouteKind::V2Catalog) return catalog(req, snap, client);
     auto split = split_v2_path(m.rest);
     // no endpoint names a repository here
     if (!split) return v2_error(V2Error::NameUnknown);
-    const V2Repo* repo = index.find_v2(split->name);
+    const std::optional<V2View> repo = snap.find_v2(split->name);
     if (!repo) client.decoy(split->name);
     // byte-identical for unknown and unreadable repos
     if (!repo || !readable(*repo, client)) return v2_error(V2Error::NameUnknown);
@@ -65,7 +65,7 @@ Response Registry::v2(const Request& req, const RouteMatch& m, const Index& inde
             if (!is_valid_digest(split->rest)) return v2_error(V2Error::DigestInvalid);
             return referrers(req, *repo, split->rest);
         case V2Kind::Tags:
-            if (split->rest == "list" && repo->has_tags) return tag_list(req, *repo);
+            if (split->rest == "list" && repo->has_tags()) return tag_list(req, *repo);
             path = std::string(split->path);
             break;
     }
@@ -76,7 +76,7 @@ Response Registry::v2(const Request& req, const RouteMatch& m, const Index& inde
         auto if_missing = std::make_shared<Response>(v2_error(missing));
         if (manifest) if_missing->headers.push_back({"Vary", "Accept"});
         r.if_missing = std::move(if_missing);
-        auto file = content_file_path(config_.content_dir_v2, repo->repository, path);
+        auto file = content_file_path(config_.content_dir_v2, repo->repository(), path);
         if (!file) return *r.if_missing;
         r.file_path = std::move(*file);
         r.content_type = std::string(media_type);
@@ -84,11 +84,11 @@ Response Registry::v2(const Request& req, const RouteMatch& m, const Index& inde
         // what the client asked for decides: a tag may point elsewhere after
         // the next publish even when the negotiated file is digest-named
         r.headers.push_back({"Cache-Control", content_cache_control(split->path, config_.data_dir_polling_interval,
-                                                                    repo->is_protected)});
+                                                                    repo->is_protected())});
         if (manifest) r.headers.push_back({"Vary", "Accept"});
         return r;
     }
-    std::string location = absolute_url(req, repo->url, path.size() + 1);
+    std::string location = absolute_url(req, repo->url(), path.size() + 1);
     if (!ends_with(location, "/")) location += '/';
     append_path_segment(location, path);
     if (cdn_->rewrites() || cdn_->signs()) location = cdn_apply(location, *cdn_, req.now);
@@ -118,13 +118,15 @@ std::optional<Paging> paging_of(std::string_view query) {
 
 // Writes the names of sorted [begin, end) after `last` that `keep` accepts,
 // at most `limit` of them; returns the Link header value when more follow.
+// name_of gives a string_view; names compare byte-wise, as std::string's <.
 template <typename It, typename NameOf, typename Keep>
 std::string write_page(json::Writer& w, It begin, It end, const Paging& paging, std::string_view link_path,
                        NameOf name_of, Keep keep) {
     It it = paging.last.empty() ? begin
-                                : std::upper_bound(begin, end, paging.last, [&](const std::string& l, const auto& item) {
-                                      return l < name_of(item);
-                                  });
+                                : std::upper_bound(begin, end, std::string_view(paging.last),
+                                                   [&](std::string_view l, const auto& item) {
+                                                       return l < std::string_view(name_of(item));
+                                                   });
     std::size_t count = 0;
     std::string_view last_sent;
     for (; it != end; ++it) {
@@ -155,55 +157,58 @@ Response paged_json(json::Writer& w, std::string link) {
 
 }  // namespace
 
-Response Registry::catalog(const Request& req, const Index& index, Client& client) const {
+Response Registry::catalog(const Request& req, const Snapshot& snap, Client& client) const {
     auto paging = paging_of(req.query);
     if (!paging) return v2_error(V2Error::PaginationNumberInvalid);
-    const auto& all = index.v2_sorted();
+    const SnapRange<V2View> all = snap.v2_sorted();
     json::Writer w;
     w.begin_object().key("repositories").begin_array();
     std::string link = write_page(
-        w, all.begin(), all.end(), *paging, "/v2/_catalog", [](const V2Repo* r) -> const std::string& { return r->id; },
-        [&](const V2Repo* r) { return readable(*r, client); });
+        w, all.begin(), all.end(), *paging, "/v2/_catalog", [](const V2View& r) { return r.id(); },
+        [&](const V2View& r) { return readable(r, client); });
     w.end_array().end_object();
     return paged_json(w, std::move(link));
 }
 
 // tags/list from the metadata's own tag list (sorted, unique).
-Response Registry::tag_list(const Request& req, const V2Repo& repo) const {
+Response Registry::tag_list(const Request& req, const V2View& repo) const {
     auto paging = paging_of(req.query);
     if (!paging) return v2_error(V2Error::PaginationNumberInvalid);
     std::string link_path = "/v2/";
-    append_path_segment(link_path, repo.id);
+    append_path_segment(link_path, repo.id());
     link_path += "/tags/list";
     json::Writer w;
-    w.begin_object().key("name").string(repo.id).key("tags").begin_array();
+    w.begin_object().key("name").string(repo.id()).key("tags").begin_array();
+    const SnapRange<std::string_view> tags = repo.tags();
     std::string link = write_page(
-        w, repo.tags.begin(), repo.tags.end(), *paging, link_path,
-        [](const std::string& t) -> const std::string& { return t; }, [](const std::string&) { return true; });
+        w, tags.begin(), tags.end(), *paging, link_path, [](std::string_view t) { return t; },
+        [](std::string_view) { return true; });
     w.end_array().end_object();
     return paged_json(w, std::move(link));
 }
 
 // The referrers of `digest` as an OCI image index, optionally filtered by
 // artifactType; an empty index when there are none.
-Response Registry::referrers(const Request& req, const V2Repo& repo, std::string_view digest) const {
+Response Registry::referrers(const Request& req, const V2View& repo, std::string_view digest) const {
     std::string filter = query_param(req.query, "artifactType").value_or(std::string());
     json::Writer w;
     w.begin_object().key("schemaVersion").integer(2).key("mediaType").string(kMediaOciIndex);
     w.key("manifests").begin_array();
-    if (const auto* list = repo.find_referrers(digest)) {
-        for (const Referrer& d : *list) {
-            if (!filter.empty() && d.artifact_type != filter) continue;
-            w.begin_object().key("mediaType").string(d.media_type).key("digest").string(d.digest);
-            w.key("size").integer(d.size);
-            if (!d.artifact_type.empty()) w.key("artifactType").string(d.artifact_type);
-            if (!d.annotations.empty()) {
-                w.key("annotations").begin_object();
-                for (const auto& [k, v] : d.annotations) w.key(k).string(v);
-                w.end_object();
+    for (const ReferrerView d : repo.find_referrers(digest)) {
+        const std::string_view artifact_type = d.artifact_type();
+        if (!filter.empty() && artifact_type != filter) continue;
+        w.begin_object().key("mediaType").string(d.media_type()).key("digest").string(d.digest());
+        w.key("size").integer(d.size());
+        if (!artifact_type.empty()) w.key("artifactType").string(artifact_type);
+        if (const std::size_t n = d.annotation_count(); n != 0) {
+            w.key("annotations").begin_object();
+            for (std::size_t i = 0; i < n; ++i) {
+                const auto [k, v] = d.annotation(i);
+                w.key(k).string(v);
             }
             w.end_object();
         }
+        w.end_object();
     }
     w.end_array().end_object();
     Response r;
