@@ -105,7 +105,6 @@ LogLevel warn
 LoadModule mpm_event_module $MODDIR/mod_mpm_event.so
 LoadModule authz_core_module $MODDIR/mod_authz_core.so
 LoadModule alias_module $MODDIR/mod_alias.so
-LoadModule watchdog_module $MODDIR/mod_watchdog.so
 LoadModule crane_module $MODULE
 $USER_LINES
 DocumentRoot $WORK/htdocs

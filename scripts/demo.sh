@@ -40,7 +40,6 @@ LoadModule authz_core_module $moddir/mod_authz_core.so
 LoadModule authz_host_module $moddir/mod_authz_host.so
 LoadModule mime_module $moddir/mod_mime.so
 LoadModule alias_module $moddir/mod_alias.so
-LoadModule watchdog_module $moddir/mod_watchdog.so
 LoadModule crane_module $top/build/release/mod_crane.so
 $user
 TypesConfig /etc/mime.types

@@ -174,7 +174,9 @@ class Httpd:
         user = ""
         if os.geteuid() == 0:
             user = "User www-data\nGroup www-data"
-        mods = ["authz_core", "authz_host", "mime", "watchdog"] + list(extra_modules)
+        mods = ["authz_core", "authz_host", "mime"] + list(extra_modules)
+        if not self._compiled_in("mod_watchdog.c"):  # Debian builds it in
+            mods.append("watchdog")
         if tls:
             mods += ["socache_shmcb", "ssl"]
         load = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m) for m in dict.fromkeys(mods))

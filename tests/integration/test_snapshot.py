@@ -13,7 +13,9 @@ import signal
 import time
 import unittest
 
-from harness import Httpd, free_port, write_atomically, MODDIR
+from harness import Httpd, TEST_DATA, free_port, write_atomically
+
+METADATA = os.path.join(TEST_DATA, "metadata")
 
 STATUS_CONF = """
 <Location "/server-status">
@@ -37,7 +39,7 @@ def status(h, index=0):
     assert r.status == 200, r
     prefix = "CraneSnapshot%d" % index
     out = {}
-    for line in r.text().splitlines():
+    for line in r.text.splitlines():
         if line.startswith(prefix) and ": " in line:
             key, value = line.split(": ", 1)
             rest = key[len(prefix):]
@@ -127,7 +129,7 @@ class SnapshotStatus(unittest.TestCase):
         h = self.start()
         r = h.curl("/server-status")
         self.assertEqual(r.status, 200)
-        body = r.text()
+        body = r.text
         self.assertIn("<h2>mod_crane index snapshots</h2>", body)
         self.assertIn("<td>%s</td>" % h.data, body)
         self.assertIn("broken.json skipped", body)
@@ -155,7 +157,7 @@ class SnapshotStatus(unittest.TestCase):
 
 class SnapshotLifecycle(unittest.TestCase):
     def test_graceful_restart_adopts_the_snapshot_and_parses_nothing(self):
-        h = self.enterContext(Httpd(conf=STATUS_CONF, extra_modules=["status"]))
+        h = self.enterContext(Httpd(data_src=METADATA, conf=STATUS_CONF, extra_modules=["status"]))
         gen = int(status(h)["Generation"])
         loaded = len(re.findall(r"CRANE0106: metadata loaded", h.log()))
         h.graceful()
@@ -169,23 +171,26 @@ class SnapshotLifecycle(unittest.TestCase):
         self.assertRegex(h.log(), r"CRANE0106: metadata loaded from .*: \d+ files \(1 parsed, 0 failed\)")
 
     def test_a_damaged_snapshot_file_is_refused_and_rebuilt(self):
-        h = self.enterContext(Httpd(conf=STATUS_CONF, extra_modules=["status"],
-                                    expect_log=[r"CRANE0110: snapshot .* refused: "]))
+        h = self.enterContext(Httpd(data_src=METADATA, conf=STATUS_CONF, extra_modules=["status"],
+                                    expect_log=[r"CRANE0110: snapshot refused: "]))
         gen = int(status(h)["Generation"])
         snap = glob.glob(os.path.join(h.dir, "run", "crane", "*.snap"))[0]
         with open(snap, "rb") as f:
             data = f.read()
         # cut short, renamed into place (the mapped file is never written)
-        write_atomically(snap, data[: len(data) // 2].decode("latin-1"))
+        with open(snap + ".cut", "wb") as f:
+            f.write(data[: len(data) // 2])
+        os.chmod(snap + ".cut", 0o644)
+        os.rename(snap + ".cut", snap)
         h.graceful()
-        self.assertRegex(h.log(), r"CRANE0110: snapshot %s refused: .*truncated" % re.escape(snap))
+        self.assertRegex(h.log(), r"CRANE0110: snapshot refused: %s: truncated" % re.escape(snap))
         wait_served(h, "/v2/zoo/tags/list", 302)
         self.assertGreater(int(status(h)["Generation"]), gen)
         with open(snap, "rb") as f:
             self.assertEqual(len(f.read()), int(status(h)["Bytes"]))
 
     def test_a_killed_builder_is_replaced_by_another_child(self):
-        h = self.enterContext(Httpd(conf=STATUS_CONF, extra_modules=["status"],
+        h = self.enterContext(Httpd(data_src=METADATA, conf=STATUS_CONF, extra_modules=["status"],
                                     expect_log=[r"AH00052: child pid \d+ exit signal Killed"]))
         parent = self.parent_pid(h)
         # the parent builds first; then the watchdog child scans on taking the role
@@ -216,7 +221,7 @@ Listen 127.0.0.1:%d
     </Location>
 </VirtualHost>
 """ % (port2, port2)
-        h = Httpd(conf=conf, extra_modules=["status"])
+        h = Httpd(data_src=METADATA, conf=conf, extra_modules=["status"])
         os.makedirs(os.path.join(h.dir, "metadata2"))
         os.chmod(os.path.join(h.dir, "metadata2"), 0o755)
         write_atomically(os.path.join(h.dir, "metadata2", "other.json"), v2_doc("other", "http://other.example.com/"))
@@ -234,21 +239,6 @@ Listen 127.0.0.1:%d
 
 
 class StartupErrors(unittest.TestCase):
-    def test_without_mod_watchdog_the_configuration_is_refused(self):
-        h = Httpd()
-        try:
-            with open(h.conf_path) as f:
-                text = f.read()
-            text = re.sub(r"(?m)^LoadModule watchdog_module .*\n", "", text)
-            with open(h.conf_path, "w") as f:
-                f.write(text)
-            code, out = h.config_test()
-            self.assertNotEqual(code, 0, out)
-            self.assertIn("CRANE0017: mod_crane: mod_watchdog is not loaded", out)
-            self.assertIn("LoadModule watchdog_module", out)
-        finally:
-            h.cleanup()
-
     def test_a_snapshot_dir_that_is_a_file_stops_startup(self):
         h = Httpd(conf="CraneSnapshotDir {dir}/snapfile\n")
         try:

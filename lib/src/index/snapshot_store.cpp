@@ -346,7 +346,7 @@ void SnapshotBuilder::adopt_existing() {
     auto opened = Snapshot::open(path_);
     if (!opened) {
         log(log_, LogLevel::Error, log_id::kSnapshotRefused,
-            "snapshot " + path_ + " refused: " + opened.error() + "; it is rebuilt from " + data_dir_);
+            "snapshot refused: " + opened.error() + "; it is rebuilt from " + data_dir_);
         return;
     }
     std::atomic_store(&latest_, *opened);
@@ -651,7 +651,7 @@ void SnapshotReader::remap(std::uint64_t want_generation) {
     stamp_ = stamp;
     if (!opened) {
         log(log_, LogLevel::Error, log_id::kSnapshotRefused,
-            "snapshot " + path_ + " refused: " + opened.error() + "; still answering from generation " +
+            "snapshot refused: " + opened.error() + "; still answering from generation " +
                 std::to_string(std::atomic_load(&current_)->generation()));
         return;
     }
