@@ -19,7 +19,9 @@ For each directive it checks:
    both add->FIELD and base->FIELD in merge_server_conf(). INI-key
    directives all go through the generic `overrides` map, so for them
    set_config_key() must store into `overrides` and merge_server_conf()
-   must carry both base->overrides and add->overrides.
+   must carry both base->overrides and add->overrides. A directive whose
+   setter refuses every context but the main server (ap_check_cmd_context
+   with GLOBAL_ONLY) has nothing to merge.
 It also flags any Crane* directive name that README.md or a sample under
 apache-conf/ mentions but the module does not register (stale docs).
 
@@ -214,6 +216,8 @@ def main(argv):
         if body is None:
             problems.append("%s: setter %s() not found in mod_crane/mod_crane.cpp" % (d, setter))
             continue
+        if "GLOBAL_ONLY" in body:
+            continue  # main server only (ap_check_cmd_context): nothing to merge
         fields = fields_set_by(body)
         if not fields:
             problems.append("%s: cannot tell which ServerConf field %s() sets" % (d, setter))
