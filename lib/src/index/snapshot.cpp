@@ -62,7 +62,6 @@
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
-#include <tuple>
 #include <unordered_map>
 
 #include "crane/fd.h"
@@ -150,25 +149,31 @@ u64 hash_words(const unsigned char* p, std::size_t n, u64 seed) {
 // The hash of ids (the name tables) and of the builder's intern table.
 u32 hash_id(std::string_view s) { return static_cast<u32>(hash_words(reinterpret_cast<const unsigned char*>(s.data()), s.size(), 7)); }
 
-bool is_hex_lower(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-
 // "sha256:" + 64 lowercase hex: the digests stored as 32 raw bytes (their
 // byte order is their text order, so sorted text stays sorted raw).
-bool is_sha256(std::string_view s) {
-    if (s.size() != 71 || s.compare(0, 7, "sha256:") != 0) return false;
-    for (std::size_t i = 7; i < 71; ++i) {
-        if (!is_hex_lower(s[i])) return false;
+// Decodes one into raw[32]; false for anything else. Eight characters at a
+// time (a build decodes millions of them): per byte, ge(n) has the high bit
+// set when the byte is >= n (the byte's own high bit, set first, absorbs the
+// borrow, so bytes do not interfere).
+bool decode_sha256(std::string_view s, unsigned char* raw) {
+    if (s.size() != 71 || std::memcmp(s.data(), "sha256:", 7) != 0) return false;
+    constexpr u64 kLow = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + 7;
+    for (int i = 0; i < 8; ++i) {
+        const u64 x = load64(p + 8 * i);
+        auto ge = [x](u64 n) { return ((x | kHigh) - n * kLow) & kHigh; };
+        const u64 digit = ge('0') & ~ge('9' + 1), letter = ge('a') & ~ge('f' + 1);
+        if ((x & kHigh) != 0 || (digit | letter) != kHigh) return false;
+        u64 v = (x & (0x0F * kLow)) + (letter >> 7) * 9;  // each byte its nibble
+        v = ((v << 4) | (v >> 8)) & 0x00FF00FF00FF00FFULL;  // pairs of nibbles
+        v = (v | (v >> 8)) & 0x0000FFFF0000FFFFULL;
+        v = (v | (v >> 16)) & 0xFFFFFFFFULL;
+        const auto w = static_cast<u32>(v);
+        std::memcpy(raw + 4 * i, &w, 4);
     }
     return true;
 }
 
-int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
-
-void to_raw(std::string_view digest, unsigned char* out) {
-    for (std::size_t i = 0; i < 32; ++i) {
-        out[i] = static_cast<unsigned char>(hex_value(digest[7 + 2 * i]) << 4 | hex_value(digest[8 + 2 * i]));
-    }
-}
 
 void raw_to_text(const unsigned char* raw, DigestText& out) {
     static const char* kHex = "0123456789abcdef";
@@ -284,11 +289,8 @@ bool find_raw(const Snapshot* s, u32 at, u32 n, const unsigned char* raw) {
 
 bool in_ref_set(const Snapshot* s, u32 off, V2Array dig, std::string_view ref) {
     const V2Layout l = v2_layout(s, off);
-    if (is_sha256(ref)) {
-        unsigned char raw[32];
-        to_raw(ref, raw);
-        return find_raw(s, l.at[dig], l.n[dig], raw);
-    }
+    unsigned char raw[32];
+    if (decode_sha256(ref, raw)) return find_raw(s, l.at[dig], l.n[dig], raw);
     const auto strs = static_cast<V2Array>(dig + 1);
     return find_string_ref(s, l.at[strs], l.n[strs], ref);
 }
@@ -412,9 +414,8 @@ std::optional<Amd64View> V2View::find_amd64(std::string_view t) const {
 
 std::optional<Amd64View> V2View::find_amd64_by_digest(std::string_view digest) const {
     const V2Layout l = v2_layout(s_, off_);
-    const bool raw = is_sha256(digest);
     unsigned char want[32] = {};
-    if (raw) to_raw(digest, want);
+    const bool raw = decode_sha256(digest, want);
     for (u32 i = 0; i < l.n[kAmd64]; ++i) {
         const u64 at = u64{l.at[kAmd64]} + 40 * u64{i};
         const bool entry_raw = A::u32at(s_, at + 4) & kRawDigest;
@@ -736,7 +737,6 @@ private:
     u32 encode_v2(const V2Repo& r);
     u32 encode_v2(const V2View& v);
     void put_arrays_header(const u32 (&n)[kV2ArrayCount]);
-    void put_ref_set(const std::vector<std::string>& refs);
     void put_referrers(const std::vector<ReferrerList>& lists);
     void put_referrers(const Snapshot* s, const V2Layout& l);
     void align8() { out_.append((8 - out_.size() % 8) % 8, '\0'); }
@@ -754,6 +754,9 @@ private:
     std::string out_;
     Strings strings_;
     std::vector<std::size_t> fixups_;
+    // a v2 record's four ref lists, split (reused from record to record)
+    std::string raw_[4];
+    std::vector<std::string_view> other_[4];
 };
 
 void Builder::resolve(std::vector<Entry>& entries, u8 kind, const char* ns, std::vector<std::string>* warnings) {
@@ -761,9 +764,10 @@ void Builder::resolve(std::vector<Entry>& entries, u8 kind, const char* ns, std:
     for (Entry& e : entries) {
         if (e.kind == kind) order.push_back(&e);
     }
-    // Index::build's rule: in source path order, a later record replaces an earlier one
-    std::stable_sort(order.begin(), order.end(),
-                     [](const Entry* a, const Entry* b) { return a->source_path < b->source_path; });
+    // Index::build's rule: in source path order, a later record replaces an
+    // earlier one (entries come in file path order, usually the same)
+    auto by_source = [](const Entry* a, const Entry* b) { return a->source_path < b->source_path; };
+    if (!std::is_sorted(order.begin(), order.end(), by_source)) std::stable_sort(order.begin(), order.end(), by_source);
     std::unordered_map<std::string_view, Entry*> by_id;
     by_id.reserve(order.size());
     for (Entry* e : order) {
@@ -847,23 +851,27 @@ void Builder::put_arrays_header(const u32 (&n)[kV2ArrayCount]) {
     }
 }
 
-std::pair<u32, u32> split_count(const std::vector<std::string>& refs) {
-    u32 digests = 0;
-    for (const auto& r : refs) digests += is_sha256(r) ? 1 : 0;
-    return {digests, static_cast<u32>(refs.size()) - digests};
-}
-
-// The digests (already in order: the list is sorted and hex keeps byte
-// order), then the other refs.
-void Builder::put_ref_set(const std::vector<std::string>& refs) {
-    for (const auto& r : refs) {
-        if (!is_sha256(r)) continue;
-        unsigned char raw[32];
-        to_raw(r, raw);
-        out_.append(reinterpret_cast<const char*>(raw), 32);
-    }
-    for (const auto& r : refs) {
-        if (!is_sha256(r)) put_str(r);
+// Splits a sorted ref list into its sha256 digests (raw, still in order:
+// hex keeps byte order) and the other refs (still sorted).
+void split_refs(const std::vector<std::string>& refs, std::string& raw, std::vector<std::string_view>& other) {
+    raw.clear();
+    other.clear();
+    unsigned char buf[32];
+    // the texts are separate heap blocks, cold when a data dir is loaded at
+    // start-up: fetching a few ahead overlaps the cache misses
+    constexpr std::size_t kAhead = 6;
+    for (std::size_t i = 0; i < std::min(kAhead, refs.size()); ++i) __builtin_prefetch(refs[i].data());
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+        const std::string& r = refs[i];
+        if (i + kAhead < refs.size()) {
+            __builtin_prefetch(refs[i + kAhead].data());
+            __builtin_prefetch(refs[i + kAhead].data() + 64);
+        }
+        if (decode_sha256(r, buf)) {
+            raw.append(reinterpret_cast<const char*>(buf), 32);
+        } else {
+            other.push_back(r);
+        }
     }
 }
 
@@ -941,25 +949,27 @@ u32 Builder::encode_v2(const V2Repo& r) {
     put_common(kKindV2, v2_flags(r.is_protected, r.has_schema2_fields, r.has_tags), r.version, r.id, r.repository,
                r.url, r.url_path, r.source_path);
     u32 n[kV2ArrayCount] = {};
-    std::tie(n[kS2Dig], n[kS2Str]) = split_count(r.schema2_data);
-    std::tie(n[kMlDig], n[kMlStr]) = split_count(r.manifest_list_data);
-    std::tie(n[kOiDig], n[kOiStr]) = split_count(r.oci_index_data);
-    std::tie(n[kOmDig], n[kOmStr]) = split_count(r.oci_manifest_data);
+    const std::vector<std::string>* lists[4] = {&r.schema2_data, &r.manifest_list_data, &r.oci_index_data,
+                                                &r.oci_manifest_data};
+    for (u32 k = 0; k < 4; ++k) {
+        split_refs(*lists[k], raw_[k], other_[k]);
+        n[2 * k] = static_cast<u32>(raw_[k].size() / 32);
+        n[2 * k + 1] = static_cast<u32>(other_[k].size());
+    }
     n[kAmd64] = static_cast<u32>(r.manifest_list_amd64_tags.size());
     n[kTags] = static_cast<u32>(r.tags.size());
     n[kReferrers] = static_cast<u32>(r.referrers.size());
     put_arrays_header(n);
-    put_ref_set(r.schema2_data);
-    put_ref_set(r.manifest_list_data);
-    put_ref_set(r.oci_index_data);
-    put_ref_set(r.oci_manifest_data);
+    for (u32 k = 0; k < 4; ++k) {
+        out_.append(raw_[k]);
+        for (std::string_view ref : other_[k]) put_str(ref);
+    }
     for (const Amd64Tag& a : r.manifest_list_amd64_tags) {
         put_str(a.tag);
-        const bool raw = is_sha256(a.digest);
-        put32(static_cast<u32>(a.schema_version & 0xFF) | (raw ? kRawDigest : 0));
         unsigned char slot[32] = {};
+        const bool raw = decode_sha256(a.digest, slot);
+        put32(static_cast<u32>(a.schema_version & 0xFF) | (raw ? kRawDigest : 0));
         if (raw) {
-            to_raw(a.digest, slot);
             out_.append(reinterpret_cast<const char*>(slot), 32);
         } else {
             put_str(a.digest);
@@ -1029,6 +1039,41 @@ void Builder::put_table(Header& h, Section k, const std::vector<Entry*>& winners
     end_section(h, k, r);
 }
 
+// About how many bytes a file adds to the image (strings counted as if
+// none were shared), so that the image is allocated once, not grown.
+std::size_t size_estimate(const SnapshotFileInput& in) {
+    std::size_t n = kFileEntry + 16 + 2 * in.path.size();
+    auto common = [](const RepoCommon& c) { return kCommonSize + 32 + c.id.size() + c.repository.size() + c.url.size(); };
+    if (const V1Repo* r1 = in.parsed.v1.get()) {
+        n += common(*r1) + 16 + r1->images_json.size() + r1->tags_json.size() + 8 * r1->image_ids.size() + 8 * r1->tags.size();
+    } else if (const V2Repo* r = in.parsed.v2.get()) {
+        n += common(*r) + 48 + 32 * (r->schema2_data.size() + r->manifest_list_data.size() + r->oci_index_data.size() +
+                                     r->oci_manifest_data.size()) +
+             40 * r->manifest_list_amd64_tags.size() + 4 * r->tags.size() + 12 * r->referrers.size();
+        for (const auto& l : r->referrers) n += 40 * l.descriptors.size();
+    } else if (in.carried_v1 || in.carried_v2) {
+        const RepoView& v = in.carried_v1 ? static_cast<const RepoView&>(*in.carried_v1) : *in.carried_v2;
+        n += 32 + v.id().size() + v.repository().size() + v.url().size();
+        if (in.carried_v2) n += v2_layout(v.snapshot(), v.offset()).end - v.offset();
+        if (in.carried_v1) {
+            const V1View& v1 = *in.carried_v1;
+            n += 48 + v1.images_json().size() + v1.tags_json().size() + 4 * v1.image_ids().size() + 8 * v1.tag_count();
+        }
+    }
+    return n;
+}
+
+// Asks for the texts of a parsed record's refs while the record before it
+// is encoded: they are separate heap blocks, cold when a whole data dir was
+// parsed first (start-up), and reading them one by one was half the build.
+void prefetch_refs(const SnapshotFileInput& in) {
+    const V2Repo* r = in.parsed.v2.get();
+    if (!r) return;
+    for (const auto* l : {&r->schema2_data, &r->manifest_list_data, &r->oci_index_data, &r->oci_manifest_data}) {
+        for (const auto& ref : *l) __builtin_prefetch(ref.data());
+    }
+}
+
 u8 kind_of(const SnapshotFileInput& in) {
     if (in.parsed.v1 || (!in.parsed.v2 && in.carried_v1)) return kKindV1;
     if (in.parsed.v2 || in.carried_v2) return kKindV2;
@@ -1052,6 +1097,10 @@ std::string Builder::build(const std::vector<SnapshotFileInput>& files, u64 gene
     h.generation = generation;
     h.built_at_ns = built_at_ns;
 
+    std::size_t estimate = sizeof(Header) + 64;
+    for (const auto& f : files) estimate += size_estimate(f);
+    out_.reserve(std::min<std::size_t>(estimate, 0xFFFFFFFFu));
+
     std::vector<std::size_t> by_path(files.size());
     for (std::size_t i = 0; i < files.size(); ++i) by_path[i] = i;
     std::sort(by_path.begin(), by_path.end(),
@@ -1073,7 +1122,10 @@ std::string Builder::build(const std::vector<SnapshotFileInput>& files, u64 gene
 
     // records, in path order
     SectionRef records = begin_section();
-    for (Entry& e : entries) e.offset = encode(files[e.input]);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (i + 1 < entries.size()) prefetch_refs(files[entries[i + 1].input]);
+        entries[i].offset = encode(files[entries[i].input]);
+    }
     end_section(h, kRecords, records);
     for (std::size_t i : by_path) strings_.intern(files[i].path);
 
