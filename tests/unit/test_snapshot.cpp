@@ -699,3 +699,44 @@ TEST_CASE("snapshot build and lookups at 100k repos (timing)", "[.][bench][snaps
     WARN("lookups: " << hits << " hits, " << ms(t5, t6) * 1e6 / hits << " ns per lookup (find_v2 + one search)");
     CHECK(hits > 0);
 }
+
+TEST_CASE("write the fuzz seeds", "[.][seeds][snapshot]") {
+    // not run by default: CRANE_SNAPSHOT_SEEDS=tests/fuzz/corpus/snapshot
+    // crane_unit_tests "[seeds]" rewrites tests/fuzz/corpus/snapshot/.
+    const char* dir = std::getenv("CRANE_SNAPSHOT_SEEDS");
+    if (!dir) return;
+    auto write = [&](const std::string& name, const std::string& bytes) {
+        std::ofstream out(std::string(dir) + "/" + name, std::ios::binary);
+        out << bytes;
+    };
+    write("empty.snap", build_snapshot({}, 0, 0, nullptr));
+    write("test_data.snap", build_snapshot(inputs_of(data_dir_records()), 3, 4, nullptr));
+    write("extensions.snap", build_snapshot(inputs_of({extension_repo()}), 1, 1, nullptr));
+    auto gen = gen_repos(20, 2);
+    auto files = inputs_of(gen);
+    files[3].failed = true;
+    SnapshotFileInput none;
+    none.path = "/srv/crane/broken.json";
+    none.failed = true;
+    files.push_back(none);
+    write("generated.snap", build_snapshot(files, 9, 9, nullptr));
+    auto dup = data_dir_records();
+    auto again = data_dir_records();
+    for (auto& r : again) {
+        if (r.v1) {
+            auto c = std::make_shared<V1Repo>(*r.v1);
+            c->source_path += ".dup";
+            r.v1 = c;
+        } else {
+            auto c = std::make_shared<V2Repo>(*r.v2);
+            c->source_path += ".dup";
+            r.v2 = c;
+        }
+    }
+    dup.insert(dup.end(), again.begin(), again.end());
+    write("duplicates.snap", build_snapshot(inputs_of(dup), 1, 1, nullptr));
+    std::string bad = build_snapshot(inputs_of(data_dir_records()), 1, 1, nullptr);
+    bad[200] = static_cast<char>(bad[200] ^ 1);  // a checksum mismatch (resealed by the target)
+    write("flipped.snap", bad);
+    write("truncated.snap", bad.substr(0, 100));
+}

@@ -992,7 +992,8 @@ u32 Builder::encode_v2(const V2View& v) {
     put_arrays_header(l.n);
     for (u32 k = kS2Dig; k <= kOmStr; ++k) {
         if (kV2Unit[k] == 32) {
-            out_.append(reinterpret_cast<const char*>(A::bytes(s, l.at[k], u64{l.n[k]} * 32)), u64{l.n[k]} * 32);
+            const unsigned char* raw = A::bytes(s, l.at[k], u64{l.n[k]} * 32);
+            if (raw && l.n[k]) out_.append(reinterpret_cast<const char*>(raw), u64{l.n[k]} * 32);
         } else {
             for (u32 i = 0; i < l.n[k]; ++i) put_str(string_entry(s, l.at[k], i));
         }
@@ -1002,8 +1003,9 @@ u32 Builder::encode_v2(const V2View& v) {
         put_str(A::str(s, A::u32at(s, at)));
         const u32 word = A::u32at(s, at + 4);
         put32(word);
-        if (word & kRawDigest) {
-            out_.append(reinterpret_cast<const char*>(A::bytes(s, at + 8, 32)), 32);
+        const unsigned char* raw = A::bytes(s, at + 8, 32);  // inside: v2_layout checked the array
+        if (word & kRawDigest && raw) {
+            out_.append(reinterpret_cast<const char*>(raw), 32);
         } else {
             put_str(A::str(s, A::u32at(s, at + 8)));
             out_.append(28, '\0');
