@@ -135,7 +135,7 @@ u64 hash_words(const unsigned char* p, std::size_t n, u64 seed) {
     u64 h[4] = {seed, seed ^ kMul1, seed ^ kMul2, seed + 1};
     std::size_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        for (int l = 0; l < 4; ++l) h[l] = rotl(h[l] ^ (load64(p + i + 8 * l) * kMul1), 31) * kMul2;
+        for (std::size_t l = 0; l < 4; ++l) h[l] = rotl(h[l] ^ (load64(p + i + 8 * l) * kMul1), 31) * kMul2;
     }
     for (int l = 0; i + 8 <= n; i += 8, ++l) h[l] = rotl(h[l] ^ (load64(p + i) * kMul1), 31) * kMul2;
     if (i < n) {
@@ -159,7 +159,7 @@ bool decode_sha256(std::string_view s, unsigned char* raw) {
     if (s.size() != 71 || std::memcmp(s.data(), "sha256:", 7) != 0) return false;
     constexpr u64 kLow = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
     const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + 7;
-    for (int i = 0; i < 8; ++i) {
+    for (std::size_t i = 0; i < 8; ++i) {
         const u64 x = load64(p + 8 * i);
         auto ge = [x](u64 n) { return ((x | kHigh) - n * kLow) & kHigh; };
         const u64 digit = ge('0') & ~ge('9' + 1), letter = ge('a') & ~ge('f' + 1);
@@ -178,7 +178,8 @@ bool decode_sha256(std::string_view s, unsigned char* raw) {
 void raw_to_text(const unsigned char* raw, DigestText& out) {
     static const char* kHex = "0123456789abcdef";
     char buf[71];
-    std::memcpy(buf, "sha256:", 7);
+    const std::string_view prefix = "sha256:";
+    std::copy(prefix.begin(), prefix.end(), buf);
     for (std::size_t i = 0; i < 32; ++i) {
         buf[7 + 2 * i] = kHex[raw[i] >> 4];
         buf[8 + 2 * i] = kHex[raw[i] & 15];
@@ -344,7 +345,7 @@ std::optional<u32> find_in_table(const Snapshot* s, Section table, u8 kind, std:
 
 void DigestText::assign(std::string_view s) {
     len_ = std::min(s.size(), buf_.size());
-    std::memcpy(buf_.data(), s.data(), len_);
+    if (len_ != 0) std::memcpy(buf_.data(), s.data(), len_);  // an empty view may have no data
 }
 
 std::string_view RepoView::id() const { return A::str(s_, A::u32at(s_, u64{off_} + 4)); }
@@ -953,8 +954,8 @@ u32 Builder::encode_v2(const V2Repo& r) {
                                                 &r.oci_manifest_data};
     for (u32 k = 0; k < 4; ++k) {
         split_refs(*lists[k], raw_[k], other_[k]);
-        n[2 * k] = static_cast<u32>(raw_[k].size() / 32);
-        n[2 * k + 1] = static_cast<u32>(other_[k].size());
+        n[std::size_t{2} * k] = static_cast<u32>(raw_[k].size() / 32);
+        n[std::size_t{2} * k + 1] = static_cast<u32>(other_[k].size());
     }
     n[kAmd64] = static_cast<u32>(r.manifest_list_amd64_tags.size());
     n[kTags] = static_cast<u32>(r.tags.size());
