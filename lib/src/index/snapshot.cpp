@@ -1057,7 +1057,10 @@ std::size_t size_estimate(const SnapshotFileInput& in) {
     } else if (in.carried_v1 || in.carried_v2) {
         const RepoView& v = in.carried_v1 ? static_cast<const RepoView&>(*in.carried_v1) : *in.carried_v2;
         n += 32 + v.id().size() + v.repository().size() + v.url().size();
-        if (in.carried_v2) n += v2_layout(v.snapshot(), v.offset()).end - v.offset();
+        if (in.carried_v2) {
+            const u32 end = v2_layout(v.snapshot(), v.offset()).end;  // 0 for a damaged record
+            if (end > v.offset()) n += end - v.offset();
+        }
         if (in.carried_v1) {
             const V1View& v1 = *in.carried_v1;
             n += 48 + v1.images_json().size() + v1.tags_json().size() + 4 * v1.image_ids().size() + 8 * v1.tag_count();
