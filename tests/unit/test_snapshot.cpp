@@ -699,8 +699,8 @@ TEST_CASE("snapshot build and lookups at 100k repos (timing)", "[.][bench][snaps
         tag_refs += v.tags.size();
     }
     WARN("records by part (bytes/repo): v2 common+mask+counts " << v2_heads / double(kRepos) << ", raw digests of the ref sets "
-         << 32.0 * digests / kRepos << ", tag refs of the ref sets " << 4.0 * refs / kRepos << ", amd64 entries (40 bytes: tag, version, raw digest) "
-         << 40.0 * amd64 / kRepos << ", v1 records " << v1_bytes / double(kRepos));
+         << 32.0 * digests / kRepos << ", tag refs of the ref sets " << 4.0 * refs / kRepos << ", amd64 entries (36 bytes: tag + flags, raw digest) "
+         << 36.0 * amd64 / kRepos << ", v1 records " << v1_bytes / double(kRepos));
     auto tc = std::chrono::steady_clock::now();
     const std::uint64_t sum = snapshot_checksum(s->base(), s->size_bytes());
     WARN("checksum of " << s->size_bytes() << " bytes: " << ms(tc, std::chrono::steady_clock::now()) << " ms (" << sum % 10 << ")");

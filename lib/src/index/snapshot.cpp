@@ -22,23 +22,25 @@
 //   images       {u32 image id string, u32 count, u32 offset of the first
 //                 of `count` u32 record offsets in `image repos`}, by image id
 //   image repos  u32 record offsets (each image's v1 repos, by id)
-//   files        64-byte entries, by path: {u32 path, u32 record, u8 kind
-//                (0 none, 1 v1, 2 v2), u8 racy, u8 failed, u8 0, u32 0, u64 dev,
-//                u64 ino, i64 size, i64 mtime_ns, i64 ctime_ns, u64 hash}
+//   files        56-byte entries, by path: {u32 path, u32 record (0: none;
+//                records are 4-aligned, so its low bits hold racy = 1 and
+//                failed = 2), u64 dev, u64 ino, i64 size, i64 mtime_ns,
+//                i64 ctime_ns, u64 content hash}
 //
 // A record starts with 24 common bytes: u8 kind (1 v1, 2 v2), u8 flags
-// (protected, has_schema2_fields, has_tags, url_path is a slice of url),
-// u8 version, u8 0, then u32 strings id, repository, url, url_path (or,
-// as a slice, start << 16 | length within url), source_path.
+// (protected 1, has_schema2_fields 2, has_tags 4, url_path is a slice of
+// url 8, repository is a slice of url 16), u8 version, u8 0, then u32
+// strings id, repository, url, url_path, source_path (a slice is start <<
+// 16 | length within url, in place of a string offset).
 //   v1: u32 images_json, tags_json, image count, tag count; the image ids
 //       (u32 strings, file order); the tags ({u32 tag, u32 image}, by tag).
 //   v2: u32 mask of the non-empty arrays below, one u32 count per set bit,
 //       then those arrays in this order: schema2 sha256 digests (32 raw
 //       bytes each, sorted), schema2 other refs (u32 strings, sorted by
 //       bytes), the same two for manifest_list_data, oci_index_data and
-//       oci_manifest_data; amd64 ({u32 tag, u32 schema version | 0x100 when
-//       the digest is raw, 32 bytes: the raw sha256 or a u32 string}, by
-//       tag); tags (u32 strings, sorted); referrer lists ({u32 subject
+//       oci_manifest_data; amd64 ({u32 tag string | 1 when schema version
+//       2 | 2 when the digest is raw, 32 bytes: the raw sha256 or a u32
+//       string}, by tag); tags (u32 strings, sorted); referrer lists ({u32 subject
 //       string, u32 count, u32 offset of `count` u32 descriptor offsets},
 //       by subject). The descriptor offset arrays and the descriptors
 //       ({u32 media type, u32 digest, u32 size low, u32 size high, u32
@@ -82,7 +84,7 @@ enum Section : u32 { kRecords, kStrings, kV1Hash, kV2Hash, kV1Sorted, kV2Sorted,
 constexpr const char* kSectionNames[kSectionCount] = {"records",   "strings", "v1 hash",     "v2 hash", "v1 sorted",
                                                       "v2 sorted", "images",  "image repos", "files"};
 // entry size of each section (its length is a multiple of it)
-constexpr u32 kSectionUnit[kSectionCount] = {4, 4, 4, 4, 4, 4, 12, 4, 64};
+constexpr u32 kSectionUnit[kSectionCount] = {4, 4, 4, 4, 4, 4, 12, 4, 56};
 
 struct SectionRef {
     u32 off = 0, len = 0;
@@ -103,14 +105,16 @@ static_assert(sizeof(Header) == 136, "header layout");
 constexpr std::size_t kChecksumAt = offsetof(Header, checksum);
 
 constexpr u8 kKindV1 = 1, kKindV2 = 2;
-constexpr u8 kProtected = 1, kHasSchema2 = 2, kHasTags = 4, kUrlPathSlice = 8;
+constexpr u8 kProtected = 1, kHasSchema2 = 2, kHasTags = 4, kUrlPathSlice = 8, kRepositorySlice = 16;
 constexpr u32 kCommonSize = 24;
-constexpr u32 kRawDigest = 0x100;  // in an amd64 entry's version word
+// the low bits of an amd64 entry's tag offset (strings are 4-aligned)
+constexpr u32 kSchema2Bit = 1, kRawDigest = 2, kLowBits = 3;
 
 // v2 record arrays, in order, and their element sizes
 enum V2Array : u32 { kS2Dig, kS2Str, kMlDig, kMlStr, kOiDig, kOiStr, kOmDig, kOmStr, kAmd64, kTags, kReferrers, kV2ArrayCount };
-constexpr u32 kV2Unit[kV2ArrayCount] = {32, 4, 32, 4, 32, 4, 32, 4, 40, 4, 12};
-constexpr u32 kFileEntry = 64;
+constexpr u32 kV2Unit[kV2ArrayCount] = {32, 4, 32, 4, 32, 4, 32, 4, 36, 4, 12};
+constexpr u32 kFileEntry = 56;
+constexpr u32 kRacyBit = 1, kFailedBit = 2;  // the low bits of a file entry's record offset
 
 constexpr u64 kMul1 = 0x9E3779B97F4A7C15ULL, kMul2 = 0xC2B2AE3D27D4EB4FULL;
 
@@ -298,13 +302,13 @@ bool in_ref_set(const Snapshot* s, u32 off, V2Array dig, std::string_view ref) {
 
 Amd64View amd64_at(const Snapshot* s, u32 at) {
     Amd64View v;
-    v.tag = A::str(s, A::u32at(s, at));
-    const u32 word = A::u32at(s, u64{at} + 4);
-    v.schema_version = static_cast<int>(word & 0xFF);
+    const u32 word = A::u32at(s, at);
+    v.tag = A::str(s, word & ~kLowBits);
+    v.schema_version = word & kSchema2Bit ? 2 : 1;
     if (word & kRawDigest) {
-        if (const unsigned char* raw = A::bytes(s, u64{at} + 8, 32)) raw_to_text(raw, v.digest);
+        if (const unsigned char* raw = A::bytes(s, u64{at} + 4, 32)) raw_to_text(raw, v.digest);
     } else {
-        v.digest.assign(A::str(s, A::u32at(s, u64{at} + 8)));
+        v.digest.assign(A::str(s, A::u32at(s, u64{at} + 4)));
     }
     return v;
 }
@@ -349,15 +353,22 @@ void DigestText::assign(std::string_view s) {
 }
 
 std::string_view RepoView::id() const { return A::str(s_, A::u32at(s_, u64{off_} + 4)); }
-std::string_view RepoView::repository() const { return A::str(s_, A::u32at(s_, u64{off_} + 8)); }
-std::string_view RepoView::url() const { return A::str(s_, A::u32at(s_, u64{off_} + 12)); }
-std::string_view RepoView::url_path() const {
-    const u32 word = A::u32at(s_, u64{off_} + 16);
-    if (!(A::u8at(s_, u64{off_} + 1) & kUrlPathSlice)) return A::str(s_, word);
-    const std::string_view u = url();
+namespace {
+// A field that is either a string or, when `flag` is set, a slice of the
+// url (start << 16 | length): the url_path nearly always, the repository
+// (Pulp's name, in the url's path) often.
+std::string_view string_or_url_slice(const RepoView& v, const Snapshot* s, u32 off, u32 field, u8 flag) {
+    const u32 word = A::u32at(s, u64{off} + field);
+    if (!(A::u8at(s, u64{off} + 1) & flag)) return A::str(s, word);
+    const std::string_view u = v.url();
     const std::size_t start = word >> 16, len = word & 0xFFFF;
     return start + len <= u.size() ? u.substr(start, len) : std::string_view();
 }
+}  // namespace
+
+std::string_view RepoView::repository() const { return string_or_url_slice(*this, s_, off_, 8, kRepositorySlice); }
+std::string_view RepoView::url() const { return A::str(s_, A::u32at(s_, u64{off_} + 12)); }
+std::string_view RepoView::url_path() const { return string_or_url_slice(*this, s_, off_, 16, kUrlPathSlice); }
 bool RepoView::is_protected() const { return A::u8at(s_, u64{off_} + 1) & kProtected; }
 int RepoView::version() const { return A::u8at(s_, u64{off_} + 2); }
 std::string_view RepoView::source_path() const { return A::str(s_, A::u32at(s_, u64{off_} + 20)); }
@@ -405,8 +416,8 @@ std::optional<Amd64View> V2View::find_amd64(std::string_view t) const {
     u32 lo = 0, hi = l.n[kAmd64];
     while (lo < hi) {
         const u32 mid = lo + (hi - lo) / 2;
-        const u64 at = u64{l.at[kAmd64]} + 40 * u64{mid};
-        const int c = A::str(s_, A::u32at(s_, at)).compare(t);
+        const u64 at = u64{l.at[kAmd64]} + 36 * u64{mid};
+        const int c = A::str(s_, A::u32at(s_, at) & ~kLowBits).compare(t);
         if (c == 0) return amd64_at(s_, static_cast<u32>(at));
         if (c < 0) lo = mid + 1; else hi = mid;
     }
@@ -418,11 +429,11 @@ std::optional<Amd64View> V2View::find_amd64_by_digest(std::string_view digest) c
     unsigned char want[32] = {};
     const bool raw = decode_sha256(digest, want);
     for (u32 i = 0; i < l.n[kAmd64]; ++i) {
-        const u64 at = u64{l.at[kAmd64]} + 40 * u64{i};
-        const bool entry_raw = A::u32at(s_, at + 4) & kRawDigest;
+        const u64 at = u64{l.at[kAmd64]} + 36 * u64{i};
+        const bool entry_raw = A::u32at(s_, at) & kRawDigest;
         if (entry_raw != raw) continue;
-        const bool match = raw ? std::memcmp(A::bytes(s_, at + 8, 32), want, 32) == 0
-                               : A::str(s_, A::u32at(s_, at + 8)) == digest;
+        const bool match = raw ? std::memcmp(A::bytes(s_, at + 4, 32), want, 32) == 0
+                               : A::str(s_, A::u32at(s_, at + 4)) == digest;
         if (match) return amd64_at(s_, static_cast<u32>(at));
     }
     return std::nullopt;
@@ -517,16 +528,17 @@ SnapshotFileInfo Snapshot::file(std::size_t i) const {
     if (i >= file_count()) return f;
     const u64 at = u64{A::section(this, kFiles).off} + kFileEntry * u64{i};
     f.path = A::str(this, A::u32at(this, at));
-    const u32 rec = A::u32at(this, at + 4);
-    const u8 kind = A::u8at(this, at + 8);
-    f.racy = A::u8at(this, at + 9) != 0;
-    f.failed = A::u8at(this, at + 10) != 0;
-    f.stamp.dev = A::u64at(this, at + 16);
-    f.stamp.ino = A::u64at(this, at + 24);
-    f.stamp.size = static_cast<std::int64_t>(A::u64at(this, at + 32));
-    f.stamp.mtime_ns = static_cast<std::int64_t>(A::u64at(this, at + 40));
-    f.stamp.ctime_ns = static_cast<std::int64_t>(A::u64at(this, at + 48));
-    f.content_hash = A::u64at(this, at + 56);
+    const u32 word = A::u32at(this, at + 4);
+    const u32 rec = word & ~(kRacyBit | kFailedBit);
+    const u8 kind = rec ? A::u8at(this, rec) : 0;
+    f.racy = word & kRacyBit;
+    f.failed = word & kFailedBit;
+    f.stamp.dev = A::u64at(this, at + 8);
+    f.stamp.ino = A::u64at(this, at + 16);
+    f.stamp.size = static_cast<std::int64_t>(A::u64at(this, at + 24));
+    f.stamp.mtime_ns = static_cast<std::int64_t>(A::u64at(this, at + 32));
+    f.stamp.ctime_ns = static_cast<std::int64_t>(A::u64at(this, at + 40));
+    f.content_hash = A::u64at(this, at + 48);
     if (rec != 0 && kind == kKindV1) f.v1 = V1View(this, rec);
     if (rec != 0 && kind == kKindV2) f.v2 = V2View(this, rec);
     return f;
@@ -725,6 +737,14 @@ private:
         if (pos != 0) fixups_.push_back(here());
         put32(pos);
     }
+    // an amd64 entry's tag with its two flags in the low bits (string
+    // positions are multiples of 4, and so is the strings' section offset
+    // the fixup adds)
+    void put_tag_word(std::string_view tag, u32 bits) {
+        const u32 pos = strings_.intern(tag);
+        if (pos != 0) fixups_.push_back(here());
+        put32(pos | bits);
+    }
     void check_size() const {
         if (out_.size() > 0xFFFFFFF0u) throw std::length_error("snapshot larger than 4 GiB");
     }
@@ -785,24 +805,29 @@ void Builder::resolve(std::vector<Entry>& entries, u8 kind, const char* ns, std:
     for (auto& [id, e] : by_id) e->winner = true;
 }
 
+// Where `part` is in `url`, as start << 16 | length, when both fit 16 bits.
+std::optional<u32> url_slice(std::string_view url, std::string_view part, bool last) {
+    if (part.empty()) return std::nullopt;
+    const std::size_t start = last ? url.rfind(part) : url.find(part);
+    if (start == std::string_view::npos || start >= 0x10000 || part.size() >= 0x10000) return std::nullopt;
+    return static_cast<u32>(start << 16 | part.size());
+}
+
 void Builder::put_common(u8 kind, u8 flags, int version, std::string_view id, std::string_view repository,
                          std::string_view url, std::string_view url_path, std::string_view source_path) {
     // url_path is nearly always a piece of url: two u16 in place of a string
-    const std::size_t start = url_path.empty() ? std::string_view::npos : url.rfind(url_path);
-    const bool slice = start != std::string_view::npos && start < 0x10000 && url_path.size() < 0x10000;
-    if (slice) flags |= kUrlPathSlice;
+    const std::optional<u32> path_slice = url_slice(url, url_path, true);
+    const std::optional<u32> repo_slice = url_slice(url, repository, false);
+    if (path_slice) flags |= kUrlPathSlice;
+    if (repo_slice) flags |= kRepositorySlice;
     out_.push_back(static_cast<char>(kind));
     out_.push_back(static_cast<char>(flags));
     out_.push_back(static_cast<char>(static_cast<u8>(version)));
     out_.push_back('\0');
     put_str(id);
-    put_str(repository);
+    if (repo_slice) put32(*repo_slice); else put_str(repository);
     put_str(url);
-    if (slice) {
-        put32(static_cast<u32>(start << 16 | url_path.size()));
-    } else {
-        put_str(url_path);
-    }
+    if (path_slice) put32(*path_slice); else put_str(url_path);
     put_str(source_path);
 }
 
@@ -966,10 +991,9 @@ u32 Builder::encode_v2(const V2Repo& r) {
         for (std::string_view ref : other_[k]) put_str(ref);
     }
     for (const Amd64Tag& a : r.manifest_list_amd64_tags) {
-        put_str(a.tag);
         unsigned char slot[32] = {};
         const bool raw = decode_sha256(a.digest, slot);
-        put32(static_cast<u32>(a.schema_version & 0xFF) | (raw ? kRawDigest : 0));
+        put_tag_word(a.tag, (a.schema_version == 2 ? kSchema2Bit : 0) | (raw ? kRawDigest : 0));
         if (raw) {
             out_.append(reinterpret_cast<const char*>(slot), 32);
         } else {
@@ -1000,15 +1024,15 @@ u32 Builder::encode_v2(const V2View& v) {
         }
     }
     for (u32 i = 0; i < l.n[kAmd64]; ++i) {
-        const u64 at = u64{l.at[kAmd64]} + 40 * u64{i};
-        put_str(A::str(s, A::u32at(s, at)));
-        const u32 word = A::u32at(s, at + 4);
-        put32(word);
-        const unsigned char* raw = A::bytes(s, at + 8, 32);  // inside: v2_layout checked the array
-        if (word & kRawDigest && raw) {
+        const u64 at = u64{l.at[kAmd64]} + 36 * u64{i};
+        const u32 word = A::u32at(s, at);
+        const unsigned char* raw = A::bytes(s, at + 4, 32);  // inside: v2_layout checked the array
+        const bool is_raw = (word & kRawDigest) && raw;
+        put_tag_word(A::str(s, word & ~kLowBits), (word & kSchema2Bit) | (is_raw ? kRawDigest : 0));
+        if (is_raw) {
             out_.append(reinterpret_cast<const char*>(raw), 32);
         } else {
-            put_str(A::str(s, A::u32at(s, at + 8)));
+            put_str(A::str(s, A::u32at(s, at + 4)));
             out_.append(28, '\0');
         }
     }
@@ -1052,7 +1076,7 @@ std::size_t size_estimate(const SnapshotFileInput& in) {
     } else if (const V2Repo* r = in.parsed.v2.get()) {
         n += common(*r) + 48 + 32 * (r->schema2_data.size() + r->manifest_list_data.size() + r->oci_index_data.size() +
                                      r->oci_manifest_data.size()) +
-             40 * r->manifest_list_amd64_tags.size() + 4 * r->tags.size() + 12 * r->referrers.size();
+             36 * r->manifest_list_amd64_tags.size() + 4 * r->tags.size() + 12 * r->referrers.size();
         for (const auto& l : r->referrers) n += 40 * l.descriptors.size();
     } else if (in.carried_v1 || in.carried_v2) {
         const RepoView& v = in.carried_v1 ? static_cast<const RepoView&>(*in.carried_v1) : *in.carried_v2;
@@ -1200,11 +1224,7 @@ std::string Builder::build(const std::vector<SnapshotFileInput>& files, u64 gene
         const SnapshotFileInput& f = files[i];
         const Entry* e = entry_of[i] == SIZE_MAX ? nullptr : &entries[entry_of[i]];
         put32(strings_.intern(f.path) + strings_base);
-        put32(e ? e->offset : 0);
-        out_.push_back(static_cast<char>(e ? e->kind : 0));
-        out_.push_back(f.racy ? 1 : 0);
-        out_.push_back(f.failed ? 1 : 0);
-        out_.append(5, '\0');
+        put32((e ? e->offset : 0) | (f.racy ? kRacyBit : 0) | (f.failed ? kFailedBit : 0));
         for (u64 v : {f.stamp.dev, f.stamp.ino, static_cast<u64>(f.stamp.size), static_cast<u64>(f.stamp.mtime_ns),
                       static_cast<u64>(f.stamp.ctime_ns), f.content_hash}) {
             out_.append(reinterpret_cast<const char*>(&v), 8);
