@@ -354,6 +354,36 @@ void check_against_index(const Snapshot& s, const std::vector<ParsedRepo>& repos
     CHECK(s.summary().v2_repos == s.v2_sorted().size());
 }
 
+// gen_metadata.py's documents as text (v4_doc through the metadata writer,
+// which writes the same keys; v1_doc by hand), read by the parser.
+std::vector<ParsedRepo> parsed_generator_docs(int n) {
+    std::vector<ParsedRepo> out;
+    for (const auto& r : gen_repos(n, 17, "/srv/docs")) {
+        std::string text;
+        std::string path;
+        if (r.v2) {
+            text = metadata_v4_json(*r.v2);
+            path = r.v2->source_path;
+        } else {
+            const V1Repo& v = *r.v1;
+            text = R"({"repo-registry-id": ")" + v.id + R"(", "repository": ")" + v.repository + R"(", "url": ")" + v.url +
+                   R"(", "version": 1, "protected": false, "type": "pulp-docker", "images": [)";
+            for (std::size_t i = 0; i < v.image_ids.size(); ++i) text += (i ? ", " : "") + (R"({"id": ")" + v.image_ids[i] + "\"}");
+            text += R"(], "tags": {)";
+            for (std::size_t i = 0; i < v.tags.size(); ++i) {
+                text += (i ? ", " : "") + ("\"" + v.tags[i].first + R"(": ")" + v.tags[i].second + "\"");
+            }
+            text += "}}";
+            path = v.source_path;
+        }
+        auto parsed = parse_metadata(text, path);
+        INFO(path << ": " << parsed.error().message);
+        REQUIRE(parsed);
+        out.push_back(*parsed);
+    }
+    return out;
+}
+
 }  // namespace
 
 TEST_CASE("every test data file reads back through the views", "[snapshot]") {
@@ -362,9 +392,20 @@ TEST_CASE("every test data file reads back through the views", "[snapshot]") {
     repos.push_back(extension_repo());
     auto gen = gen_repos(60, 3);
     repos.insert(repos.end(), gen.begin(), gen.end());
+    auto docs = parsed_generator_docs(45);
+    repos.insert(repos.end(), docs.begin(), docs.end());
     std::vector<std::string> warnings;
     auto s = open_bytes(build_snapshot(inputs_of(repos), 42, 1234, &warnings));
-    CHECK(warnings.empty());
+    // the generated ids repeat between the two generated sets: Index::build's warnings, in its order
+    Index::Records records;
+    for (const auto& r : repos) {
+        if (r.v1) records.v1.push_back(r.v1);
+        if (r.v2) records.v2.push_back(r.v2);
+    }
+    std::vector<std::string> index_warnings;
+    (void)Index::build(records, &index_warnings);
+    CHECK(warnings.size() == 45);
+    CHECK(warnings == index_warnings);
     CHECK(s->generation() == 42);
     CHECK(s->built_at_ns() == 1234);
     CHECK(s->summary().files == repos.size());
@@ -629,7 +670,10 @@ TEST_CASE("open() maps a real file and unmaps it", "[snapshot]") {
         // the mapping stays valid after the file is gone
         ::unlink(path.c_str());
         CHECK((*r)->v2_sorted().size() > 0);
+        CHECK(read_file("/proc/self/maps").find(path) != std::string::npos);
     }
+    // and is unmapped with the last reference
+    CHECK(read_file("/proc/self/maps").find(path) == std::string::npos);
     auto missing = Snapshot::open(path);
     REQUIRE_FALSE(missing);
     CHECK(missing.error().find("No such file") != std::string::npos);

@@ -734,7 +734,7 @@ private:
     // a string reference, fixed up to an image offset once the strings' place is known
     void put_str(std::string_view s) {
         const u32 pos = strings_.intern(s);
-        if (pos != 0) fixups_.push_back(here());
+        if (pos != 0) fixups_.push_back(static_cast<u32>(here()));
         put32(pos);
     }
     // an amd64 entry's tag with its two flags in the low bits (string
@@ -742,7 +742,7 @@ private:
     // the fixup adds)
     void put_tag_word(std::string_view tag, u32 bits) {
         const u32 pos = strings_.intern(tag);
-        if (pos != 0) fixups_.push_back(here());
+        if (pos != 0) fixups_.push_back(static_cast<u32>(here()));
         put32(pos | bits);
     }
     void check_size() const {
@@ -774,7 +774,7 @@ private:
 
     std::string out_;
     Strings strings_;
-    std::vector<std::size_t> fixups_;
+    std::vector<u32> fixups_;  // where string references are (positions fit: checked)
     // a v2 record's four ref lists, split (reused from record to record)
     std::string raw_[4];
     std::vector<std::string_view> other_[4];
@@ -1165,8 +1165,8 @@ std::string Builder::build(const std::vector<SnapshotFileInput>& files, u64 gene
     if (u64{strings_base} + strings_.bytes().size() > 0xFFFFFFF0u) throw std::length_error("snapshot larger than 4 GiB");
     out_.append(strings_.bytes());
     end_section(h, kStrings, strings);
-    for (std::size_t at : fixups_) set32(at, get32(at) + strings_base);
-    std::vector<std::size_t>().swap(fixups_);
+    for (u32 at : fixups_) set32(at, get32(at) + strings_base);
+    std::vector<u32>().swap(fixups_);
 
     std::vector<Entry*> v1, v2;
     for (Entry& e : entries) {
