@@ -775,10 +775,48 @@ private:
     std::string out_;
     Strings strings_;
     std::vector<u32> fixups_;  // where string references are (positions fit: checked)
+    // Carried records: an old string offset -> its new position, so a
+    // string shared by many records of the old snapshot (tags, mostly) is
+    // hashed and compared once, not once per record. One old snapshot at a
+    // time (a build carries from one); open addressing, 0 = empty key.
+    const Snapshot* memo_from_ = nullptr;
+    std::vector<std::pair<u32, u32>> memo_ = std::vector<std::pair<u32, u32>>(1024);
+    std::size_t memo_count_ = 0;
+    u32 carried_pos(const Snapshot* s, u32 old);
+    void put_carried(const Snapshot* s, u32 old) {
+        const u32 pos = carried_pos(s, old);
+        if (pos != 0) fixups_.push_back(static_cast<u32>(here()));
+        put32(pos);
+    }
     // a v2 record's four ref lists, split (reused from record to record)
     std::string raw_[4];
     std::vector<std::string_view> other_[4];
 };
+
+u32 Builder::carried_pos(const Snapshot* s, u32 old) {
+    if (old == 0) return 0;
+    if (memo_from_ == nullptr) memo_from_ = s;
+    if (s != memo_from_) return strings_.intern(A::str(s, old));
+    std::size_t mask = memo_.size() - 1;
+    std::size_t i = (old * 0x9E3779B1u) & mask;
+    for (; memo_[i].first != 0; i = (i + 1) & mask) {
+        if (memo_[i].first == old) return memo_[i].second;
+    }
+    const u32 pos = strings_.intern(A::str(s, old));
+    memo_[i] = {old, pos};
+    if (++memo_count_ * 2 > memo_.size()) {
+        std::vector<std::pair<u32, u32>> grown(memo_.size() * 2);
+        mask = grown.size() - 1;
+        for (const auto& e : memo_) {
+            if (e.first == 0) continue;
+            std::size_t j = (e.first * 0x9E3779B1u) & mask;
+            while (grown[j].first != 0) j = (j + 1) & mask;
+            grown[j] = e;
+        }
+        memo_.swap(grown);
+    }
+    return pos;
+}
 
 void Builder::resolve(std::vector<Entry>& entries, u8 kind, const char* ns, std::vector<std::string>* warnings) {
     std::vector<Entry*> order;
@@ -857,12 +895,11 @@ u32 Builder::encode_v1(const V1View& v) {
     const std::size_t tags = v.tag_count();
     put32(static_cast<u32>(images.size()));
     put32(static_cast<u32>(tags));
-    for (std::string_view image : images) put_str(image);
-    for (std::size_t i = 0; i < tags; ++i) {
-        const auto [tag, image] = v.tag(i);
-        put_str(tag);
-        put_str(image);
-    }
+    const Snapshot* s = v.snapshot();
+    const u64 at = u64{v.offset()} + 40;
+    for (std::size_t i = 0; i < images.size(); ++i) put_carried(s, A::u32at(s, at + 4 * i));
+    const u64 tags_at = at + 4 * u64{images.size()};
+    for (std::size_t i = 0; i < 2 * tags; ++i) put_carried(s, A::u32at(s, tags_at + 4 * i));
     return off;
 }
 
@@ -1020,7 +1057,7 @@ u32 Builder::encode_v2(const V2View& v) {
             const unsigned char* raw = A::bytes(s, l.at[k], u64{l.n[k]} * 32);
             if (raw && l.n[k]) out_.append(reinterpret_cast<const char*>(raw), u64{l.n[k]} * 32);
         } else {
-            for (u32 i = 0; i < l.n[k]; ++i) put_str(string_entry(s, l.at[k], i));
+            for (u32 i = 0; i < l.n[k]; ++i) put_carried(s, A::u32at(s, u64{l.at[k]} + 4 * u64{i}));
         }
     }
     for (u32 i = 0; i < l.n[kAmd64]; ++i) {
@@ -1028,15 +1065,17 @@ u32 Builder::encode_v2(const V2View& v) {
         const u32 word = A::u32at(s, at);
         const unsigned char* raw = A::bytes(s, at + 4, 32);  // inside: v2_layout checked the array
         const bool is_raw = (word & kRawDigest) && raw;
-        put_tag_word(A::str(s, word & ~kLowBits), (word & kSchema2Bit) | (is_raw ? kRawDigest : 0));
+        const u32 tag = carried_pos(s, word & ~kLowBits);
+        if (tag != 0) fixups_.push_back(static_cast<u32>(here()));
+        put32(tag | (word & kSchema2Bit) | (is_raw ? kRawDigest : 0));
         if (is_raw) {
             out_.append(reinterpret_cast<const char*>(raw), 32);
         } else {
-            put_str(A::str(s, A::u32at(s, at + 4)));
+            put_carried(s, A::u32at(s, at + 4));
             out_.append(28, '\0');
         }
     }
-    for (u32 i = 0; i < l.n[kTags]; ++i) put_str(string_entry(s, l.at[kTags], i));
+    for (u32 i = 0; i < l.n[kTags]; ++i) put_carried(s, A::u32at(s, u64{l.at[kTags]} + 4 * u64{i}));
     put_referrers(s, l);
     return off;
 }
