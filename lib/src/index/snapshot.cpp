@@ -798,7 +798,7 @@ u32 Builder::carried_pos(const Snapshot* s, u32 old) {
     if (memo_from_ == nullptr) memo_from_ = s;
     if (s != memo_from_) return strings_.intern(A::str(s, old));
     std::size_t mask = memo_.size() - 1;
-    std::size_t i = (old * 0x9E3779B1u) & mask;
+    std::size_t i = static_cast<u32>(old * 0x9E3779B1u) & mask;
     for (; memo_[i].first != 0; i = (i + 1) & mask) {
         if (memo_[i].first == old) return memo_[i].second;
     }
@@ -809,7 +809,7 @@ u32 Builder::carried_pos(const Snapshot* s, u32 old) {
         mask = grown.size() - 1;
         for (const auto& e : memo_) {
             if (e.first == 0) continue;
-            std::size_t j = (e.first * 0x9E3779B1u) & mask;
+            std::size_t j = static_cast<u32>(e.first * 0x9E3779B1u) & mask;
             while (grown[j].first != 0) j = (j + 1) & mask;
             grown[j] = e;
         }
@@ -967,22 +967,31 @@ void Builder::put_referrers(const std::vector<ReferrerList>& lists) {
     }
 }
 
+// A valid image holds each descriptor and annotation once, in bytes of its
+// own: the budgets (what the old image's size can hold) keep a damaged one,
+// whose lists could all claim the same bytes, from re-encoding into
+// something quadratic in its size.
 void Builder::put_referrers(const Snapshot* s, const V2Layout& l) {
     const std::size_t entries = here();
     std::vector<SnapRange<ReferrerView>> lists;
+    std::vector<std::size_t> counts;
+    u64 descriptors = s->size_bytes() / 24;
+    u64 annotations = s->size_bytes() / 8;
     for (u32 i = 0; i < l.n[kReferrers]; ++i) {
         const u64 at = u64{l.at[kReferrers]} + 12 * u64{i};
         const std::string_view subject = A::str(s, A::u32at(s, at));
         lists.push_back(u32_range<ReferrerView>(s, A::u32at(s, at + 8), A::u32at(s, at + 4), referrer_entry));
+        counts.push_back(static_cast<std::size_t>(std::min<u64>(lists.back().size(), descriptors)));
+        descriptors -= counts.back();
         put_str(subject);
-        put32(static_cast<u32>(lists.back().size()));
+        put32(static_cast<u32>(counts.back()));
         put32(0);
     }
     for (std::size_t i = 0; i < lists.size(); ++i) {
         const std::size_t offsets = here();
         set32(entries + 12 * i + 8, static_cast<u32>(offsets));
-        out_.append(4 * lists[i].size(), '\0');
-        for (std::size_t d = 0; d < lists[i].size(); ++d) {
+        out_.append(4 * counts[i], '\0');
+        for (std::size_t d = 0; d < counts[i]; ++d) {
             const ReferrerView r = lists[i][d];
             set32(offsets + 4 * d, static_cast<u32>(here()));
             put_str(r.media_type());
@@ -991,7 +1000,8 @@ void Builder::put_referrers(const Snapshot* s, const V2Layout& l) {
             put32(static_cast<u32>(size));
             put32(static_cast<u32>(size >> 32));
             put_str(r.artifact_type());
-            const std::size_t n = r.annotation_count();
+            const auto n = static_cast<std::size_t>(std::min<u64>(r.annotation_count(), annotations));
+            annotations -= n;
             put32(static_cast<u32>(n));
             for (std::size_t a = 0; a < n; ++a) {
                 const auto [k, v] = r.annotation(a);
