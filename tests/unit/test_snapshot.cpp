@@ -4,11 +4,13 @@
 // refused with the reason.
 #include <catch2/catch.hpp>
 
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -54,12 +56,20 @@ std::string hex64(std::mt19937_64& rng) {
     return s;
 }
 
+// Zero-padded, so that path order is generation order (the store parses
+// files in path order: its records lie in memory in that order too).
+std::string padded(int i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%06d", i);
+    return buf;
+}
+
 // Records shaped like bench/gen_metadata.py's v4_doc / v1_doc (built
 // directly: parsing 100k documents would dominate the benchmark).
 std::shared_ptr<V2Repo> gen_v4(int i, std::mt19937_64& rng, const std::string& dir) {
     auto r = std::make_shared<V2Repo>();
-    r->id = "rhel7/httpd-tools-" + std::to_string(i);
-    r->repository = "rhel7-httpd-tools-" + std::to_string(i);
+    r->id = "rhel7/httpd-tools-" + padded(i);
+    r->repository = "rhel7-httpd-tools-" + padded(i);
     r->url = "https://cdn.example.com/content/dist/rhel/server/7/7Server/x86_64/containers/v2/" + r->repository + "/";
     r->url_path = r->url.substr(std::strlen("https://cdn.example.com"));
     r->version = 4;
@@ -90,8 +100,8 @@ std::shared_ptr<V2Repo> gen_v4(int i, std::mt19937_64& rng, const std::string& d
 
 std::shared_ptr<V1Repo> gen_v1(int i, std::mt19937_64& rng, const std::string& dir) {
     auto r = std::make_shared<V1Repo>();
-    r->id = "rhel7/rhel-tools-" + std::to_string(i);
-    r->repository = "rhel7-rhel-tools-" + std::to_string(i);
+    r->id = "rhel7/httpd-tools-" + padded(i) + "-v1";
+    r->repository = "rhel7-httpd-tools-" + padded(i) + "-v1";
     r->url = "https://cdn.example.com/content/dist/rhel/server/7/7Server/x86_64/containers/v1/" + r->repository + "/";
     r->url_path = r->url.substr(std::strlen("https://cdn.example.com"));
     r->version = 1;
@@ -345,6 +355,36 @@ void check_against_index(const Snapshot& s, const std::vector<ParsedRepo>& repos
     CHECK(s.summary().v2_repos == s.v2_sorted().size());
 }
 
+// gen_metadata.py's documents as text (v4_doc through the metadata writer,
+// which writes the same keys; v1_doc by hand), read by the parser.
+std::vector<ParsedRepo> parsed_generator_docs(int n) {
+    std::vector<ParsedRepo> out;
+    for (const auto& r : gen_repos(n, 17, "/srv/docs")) {
+        std::string text;
+        std::string path;
+        if (r.v2) {
+            text = metadata_v4_json(*r.v2);
+            path = r.v2->source_path;
+        } else {
+            const V1Repo& v = *r.v1;
+            text = R"({"repo-registry-id": ")" + v.id + R"(", "repository": ")" + v.repository + R"(", "url": ")" + v.url +
+                   R"(", "version": 1, "protected": false, "type": "pulp-docker", "images": [)";
+            for (std::size_t i = 0; i < v.image_ids.size(); ++i) text += (i ? ", " : "") + (R"({"id": ")" + v.image_ids[i] + "\"}");
+            text += R"(], "tags": {)";
+            for (std::size_t i = 0; i < v.tags.size(); ++i) {
+                text += (i ? ", " : "") + ("\"" + v.tags[i].first + R"(": ")" + v.tags[i].second + "\"");
+            }
+            text += "}}";
+            path = v.source_path;
+        }
+        auto parsed = parse_metadata(text, path);
+        INFO(path << ": " << parsed.error().message);
+        REQUIRE(parsed);
+        out.push_back(*parsed);
+    }
+    return out;
+}
+
 }  // namespace
 
 TEST_CASE("every test data file reads back through the views", "[snapshot]") {
@@ -353,9 +393,20 @@ TEST_CASE("every test data file reads back through the views", "[snapshot]") {
     repos.push_back(extension_repo());
     auto gen = gen_repos(60, 3);
     repos.insert(repos.end(), gen.begin(), gen.end());
+    auto docs = parsed_generator_docs(45);
+    repos.insert(repos.end(), docs.begin(), docs.end());
     std::vector<std::string> warnings;
     auto s = open_bytes(build_snapshot(inputs_of(repos), 42, 1234, &warnings));
-    CHECK(warnings.empty());
+    // the generated ids repeat between the two generated sets: Index::build's warnings, in its order
+    Index::Records records;
+    for (const auto& r : repos) {
+        if (r.v1) records.v1.push_back(r.v1);
+        if (r.v2) records.v2.push_back(r.v2);
+    }
+    std::vector<std::string> index_warnings;
+    (void)Index::build(records, &index_warnings);
+    CHECK(warnings.size() == 45);
+    CHECK(warnings == index_warnings);
     CHECK(s->generation() == 42);
     CHECK(s->built_at_ns() == 1234);
     CHECK(s->summary().files == repos.size());
@@ -620,7 +671,10 @@ TEST_CASE("open() maps a real file and unmaps it", "[snapshot]") {
         // the mapping stays valid after the file is gone
         ::unlink(path.c_str());
         CHECK((*r)->v2_sorted().size() > 0);
+        CHECK(read_file("/proc/self/maps").find(path) != std::string::npos);
     }
+    // and is unmapped with the last reference
+    CHECK(read_file("/proc/self/maps").find(path) == std::string::npos);
     auto missing = Snapshot::open(path);
     REQUIRE_FALSE(missing);
     CHECK(missing.error().find("No such file") != std::string::npos);
@@ -643,9 +697,37 @@ TEST_CASE("snapshot build and lookups at 100k repos (timing)", "[.][bench][snaps
     constexpr int kRepos = 100000;
     auto repos = gen_repos(kRepos, 1);
     auto files = inputs_of(repos);
+    if (std::getenv("CRANE_BENCH_TWICE")) (void)build_snapshot(files, 1, 1, nullptr);
+    if (std::getenv("CRANE_BENCH_TOUCH")) {
+        auto t_touch = std::chrono::steady_clock::now();
+        std::size_t sum = 0;
+        for (const auto& r : repos) {
+            if (r.v2) for (const auto& d : r.v2->schema2_data) sum += static_cast<unsigned char>(d.back());
+            if (r.v2) for (const auto& d : r.v2->manifest_list_data) sum += static_cast<unsigned char>(d.back());
+        }
+        WARN("touched " << sum << " in " << (std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_touch).count()) << " ms");
+    }
+    // CPU time too: the wall clock of a shared machine says little
+    auto cpu = [] {
+        timespec ts{};
+        ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    };
+    // the build's memory: the peak RSS (reset first) over the RSS before it
+    auto status_kb = [](const char* key) {
+        const std::string status = read_file("/proc/self/status");
+        const std::size_t at = status.find(key);
+        return at == std::string::npos ? 0L : std::atol(status.c_str() + at + std::strlen(key));
+    };
+    { std::ofstream("/proc/self/clear_refs") << "5"; }
+    const long rss_before = status_kb("VmRSS:");
+    const double c0 = cpu();
     auto t0 = std::chrono::steady_clock::now();
     const std::string bytes = build_snapshot(files, 1, 1, nullptr);
     auto t1 = std::chrono::steady_clock::now();
+    const double c1 = cpu();
+    WARN("memory: " << (status_kb("VmHWM:") - rss_before) / 1024 << " MiB above the input at the peak of the build ("
+                    << bytes.size() / (1 << 20) << " MiB output)");
     auto s = open_bytes(bytes);
     auto t2 = std::chrono::steady_clock::now();
     std::vector<SnapshotFileInput> carried(files.size());
@@ -656,14 +738,38 @@ TEST_CASE("snapshot build and lookups at 100k repos (timing)", "[.][bench][snaps
         carried[i].carried_v1 = f.v1;
         carried[i].carried_v2 = f.v2;
     }
+    const double c3 = cpu();
     auto t3 = std::chrono::steady_clock::now();
     const std::string again = build_snapshot(carried, 2, 2, nullptr);
     auto t4 = std::chrono::steady_clock::now();
+    const double c4 = cpu();
     auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
     WARN(kRepos << " repos: " << bytes.size() << " bytes, " << bytes.size() / double(kRepos) << " bytes/repo; build "
                 << ms(t0, t1) << " ms from parsed, " << ms(t3, t4) << " ms all carried (" << again.size()
-                << " bytes); from_bytes (checksum) " << ms(t1, t2) << " ms");
+                << " bytes); from_bytes (checksum) " << ms(t1, t2) << " ms; CPU time: " << c1 - c0
+                << " ms from parsed, " << c4 - c3 << " ms all carried");
     WARN("sections (bytes/repo):\n" << section_report(*s, kRepos));
+    // the records section by part, from the inputs (digests are sha256)
+    std::size_t digests = 0, amd64 = 0, refs = 0, v2_heads = 0, v1_bytes = 0, tag_refs = 0;
+    for (const auto& r : repos) {
+        if (r.v1) {
+            v1_bytes += 40 + 4 * r.v1->image_ids.size() + 8 * r.v1->tags.size();
+            continue;
+        }
+        const V2Repo& v = *r.v2;
+        v2_heads += 24 + 4 + 4 * 5;
+        for (const auto* l : {&v.schema2_data, &v.manifest_list_data}) {
+            for (const auto& x : *l) (x.rfind("sha256:", 0) == 0 ? digests : refs) += 1;
+        }
+        amd64 += v.manifest_list_amd64_tags.size();
+        tag_refs += v.tags.size();
+    }
+    WARN("records by part (bytes/repo): v2 common+mask+counts " << v2_heads / double(kRepos) << ", raw digests of the ref sets "
+         << 32.0 * digests / kRepos << ", tag refs of the ref sets " << 4.0 * refs / kRepos << ", amd64 entries (36 bytes: tag + flags, raw digest) "
+         << 36.0 * amd64 / kRepos << ", v1 records " << v1_bytes / double(kRepos));
+    auto tc = std::chrono::steady_clock::now();
+    const std::uint64_t sum = snapshot_checksum(s->base(), s->size_bytes());
+    WARN("checksum of " << s->size_bytes() << " bytes: " << ms(tc, std::chrono::steady_clock::now()) << " ms (" << sum % 10 << ")");
     // lookups: every v2 repo by name, a tag and a digest in each
     std::vector<std::string> names;
     for (const auto& r : repos) names.push_back(r.v2 ? r.v2->id : r.v1->id);
@@ -679,4 +785,45 @@ TEST_CASE("snapshot build and lookups at 100k repos (timing)", "[.][bench][snaps
     auto t6 = std::chrono::steady_clock::now();
     WARN("lookups: " << hits << " hits, " << ms(t5, t6) * 1e6 / hits << " ns per lookup (find_v2 + one search)");
     CHECK(hits > 0);
+}
+
+TEST_CASE("write the fuzz seeds", "[.][seeds][snapshot]") {
+    // not run by default: CRANE_SNAPSHOT_SEEDS=tests/fuzz/corpus/snapshot
+    // crane_unit_tests "[seeds]" rewrites tests/fuzz/corpus/snapshot/.
+    const char* dir = std::getenv("CRANE_SNAPSHOT_SEEDS");
+    if (!dir) return;
+    auto write = [&](const std::string& name, const std::string& bytes) {
+        std::ofstream out(std::string(dir) + "/" + name, std::ios::binary);
+        out << bytes;
+    };
+    write("empty.snap", build_snapshot({}, 0, 0, nullptr));
+    write("test_data.snap", build_snapshot(inputs_of(data_dir_records()), 3, 4, nullptr));
+    write("extensions.snap", build_snapshot(inputs_of({extension_repo()}), 1, 1, nullptr));
+    auto gen = gen_repos(20, 2);
+    auto files = inputs_of(gen);
+    files[3].failed = true;
+    SnapshotFileInput none;
+    none.path = "/srv/crane/broken.json";
+    none.failed = true;
+    files.push_back(none);
+    write("generated.snap", build_snapshot(files, 9, 9, nullptr));
+    auto dup = data_dir_records();
+    auto again = data_dir_records();
+    for (auto& r : again) {
+        if (r.v1) {
+            auto c = std::make_shared<V1Repo>(*r.v1);
+            c->source_path += ".dup";
+            r.v1 = c;
+        } else {
+            auto c = std::make_shared<V2Repo>(*r.v2);
+            c->source_path += ".dup";
+            r.v2 = c;
+        }
+    }
+    dup.insert(dup.end(), again.begin(), again.end());
+    write("duplicates.snap", build_snapshot(inputs_of(dup), 1, 1, nullptr));
+    std::string bad = build_snapshot(inputs_of(data_dir_records()), 1, 1, nullptr);
+    bad[200] = static_cast<char>(bad[200] ^ 1);  // a checksum mismatch (resealed by the target)
+    write("flipped.snap", bad);
+    write("truncated.snap", bad.substr(0, 100));
 }

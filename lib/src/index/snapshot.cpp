@@ -22,23 +22,25 @@
 //   images       {u32 image id string, u32 count, u32 offset of the first
 //                 of `count` u32 record offsets in `image repos`}, by image id
 //   image repos  u32 record offsets (each image's v1 repos, by id)
-//   files        64-byte entries, by path: {u32 path, u32 record, u8 kind
-//                (0 none, 1 v1, 2 v2), u8 racy, u8 failed, u8 0, u32 0, u64 dev,
-//                u64 ino, i64 size, i64 mtime_ns, i64 ctime_ns, u64 hash}
+//   files        56-byte entries, by path: {u32 path, u32 record (0: none;
+//                records are 4-aligned, so its low bits hold racy = 1 and
+//                failed = 2), u64 dev, u64 ino, i64 size, i64 mtime_ns,
+//                i64 ctime_ns, u64 content hash}
 //
 // A record starts with 24 common bytes: u8 kind (1 v1, 2 v2), u8 flags
-// (protected, has_schema2_fields, has_tags, url_path is a slice of url),
-// u8 version, u8 0, then u32 strings id, repository, url, url_path (or,
-// as a slice, start << 16 | length within url), source_path.
+// (protected 1, has_schema2_fields 2, has_tags 4, url_path is a slice of
+// url 8, repository is a slice of url 16), u8 version, u8 0, then u32
+// strings id, repository, url, url_path, source_path (a slice is start <<
+// 16 | length within url, in place of a string offset).
 //   v1: u32 images_json, tags_json, image count, tag count; the image ids
 //       (u32 strings, file order); the tags ({u32 tag, u32 image}, by tag).
 //   v2: u32 mask of the non-empty arrays below, one u32 count per set bit,
 //       then those arrays in this order: schema2 sha256 digests (32 raw
 //       bytes each, sorted), schema2 other refs (u32 strings, sorted by
 //       bytes), the same two for manifest_list_data, oci_index_data and
-//       oci_manifest_data; amd64 ({u32 tag, u32 schema version | 0x100 when
-//       the digest is raw, 32 bytes: the raw sha256 or a u32 string}, by
-//       tag); tags (u32 strings, sorted); referrer lists ({u32 subject
+//       oci_manifest_data; amd64 ({u32 tag string | 1 when schema version
+//       2 | 2 when the digest is raw, 32 bytes: the raw sha256 or a u32
+//       string}, by tag); tags (u32 strings, sorted); referrer lists ({u32 subject
 //       string, u32 count, u32 offset of `count` u32 descriptor offsets},
 //       by subject). The descriptor offset arrays and the descriptors
 //       ({u32 media type, u32 digest, u32 size low, u32 size high, u32
@@ -62,7 +64,6 @@
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
-#include <tuple>
 #include <unordered_map>
 
 #include "crane/fd.h"
@@ -83,7 +84,7 @@ enum Section : u32 { kRecords, kStrings, kV1Hash, kV2Hash, kV1Sorted, kV2Sorted,
 constexpr const char* kSectionNames[kSectionCount] = {"records",   "strings", "v1 hash",     "v2 hash", "v1 sorted",
                                                       "v2 sorted", "images",  "image repos", "files"};
 // entry size of each section (its length is a multiple of it)
-constexpr u32 kSectionUnit[kSectionCount] = {4, 4, 4, 4, 4, 4, 12, 4, 64};
+constexpr u32 kSectionUnit[kSectionCount] = {4, 4, 4, 4, 4, 4, 12, 4, 56};
 
 struct SectionRef {
     u32 off = 0, len = 0;
@@ -104,14 +105,16 @@ static_assert(sizeof(Header) == 136, "header layout");
 constexpr std::size_t kChecksumAt = offsetof(Header, checksum);
 
 constexpr u8 kKindV1 = 1, kKindV2 = 2;
-constexpr u8 kProtected = 1, kHasSchema2 = 2, kHasTags = 4, kUrlPathSlice = 8;
+constexpr u8 kProtected = 1, kHasSchema2 = 2, kHasTags = 4, kUrlPathSlice = 8, kRepositorySlice = 16;
 constexpr u32 kCommonSize = 24;
-constexpr u32 kRawDigest = 0x100;  // in an amd64 entry's version word
+// the low bits of an amd64 entry's tag offset (strings are 4-aligned)
+constexpr u32 kSchema2Bit = 1, kRawDigest = 2, kLowBits = 3;
 
 // v2 record arrays, in order, and their element sizes
 enum V2Array : u32 { kS2Dig, kS2Str, kMlDig, kMlStr, kOiDig, kOiStr, kOmDig, kOmStr, kAmd64, kTags, kReferrers, kV2ArrayCount };
-constexpr u32 kV2Unit[kV2ArrayCount] = {32, 4, 32, 4, 32, 4, 32, 4, 40, 4, 12};
-constexpr u32 kFileEntry = 64;
+constexpr u32 kV2Unit[kV2ArrayCount] = {32, 4, 32, 4, 32, 4, 32, 4, 36, 4, 12};
+constexpr u32 kFileEntry = 56;
+constexpr u32 kRacyBit = 1, kFailedBit = 2;  // the low bits of a file entry's record offset
 
 constexpr u64 kMul1 = 0x9E3779B97F4A7C15ULL, kMul2 = 0xC2B2AE3D27D4EB4FULL;
 
@@ -136,7 +139,7 @@ u64 hash_words(const unsigned char* p, std::size_t n, u64 seed) {
     u64 h[4] = {seed, seed ^ kMul1, seed ^ kMul2, seed + 1};
     std::size_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        for (int l = 0; l < 4; ++l) h[l] = rotl(h[l] ^ (load64(p + i + 8 * l) * kMul1), 31) * kMul2;
+        for (std::size_t l = 0; l < 4; ++l) h[l] = rotl(h[l] ^ (load64(p + i + 8 * l) * kMul1), 31) * kMul2;
     }
     for (int l = 0; i + 8 <= n; i += 8, ++l) h[l] = rotl(h[l] ^ (load64(p + i) * kMul1), 31) * kMul2;
     if (i < n) {
@@ -150,30 +153,37 @@ u64 hash_words(const unsigned char* p, std::size_t n, u64 seed) {
 // The hash of ids (the name tables) and of the builder's intern table.
 u32 hash_id(std::string_view s) { return static_cast<u32>(hash_words(reinterpret_cast<const unsigned char*>(s.data()), s.size(), 7)); }
 
-bool is_hex_lower(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-
 // "sha256:" + 64 lowercase hex: the digests stored as 32 raw bytes (their
 // byte order is their text order, so sorted text stays sorted raw).
-bool is_sha256(std::string_view s) {
-    if (s.size() != 71 || s.compare(0, 7, "sha256:") != 0) return false;
-    for (std::size_t i = 7; i < 71; ++i) {
-        if (!is_hex_lower(s[i])) return false;
+// Decodes one into raw[32]; false for anything else. Eight characters at a
+// time (a build decodes millions of them): per byte, ge(n) has the high bit
+// set when the byte is >= n (the byte's own high bit, set first, absorbs the
+// borrow, so bytes do not interfere).
+bool decode_sha256(std::string_view s, unsigned char* raw) {
+    if (s.size() != 71 || std::memcmp(s.data(), "sha256:", 7) != 0) return false;
+    constexpr u64 kLow = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + 7;
+    for (std::size_t i = 0; i < 8; ++i) {
+        const u64 x = load64(p + 8 * i);
+        auto ge = [x](u64 n) { return ((x | kHigh) - n * kLow) & kHigh; };
+        const u64 digit = ge('0') & ~ge('9' + 1), letter = ge('a') & ~ge('f' + 1);
+        if ((x & kHigh) != 0 || (digit | letter) != kHigh) return false;
+        u64 v = (x & (0x0F * kLow)) + (letter >> 7) * 9;  // each byte its nibble
+        v = ((v << 4) | (v >> 8)) & 0x00FF00FF00FF00FFULL;  // pairs of nibbles
+        v = (v | (v >> 8)) & 0x0000FFFF0000FFFFULL;
+        v = (v | (v >> 16)) & 0xFFFFFFFFULL;
+        const auto w = static_cast<u32>(v);
+        std::memcpy(raw + 4 * i, &w, 4);
     }
     return true;
 }
 
-int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
-
-void to_raw(std::string_view digest, unsigned char* out) {
-    for (std::size_t i = 0; i < 32; ++i) {
-        out[i] = static_cast<unsigned char>(hex_value(digest[7 + 2 * i]) << 4 | hex_value(digest[8 + 2 * i]));
-    }
-}
 
 void raw_to_text(const unsigned char* raw, DigestText& out) {
     static const char* kHex = "0123456789abcdef";
     char buf[71];
-    std::memcpy(buf, "sha256:", 7);
+    const std::string_view prefix = "sha256:";
+    std::copy(prefix.begin(), prefix.end(), buf);
     for (std::size_t i = 0; i < 32; ++i) {
         buf[7 + 2 * i] = kHex[raw[i] >> 4];
         buf[8 + 2 * i] = kHex[raw[i] & 15];
@@ -284,24 +294,21 @@ bool find_raw(const Snapshot* s, u32 at, u32 n, const unsigned char* raw) {
 
 bool in_ref_set(const Snapshot* s, u32 off, V2Array dig, std::string_view ref) {
     const V2Layout l = v2_layout(s, off);
-    if (is_sha256(ref)) {
-        unsigned char raw[32];
-        to_raw(ref, raw);
-        return find_raw(s, l.at[dig], l.n[dig], raw);
-    }
+    unsigned char raw[32];
+    if (decode_sha256(ref, raw)) return find_raw(s, l.at[dig], l.n[dig], raw);
     const auto strs = static_cast<V2Array>(dig + 1);
     return find_string_ref(s, l.at[strs], l.n[strs], ref);
 }
 
 Amd64View amd64_at(const Snapshot* s, u32 at) {
     Amd64View v;
-    v.tag = A::str(s, A::u32at(s, at));
-    const u32 word = A::u32at(s, u64{at} + 4);
-    v.schema_version = static_cast<int>(word & 0xFF);
+    const u32 word = A::u32at(s, at);
+    v.tag = A::str(s, word & ~kLowBits);
+    v.schema_version = word & kSchema2Bit ? 2 : 1;
     if (word & kRawDigest) {
-        if (const unsigned char* raw = A::bytes(s, u64{at} + 8, 32)) raw_to_text(raw, v.digest);
+        if (const unsigned char* raw = A::bytes(s, u64{at} + 4, 32)) raw_to_text(raw, v.digest);
     } else {
-        v.digest.assign(A::str(s, A::u32at(s, u64{at} + 8)));
+        v.digest.assign(A::str(s, A::u32at(s, u64{at} + 4)));
     }
     return v;
 }
@@ -342,19 +349,26 @@ std::optional<u32> find_in_table(const Snapshot* s, Section table, u8 kind, std:
 
 void DigestText::assign(std::string_view s) {
     len_ = std::min(s.size(), buf_.size());
-    std::memcpy(buf_.data(), s.data(), len_);
+    if (len_ != 0) std::memcpy(buf_.data(), s.data(), len_);  // an empty view may have no data
 }
 
 std::string_view RepoView::id() const { return A::str(s_, A::u32at(s_, u64{off_} + 4)); }
-std::string_view RepoView::repository() const { return A::str(s_, A::u32at(s_, u64{off_} + 8)); }
-std::string_view RepoView::url() const { return A::str(s_, A::u32at(s_, u64{off_} + 12)); }
-std::string_view RepoView::url_path() const {
-    const u32 word = A::u32at(s_, u64{off_} + 16);
-    if (!(A::u8at(s_, u64{off_} + 1) & kUrlPathSlice)) return A::str(s_, word);
-    const std::string_view u = url();
+namespace {
+// A field that is either a string or, when `flag` is set, a slice of the
+// url (start << 16 | length): the url_path nearly always, the repository
+// (Pulp's name, in the url's path) often.
+std::string_view string_or_url_slice(const RepoView& v, const Snapshot* s, u32 off, u32 field, u8 flag) {
+    const u32 word = A::u32at(s, u64{off} + field);
+    if (!(A::u8at(s, u64{off} + 1) & flag)) return A::str(s, word);
+    const std::string_view u = v.url();
     const std::size_t start = word >> 16, len = word & 0xFFFF;
     return start + len <= u.size() ? u.substr(start, len) : std::string_view();
 }
+}  // namespace
+
+std::string_view RepoView::repository() const { return string_or_url_slice(*this, s_, off_, 8, kRepositorySlice); }
+std::string_view RepoView::url() const { return A::str(s_, A::u32at(s_, u64{off_} + 12)); }
+std::string_view RepoView::url_path() const { return string_or_url_slice(*this, s_, off_, 16, kUrlPathSlice); }
 bool RepoView::is_protected() const { return A::u8at(s_, u64{off_} + 1) & kProtected; }
 int RepoView::version() const { return A::u8at(s_, u64{off_} + 2); }
 std::string_view RepoView::source_path() const { return A::str(s_, A::u32at(s_, u64{off_} + 20)); }
@@ -402,8 +416,8 @@ std::optional<Amd64View> V2View::find_amd64(std::string_view t) const {
     u32 lo = 0, hi = l.n[kAmd64];
     while (lo < hi) {
         const u32 mid = lo + (hi - lo) / 2;
-        const u64 at = u64{l.at[kAmd64]} + 40 * u64{mid};
-        const int c = A::str(s_, A::u32at(s_, at)).compare(t);
+        const u64 at = u64{l.at[kAmd64]} + 36 * u64{mid};
+        const int c = A::str(s_, A::u32at(s_, at) & ~kLowBits).compare(t);
         if (c == 0) return amd64_at(s_, static_cast<u32>(at));
         if (c < 0) lo = mid + 1; else hi = mid;
     }
@@ -412,15 +426,14 @@ std::optional<Amd64View> V2View::find_amd64(std::string_view t) const {
 
 std::optional<Amd64View> V2View::find_amd64_by_digest(std::string_view digest) const {
     const V2Layout l = v2_layout(s_, off_);
-    const bool raw = is_sha256(digest);
     unsigned char want[32] = {};
-    if (raw) to_raw(digest, want);
+    const bool raw = decode_sha256(digest, want);
     for (u32 i = 0; i < l.n[kAmd64]; ++i) {
-        const u64 at = u64{l.at[kAmd64]} + 40 * u64{i};
-        const bool entry_raw = A::u32at(s_, at + 4) & kRawDigest;
+        const u64 at = u64{l.at[kAmd64]} + 36 * u64{i};
+        const bool entry_raw = A::u32at(s_, at) & kRawDigest;
         if (entry_raw != raw) continue;
-        const bool match = raw ? std::memcmp(A::bytes(s_, at + 8, 32), want, 32) == 0
-                               : A::str(s_, A::u32at(s_, at + 8)) == digest;
+        const bool match = raw ? std::memcmp(A::bytes(s_, at + 4, 32), want, 32) == 0
+                               : A::str(s_, A::u32at(s_, at + 4)) == digest;
         if (match) return amd64_at(s_, static_cast<u32>(at));
     }
     return std::nullopt;
@@ -515,16 +528,17 @@ SnapshotFileInfo Snapshot::file(std::size_t i) const {
     if (i >= file_count()) return f;
     const u64 at = u64{A::section(this, kFiles).off} + kFileEntry * u64{i};
     f.path = A::str(this, A::u32at(this, at));
-    const u32 rec = A::u32at(this, at + 4);
-    const u8 kind = A::u8at(this, at + 8);
-    f.racy = A::u8at(this, at + 9) != 0;
-    f.failed = A::u8at(this, at + 10) != 0;
-    f.stamp.dev = A::u64at(this, at + 16);
-    f.stamp.ino = A::u64at(this, at + 24);
-    f.stamp.size = static_cast<std::int64_t>(A::u64at(this, at + 32));
-    f.stamp.mtime_ns = static_cast<std::int64_t>(A::u64at(this, at + 40));
-    f.stamp.ctime_ns = static_cast<std::int64_t>(A::u64at(this, at + 48));
-    f.content_hash = A::u64at(this, at + 56);
+    const u32 word = A::u32at(this, at + 4);
+    const u32 rec = word & ~(kRacyBit | kFailedBit);
+    const u8 kind = rec ? A::u8at(this, rec) : 0;
+    f.racy = word & kRacyBit;
+    f.failed = word & kFailedBit;
+    f.stamp.dev = A::u64at(this, at + 8);
+    f.stamp.ino = A::u64at(this, at + 16);
+    f.stamp.size = static_cast<std::int64_t>(A::u64at(this, at + 24));
+    f.stamp.mtime_ns = static_cast<std::int64_t>(A::u64at(this, at + 32));
+    f.stamp.ctime_ns = static_cast<std::int64_t>(A::u64at(this, at + 40));
+    f.content_hash = A::u64at(this, at + 48);
     if (rec != 0 && kind == kKindV1) f.v1 = V1View(this, rec);
     if (rec != 0 && kind == kKindV2) f.v2 = V2View(this, rec);
     return f;
@@ -720,8 +734,16 @@ private:
     // a string reference, fixed up to an image offset once the strings' place is known
     void put_str(std::string_view s) {
         const u32 pos = strings_.intern(s);
-        if (pos != 0) fixups_.push_back(here());
+        if (pos != 0) fixups_.push_back(static_cast<u32>(here()));
         put32(pos);
+    }
+    // an amd64 entry's tag with its two flags in the low bits (string
+    // positions are multiples of 4, and so is the strings' section offset
+    // the fixup adds)
+    void put_tag_word(std::string_view tag, u32 bits) {
+        const u32 pos = strings_.intern(tag);
+        if (pos != 0) fixups_.push_back(static_cast<u32>(here()));
+        put32(pos | bits);
     }
     void check_size() const {
         if (out_.size() > 0xFFFFFFF0u) throw std::length_error("snapshot larger than 4 GiB");
@@ -736,7 +758,6 @@ private:
     u32 encode_v2(const V2Repo& r);
     u32 encode_v2(const V2View& v);
     void put_arrays_header(const u32 (&n)[kV2ArrayCount]);
-    void put_ref_set(const std::vector<std::string>& refs);
     void put_referrers(const std::vector<ReferrerList>& lists);
     void put_referrers(const Snapshot* s, const V2Layout& l);
     void align8() { out_.append((8 - out_.size() % 8) % 8, '\0'); }
@@ -753,17 +774,59 @@ private:
 
     std::string out_;
     Strings strings_;
-    std::vector<std::size_t> fixups_;
+    std::vector<u32> fixups_;  // where string references are (positions fit: checked)
+    // Carried records: an old string offset -> its new position, so a
+    // string shared by many records of the old snapshot (tags, mostly) is
+    // hashed and compared once, not once per record. One old snapshot at a
+    // time (a build carries from one); open addressing, 0 = empty key.
+    const Snapshot* memo_from_ = nullptr;
+    std::vector<std::pair<u32, u32>> memo_ = std::vector<std::pair<u32, u32>>(1024);
+    std::size_t memo_count_ = 0;
+    u32 carried_pos(const Snapshot* s, u32 old);
+    void put_carried(const Snapshot* s, u32 old) {
+        const u32 pos = carried_pos(s, old);
+        if (pos != 0) fixups_.push_back(static_cast<u32>(here()));
+        put32(pos);
+    }
+    // a v2 record's four ref lists, split (reused from record to record)
+    std::string raw_[4];
+    std::vector<std::string_view> other_[4];
 };
+
+u32 Builder::carried_pos(const Snapshot* s, u32 old) {
+    if (old == 0) return 0;
+    if (memo_from_ == nullptr) memo_from_ = s;
+    if (s != memo_from_) return strings_.intern(A::str(s, old));
+    std::size_t mask = memo_.size() - 1;
+    std::size_t i = static_cast<u32>(old * 0x9E3779B1u) & mask;
+    for (; memo_[i].first != 0; i = (i + 1) & mask) {
+        if (memo_[i].first == old) return memo_[i].second;
+    }
+    const u32 pos = strings_.intern(A::str(s, old));
+    memo_[i] = {old, pos};
+    if (++memo_count_ * 2 > memo_.size()) {
+        std::vector<std::pair<u32, u32>> grown(memo_.size() * 2);
+        mask = grown.size() - 1;
+        for (const auto& e : memo_) {
+            if (e.first == 0) continue;
+            std::size_t j = static_cast<u32>(e.first * 0x9E3779B1u) & mask;
+            while (grown[j].first != 0) j = (j + 1) & mask;
+            grown[j] = e;
+        }
+        memo_.swap(grown);
+    }
+    return pos;
+}
 
 void Builder::resolve(std::vector<Entry>& entries, u8 kind, const char* ns, std::vector<std::string>* warnings) {
     std::vector<Entry*> order;
     for (Entry& e : entries) {
         if (e.kind == kind) order.push_back(&e);
     }
-    // Index::build's rule: in source path order, a later record replaces an earlier one
-    std::stable_sort(order.begin(), order.end(),
-                     [](const Entry* a, const Entry* b) { return a->source_path < b->source_path; });
+    // Index::build's rule: in source path order, a later record replaces an
+    // earlier one (entries come in file path order, usually the same)
+    auto by_source = [](const Entry* a, const Entry* b) { return a->source_path < b->source_path; };
+    if (!std::is_sorted(order.begin(), order.end(), by_source)) std::stable_sort(order.begin(), order.end(), by_source);
     std::unordered_map<std::string_view, Entry*> by_id;
     by_id.reserve(order.size());
     for (Entry* e : order) {
@@ -780,24 +843,29 @@ void Builder::resolve(std::vector<Entry>& entries, u8 kind, const char* ns, std:
     for (auto& [id, e] : by_id) e->winner = true;
 }
 
+// Where `part` is in `url`, as start << 16 | length, when both fit 16 bits.
+std::optional<u32> url_slice(std::string_view url, std::string_view part, bool last) {
+    if (part.empty()) return std::nullopt;
+    const std::size_t start = last ? url.rfind(part) : url.find(part);
+    if (start == std::string_view::npos || start >= 0x10000 || part.size() >= 0x10000) return std::nullopt;
+    return static_cast<u32>(start << 16 | part.size());
+}
+
 void Builder::put_common(u8 kind, u8 flags, int version, std::string_view id, std::string_view repository,
                          std::string_view url, std::string_view url_path, std::string_view source_path) {
     // url_path is nearly always a piece of url: two u16 in place of a string
-    const std::size_t start = url_path.empty() ? std::string_view::npos : url.rfind(url_path);
-    const bool slice = start != std::string_view::npos && start < 0x10000 && url_path.size() < 0x10000;
-    if (slice) flags |= kUrlPathSlice;
+    const std::optional<u32> path_slice = url_slice(url, url_path, true);
+    const std::optional<u32> repo_slice = url_slice(url, repository, false);
+    if (path_slice) flags |= kUrlPathSlice;
+    if (repo_slice) flags |= kRepositorySlice;
     out_.push_back(static_cast<char>(kind));
     out_.push_back(static_cast<char>(flags));
     out_.push_back(static_cast<char>(static_cast<u8>(version)));
     out_.push_back('\0');
     put_str(id);
-    put_str(repository);
+    if (repo_slice) put32(*repo_slice); else put_str(repository);
     put_str(url);
-    if (slice) {
-        put32(static_cast<u32>(start << 16 | url_path.size()));
-    } else {
-        put_str(url_path);
-    }
+    if (path_slice) put32(*path_slice); else put_str(url_path);
     put_str(source_path);
 }
 
@@ -827,12 +895,11 @@ u32 Builder::encode_v1(const V1View& v) {
     const std::size_t tags = v.tag_count();
     put32(static_cast<u32>(images.size()));
     put32(static_cast<u32>(tags));
-    for (std::string_view image : images) put_str(image);
-    for (std::size_t i = 0; i < tags; ++i) {
-        const auto [tag, image] = v.tag(i);
-        put_str(tag);
-        put_str(image);
-    }
+    const Snapshot* s = v.snapshot();
+    const u64 at = u64{v.offset()} + 40;
+    for (std::size_t i = 0; i < images.size(); ++i) put_carried(s, A::u32at(s, at + 4 * i));
+    const u64 tags_at = at + 4 * u64{images.size()};
+    for (std::size_t i = 0; i < 2 * tags; ++i) put_carried(s, A::u32at(s, tags_at + 4 * i));
     return off;
 }
 
@@ -847,23 +914,27 @@ void Builder::put_arrays_header(const u32 (&n)[kV2ArrayCount]) {
     }
 }
 
-std::pair<u32, u32> split_count(const std::vector<std::string>& refs) {
-    u32 digests = 0;
-    for (const auto& r : refs) digests += is_sha256(r) ? 1 : 0;
-    return {digests, static_cast<u32>(refs.size()) - digests};
-}
-
-// The digests (already in order: the list is sorted and hex keeps byte
-// order), then the other refs.
-void Builder::put_ref_set(const std::vector<std::string>& refs) {
-    for (const auto& r : refs) {
-        if (!is_sha256(r)) continue;
-        unsigned char raw[32];
-        to_raw(r, raw);
-        out_.append(reinterpret_cast<const char*>(raw), 32);
-    }
-    for (const auto& r : refs) {
-        if (!is_sha256(r)) put_str(r);
+// Splits a sorted ref list into its sha256 digests (raw, still in order:
+// hex keeps byte order) and the other refs (still sorted).
+void split_refs(const std::vector<std::string>& refs, std::string& raw, std::vector<std::string_view>& other) {
+    raw.clear();
+    other.clear();
+    unsigned char buf[32];
+    // the texts are separate heap blocks, cold when a data dir is loaded at
+    // start-up: fetching a few ahead overlaps the cache misses
+    constexpr std::size_t kAhead = 6;
+    for (std::size_t i = 0; i < std::min(kAhead, refs.size()); ++i) __builtin_prefetch(refs[i].data());
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+        const std::string& r = refs[i];
+        if (i + kAhead < refs.size()) {
+            __builtin_prefetch(refs[i + kAhead].data());
+            __builtin_prefetch(refs[i + kAhead].data() + 64);
+        }
+        if (decode_sha256(r, buf)) {
+            raw.append(reinterpret_cast<const char*>(buf), 32);
+        } else {
+            other.push_back(r);
+        }
     }
 }
 
@@ -896,22 +967,31 @@ void Builder::put_referrers(const std::vector<ReferrerList>& lists) {
     }
 }
 
+// A valid image holds each descriptor and annotation once, in bytes of its
+// own: the budgets (what the old image's size can hold) keep a damaged one,
+// whose lists could all claim the same bytes, from re-encoding into
+// something quadratic in its size.
 void Builder::put_referrers(const Snapshot* s, const V2Layout& l) {
     const std::size_t entries = here();
     std::vector<SnapRange<ReferrerView>> lists;
+    std::vector<std::size_t> counts;
+    u64 descriptors = s->size_bytes() / 24;
+    u64 annotations = s->size_bytes() / 8;
     for (u32 i = 0; i < l.n[kReferrers]; ++i) {
         const u64 at = u64{l.at[kReferrers]} + 12 * u64{i};
         const std::string_view subject = A::str(s, A::u32at(s, at));
         lists.push_back(u32_range<ReferrerView>(s, A::u32at(s, at + 8), A::u32at(s, at + 4), referrer_entry));
+        counts.push_back(static_cast<std::size_t>(std::min<u64>(lists.back().size(), descriptors)));
+        descriptors -= counts.back();
         put_str(subject);
-        put32(static_cast<u32>(lists.back().size()));
+        put32(static_cast<u32>(counts.back()));
         put32(0);
     }
     for (std::size_t i = 0; i < lists.size(); ++i) {
         const std::size_t offsets = here();
         set32(entries + 12 * i + 8, static_cast<u32>(offsets));
-        out_.append(4 * lists[i].size(), '\0');
-        for (std::size_t d = 0; d < lists[i].size(); ++d) {
+        out_.append(4 * counts[i], '\0');
+        for (std::size_t d = 0; d < counts[i]; ++d) {
             const ReferrerView r = lists[i][d];
             set32(offsets + 4 * d, static_cast<u32>(here()));
             put_str(r.media_type());
@@ -920,7 +1000,8 @@ void Builder::put_referrers(const Snapshot* s, const V2Layout& l) {
             put32(static_cast<u32>(size));
             put32(static_cast<u32>(size >> 32));
             put_str(r.artifact_type());
-            const std::size_t n = r.annotation_count();
+            const auto n = static_cast<std::size_t>(std::min<u64>(r.annotation_count(), annotations));
+            annotations -= n;
             put32(static_cast<u32>(n));
             for (std::size_t a = 0; a < n; ++a) {
                 const auto [k, v] = r.annotation(a);
@@ -941,25 +1022,26 @@ u32 Builder::encode_v2(const V2Repo& r) {
     put_common(kKindV2, v2_flags(r.is_protected, r.has_schema2_fields, r.has_tags), r.version, r.id, r.repository,
                r.url, r.url_path, r.source_path);
     u32 n[kV2ArrayCount] = {};
-    std::tie(n[kS2Dig], n[kS2Str]) = split_count(r.schema2_data);
-    std::tie(n[kMlDig], n[kMlStr]) = split_count(r.manifest_list_data);
-    std::tie(n[kOiDig], n[kOiStr]) = split_count(r.oci_index_data);
-    std::tie(n[kOmDig], n[kOmStr]) = split_count(r.oci_manifest_data);
+    const std::vector<std::string>* lists[4] = {&r.schema2_data, &r.manifest_list_data, &r.oci_index_data,
+                                                &r.oci_manifest_data};
+    for (u32 k = 0; k < 4; ++k) {
+        split_refs(*lists[k], raw_[k], other_[k]);
+        n[std::size_t{2} * k] = static_cast<u32>(raw_[k].size() / 32);
+        n[std::size_t{2} * k + 1] = static_cast<u32>(other_[k].size());
+    }
     n[kAmd64] = static_cast<u32>(r.manifest_list_amd64_tags.size());
     n[kTags] = static_cast<u32>(r.tags.size());
     n[kReferrers] = static_cast<u32>(r.referrers.size());
     put_arrays_header(n);
-    put_ref_set(r.schema2_data);
-    put_ref_set(r.manifest_list_data);
-    put_ref_set(r.oci_index_data);
-    put_ref_set(r.oci_manifest_data);
+    for (u32 k = 0; k < 4; ++k) {
+        out_.append(raw_[k]);
+        for (std::string_view ref : other_[k]) put_str(ref);
+    }
     for (const Amd64Tag& a : r.manifest_list_amd64_tags) {
-        put_str(a.tag);
-        const bool raw = is_sha256(a.digest);
-        put32(static_cast<u32>(a.schema_version & 0xFF) | (raw ? kRawDigest : 0));
         unsigned char slot[32] = {};
+        const bool raw = decode_sha256(a.digest, slot);
+        put_tag_word(a.tag, (a.schema_version == 2 ? kSchema2Bit : 0) | (raw ? kRawDigest : 0));
         if (raw) {
-            to_raw(a.digest, slot);
             out_.append(reinterpret_cast<const char*>(slot), 32);
         } else {
             put_str(a.digest);
@@ -982,24 +1064,28 @@ u32 Builder::encode_v2(const V2View& v) {
     put_arrays_header(l.n);
     for (u32 k = kS2Dig; k <= kOmStr; ++k) {
         if (kV2Unit[k] == 32) {
-            out_.append(reinterpret_cast<const char*>(A::bytes(s, l.at[k], u64{l.n[k]} * 32)), u64{l.n[k]} * 32);
+            const unsigned char* raw = A::bytes(s, l.at[k], u64{l.n[k]} * 32);
+            if (raw && l.n[k]) out_.append(reinterpret_cast<const char*>(raw), u64{l.n[k]} * 32);
         } else {
-            for (u32 i = 0; i < l.n[k]; ++i) put_str(string_entry(s, l.at[k], i));
+            for (u32 i = 0; i < l.n[k]; ++i) put_carried(s, A::u32at(s, u64{l.at[k]} + 4 * u64{i}));
         }
     }
     for (u32 i = 0; i < l.n[kAmd64]; ++i) {
-        const u64 at = u64{l.at[kAmd64]} + 40 * u64{i};
-        put_str(A::str(s, A::u32at(s, at)));
-        const u32 word = A::u32at(s, at + 4);
-        put32(word);
-        if (word & kRawDigest) {
-            out_.append(reinterpret_cast<const char*>(A::bytes(s, at + 8, 32)), 32);
+        const u64 at = u64{l.at[kAmd64]} + 36 * u64{i};
+        const u32 word = A::u32at(s, at);
+        const unsigned char* raw = A::bytes(s, at + 4, 32);  // inside: v2_layout checked the array
+        const bool is_raw = (word & kRawDigest) && raw;
+        const u32 tag = carried_pos(s, word & ~kLowBits);
+        if (tag != 0) fixups_.push_back(static_cast<u32>(here()));
+        put32(tag | (word & kSchema2Bit) | (is_raw ? kRawDigest : 0));
+        if (is_raw) {
+            out_.append(reinterpret_cast<const char*>(raw), 32);
         } else {
-            put_str(A::str(s, A::u32at(s, at + 8)));
+            put_carried(s, A::u32at(s, at + 4));
             out_.append(28, '\0');
         }
     }
-    for (u32 i = 0; i < l.n[kTags]; ++i) put_str(string_entry(s, l.at[kTags], i));
+    for (u32 i = 0; i < l.n[kTags]; ++i) put_carried(s, A::u32at(s, u64{l.at[kTags]} + 4 * u64{i}));
     put_referrers(s, l);
     return off;
 }
@@ -1029,6 +1115,44 @@ void Builder::put_table(Header& h, Section k, const std::vector<Entry*>& winners
     end_section(h, k, r);
 }
 
+// About how many bytes a file adds to the image (strings counted as if
+// none were shared), so that the image is allocated once, not grown.
+std::size_t size_estimate(const SnapshotFileInput& in) {
+    std::size_t n = kFileEntry + 16 + 2 * in.path.size();
+    auto common = [](const RepoCommon& c) { return kCommonSize + 32 + c.id.size() + c.repository.size() + c.url.size(); };
+    if (const V1Repo* r1 = in.parsed.v1.get()) {
+        n += common(*r1) + 16 + r1->images_json.size() + r1->tags_json.size() + 8 * r1->image_ids.size() + 8 * r1->tags.size();
+    } else if (const V2Repo* r = in.parsed.v2.get()) {
+        n += common(*r) + 48 + 32 * (r->schema2_data.size() + r->manifest_list_data.size() + r->oci_index_data.size() +
+                                     r->oci_manifest_data.size()) +
+             36 * r->manifest_list_amd64_tags.size() + 4 * r->tags.size() + 12 * r->referrers.size();
+        for (const auto& l : r->referrers) n += 40 * l.descriptors.size();
+    } else if (in.carried_v1 || in.carried_v2) {
+        const RepoView& v = in.carried_v1 ? static_cast<const RepoView&>(*in.carried_v1) : *in.carried_v2;
+        n += 32 + v.id().size() + v.repository().size() + v.url().size();
+        if (in.carried_v2) {
+            const u32 end = v2_layout(v.snapshot(), v.offset()).end;  // 0 for a damaged record
+            if (end > v.offset()) n += end - v.offset();
+        }
+        if (in.carried_v1) {
+            const V1View& v1 = *in.carried_v1;
+            n += 48 + v1.images_json().size() + v1.tags_json().size() + 4 * v1.image_ids().size() + 8 * v1.tag_count();
+        }
+    }
+    return n;
+}
+
+// Asks for the texts of a parsed record's refs while the record before it
+// is encoded: they are separate heap blocks, cold when a whole data dir was
+// parsed first (start-up), and reading them one by one was half the build.
+void prefetch_refs(const SnapshotFileInput& in) {
+    const V2Repo* r = in.parsed.v2.get();
+    if (!r) return;
+    for (const auto* l : {&r->schema2_data, &r->manifest_list_data, &r->oci_index_data, &r->oci_manifest_data}) {
+        for (const auto& ref : *l) __builtin_prefetch(ref.data());
+    }
+}
+
 u8 kind_of(const SnapshotFileInput& in) {
     if (in.parsed.v1 || (!in.parsed.v2 && in.carried_v1)) return kKindV1;
     if (in.parsed.v2 || in.carried_v2) return kKindV2;
@@ -1052,6 +1176,10 @@ std::string Builder::build(const std::vector<SnapshotFileInput>& files, u64 gene
     h.generation = generation;
     h.built_at_ns = built_at_ns;
 
+    std::size_t estimate = sizeof(Header) + 64;
+    for (const auto& f : files) estimate += size_estimate(f);
+    out_.reserve(std::min<std::size_t>(estimate, 0xFFFFFFFFu));
+
     std::vector<std::size_t> by_path(files.size());
     for (std::size_t i = 0; i < files.size(); ++i) by_path[i] = i;
     std::sort(by_path.begin(), by_path.end(),
@@ -1073,7 +1201,10 @@ std::string Builder::build(const std::vector<SnapshotFileInput>& files, u64 gene
 
     // records, in path order
     SectionRef records = begin_section();
-    for (Entry& e : entries) e.offset = encode(files[e.input]);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (i + 1 < entries.size()) prefetch_refs(files[entries[i + 1].input]);
+        entries[i].offset = encode(files[entries[i].input]);
+    }
     end_section(h, kRecords, records);
     for (std::size_t i : by_path) strings_.intern(files[i].path);
 
@@ -1083,8 +1214,8 @@ std::string Builder::build(const std::vector<SnapshotFileInput>& files, u64 gene
     if (u64{strings_base} + strings_.bytes().size() > 0xFFFFFFF0u) throw std::length_error("snapshot larger than 4 GiB");
     out_.append(strings_.bytes());
     end_section(h, kStrings, strings);
-    for (std::size_t at : fixups_) set32(at, get32(at) + strings_base);
-    std::vector<std::size_t>().swap(fixups_);
+    for (u32 at : fixups_) set32(at, get32(at) + strings_base);
+    std::vector<u32>().swap(fixups_);
 
     std::vector<Entry*> v1, v2;
     for (Entry& e : entries) {
@@ -1142,11 +1273,7 @@ std::string Builder::build(const std::vector<SnapshotFileInput>& files, u64 gene
         const SnapshotFileInput& f = files[i];
         const Entry* e = entry_of[i] == SIZE_MAX ? nullptr : &entries[entry_of[i]];
         put32(strings_.intern(f.path) + strings_base);
-        put32(e ? e->offset : 0);
-        out_.push_back(static_cast<char>(e ? e->kind : 0));
-        out_.push_back(f.racy ? 1 : 0);
-        out_.push_back(f.failed ? 1 : 0);
-        out_.append(5, '\0');
+        put32((e ? e->offset : 0) | (f.racy ? kRacyBit : 0) | (f.failed ? kFailedBit : 0));
         for (u64 v : {f.stamp.dev, f.stamp.ino, static_cast<u64>(f.stamp.size), static_cast<u64>(f.stamp.mtime_ns),
                       static_cast<u64>(f.stamp.ctime_ns), f.content_hash}) {
             out_.append(reinterpret_cast<const char*>(&v), 8);
