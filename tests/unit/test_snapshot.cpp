@@ -19,7 +19,7 @@
 #include <set>
 #include <sstream>
 
-#include "crane/index.h"
+#include "reference_index.h"
 #include "crane/metadata.h"
 #include "crane/snapshot.h"
 

@@ -1,5 +1,5 @@
-// Index construction and lookups (see index.h).
-#include "crane/index.h"
+// The reference index's construction and lookups (see reference_index.h).
+#include "reference_index.h"
 
 #include <algorithm>
 

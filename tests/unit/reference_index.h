@@ -1,5 +1,6 @@
-// The immutable metadata index: v1 and v2 namespaces and the v1 image map.
-// Built once from parsed records, then shared read-only by every thread.
+// The reference index of the snapshot tests: the in-memory index the
+// module served from before the snapshot (maps of parsed records), kept as
+// the oracle the snapshot's lookups are compared with.
 #pragma once
 
 #include <memory>
