@@ -144,12 +144,13 @@ class Client:
 
 class Broken(Exception):
     """A served answer that does not lead to a complete image. gone: the
-    registry itself answered 404 for a digest the manifest it served names
-    (not the static server for a redirect target)."""
+    registry itself answered 404 for a digest the manifest it served names;
+    missing: a redirect target the static server does not have."""
 
-    def __init__(self, message, gone=False):
+    def __init__(self, message, gone=False, missing=False):
         super().__init__(message)
         self.gone = gone
+        self.missing = missing
         self.superseded = False
 
 
@@ -168,9 +169,11 @@ class ScaleOut(unittest.TestCase):
         self.static = StaticServer(self.web)
         self.addCleanup(self.static.close)
         ini = "[general]\ndata_dir: %s\ndata_dir_polling_interval: %d\n" % (self.data, POLL)
-        # two servers on one data dir; each keeps its own snapshot under its
-        # own ServerRoot (the default CraneSnapshotDir is relative to it)
-        self.servers = [self.enterContext(Httpd(crane_ini=ini)) for _ in range(2)]
+        # two servers on one data dir, each with its own snapshot dir (as
+        # nodes keep theirs on local disk: the file name comes from the data
+        # dir, the same for both)
+        conf = "CraneSnapshotDir {dir}/snapshots\n" if SNAPSHOTS else ""
+        self.servers = [self.enterContext(Httpd(crane_ini=ini, conf=conf)) for _ in range(2)]
         self.images = self.build_images()
         # {(repo, tag): [(digest, thing), ...] in publication order}
         self.published = {}
@@ -244,8 +247,10 @@ class ScaleOut(unittest.TestCase):
             self.check_manifest(client, port, repo, manifest)
         except Broken as e:
             # the tag moved to a newer image while this pull was under way:
-            # the old image's digests left the metadata with it
-            e.superseded = e.gone and index < len(versions) - 1
+            # the old image's digests left the metadata with it (404), or
+            # its blobs now redirect to the new publication, which does not
+            # hold them (blob redirects are not checked against the metadata)
+            e.superseded = (e.gone or e.missing) and index < len(versions) - 1
             raise
         return index
 
@@ -255,7 +260,8 @@ class ScaleOut(unittest.TestCase):
             raise Broken("%s: redirect to %r, not the static server" % (what, location))
         status, _, body = client.get(self.static.port, location[len(prefix) - 1:])
         if status != 200:
-            raise Broken("%s: 302 to %s, which answers %d (half-published?)" % (what, location, status))
+            raise Broken("%s: 302 to %s, which answers %d (half-published?)" % (what, location, status),
+                         missing=status == 404)
         return body
 
     def check_manifest(self, client, port, repo, manifest):
@@ -298,7 +304,7 @@ class ScaleOut(unittest.TestCase):
             # a pull under way while its repo is deleted or its tag moves to
             # another image may lose its digests midway (the registry's own
             # 404, as any registry would answer): not a half-published image
-            if e.gone and (deleted_at is not None or e.superseded):
+            if e.superseded or (e.gone and deleted_at is not None):
                 with self.lock:
                     self.interrupted += 1
                 return
