@@ -209,14 +209,22 @@ class Server:
     def pids(self):
         return children_of(self.h.proc.pid)
 
-    def pss_kib(self):
+    def pss_kib(self, detail=None):
+        """Sum of PSS (KiB) over the parent and its children, and the
+        number of children; `detail` (a dict) gets the parent's PSS and the
+        largest child's."""
         procs = [self.h.proc.pid] + self.pids()
         total = 0
+        each = []
         for pid in procs:
             try:
-                total += rollup(pid)["Pss"]
+                each.append(rollup(pid)["Pss"])
             except (OSError, KeyError):
-                pass
+                each.append(0)
+        total = sum(each)
+        if detail is not None:
+            detail["parent_pss_kib"] = each[0]
+            detail["max_child_pss_kib"] = max(each[1:]) if len(each) > 1 else None
         return total, len(procs) - 1
 
     def status(self):
@@ -404,7 +412,8 @@ def measure_b(ds, mpm, opts, snapshot_bytes):
             for _ in range(3):
                 burst(s.port, warm_paths if label == "data" else ["/v2/"], connections=conns)
             time.sleep(1)
-            row["%s_pss_kib" % label], row["children"] = s.pss_kib()
+            row["%s_detail" % label] = {}
+            row["%s_pss_kib" % label], row["children"] = s.pss_kib(row["%s_detail" % label])
             row["ready_s_%s" % label] = round(s.ready_s, 2)
             if label == "data":
                 row["reloads"] = []
@@ -417,7 +426,8 @@ def measure_b(ds, mpm, opts, snapshot_bytes):
                 for _ in range(3):
                     burst(s.port, warm_paths, connections=conns)
                 time.sleep(1)
-                row["data_after_pss_kib"], row["children_after"] = s.pss_kib()
+                row["data_after_detail"] = {}
+                row["data_after_pss_kib"], row["children_after"] = s.pss_kib(row["data_after_detail"])
         finally:
             bad = s.stop()
             if bad:
@@ -572,11 +582,16 @@ def report(res, opts):
             fmt(a["snapshot_bytes"], "%d"), fmt(a["bytes_per_repo"], "%.0f"), a["repos"], a["source"] or "n/a"))
     for row in res.get("b", []):
         lines.append("b  %-8s %2d children  PSS empty %8d KiB  data %8d KiB  -> index %8d KiB (x%s snapshot)"
-                     "  after 3 reloads %8d KiB (x%s)  reload waits %s" % (
+                     "  after 3 reloads %8d KiB (x%s)  reload waits (generation/every child) %s" % (
                          row["mpm"], row["children"], row["empty_pss_kib"], row["data_pss_kib"],
                          row["index_kib_before"], fmt(row.get("ratio_before")), row["index_kib_after"],
                          fmt(row.get("ratio_after")),
-                         " ".join(fmt(r["every_child_s"], "%.1fs") for r in row["reloads"])))
+                         " ".join("%s/%s" % (fmt(r["generation_s"], "%.1f"), fmt(r["every_child_s"], "%.1fs"))
+                                  for r in row["reloads"])))
+        lines.append("   %-8s parent PSS %d -> %d KiB, largest child %s -> %s KiB (empty server: %d, %s)" % (
+            "", row["data_detail"]["parent_pss_kib"], row["data_after_detail"]["parent_pss_kib"],
+            row["data_detail"]["max_child_pss_kib"], row["data_after_detail"]["max_child_pss_kib"],
+            row["empty_detail"]["parent_pss_kib"], row["empty_detail"]["max_child_pss_kib"]))
     c = res.get("c")
     if c:
         lines.append("c  visibility of %d changed files (poll %ds): %s s after the write, %s s after the scan "
