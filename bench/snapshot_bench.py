@@ -214,17 +214,21 @@ class Server:
         number of children; `detail` (a dict) gets the parent's PSS and the
         largest child's."""
         procs = [self.h.proc.pid] + self.pids()
-        total = 0
         each = []
         for pid in procs:
             try:
-                each.append(rollup(pid)["Pss"])
-            except (OSError, KeyError):
-                each.append(0)
-        total = sum(each)
+                each.append(rollup(pid))
+            except OSError:
+                each.append({})
+        total = sum(r.get("Pss", 0) for r in each)
         if detail is not None:
-            detail["parent_pss_kib"] = each[0]
-            detail["max_child_pss_kib"] = max(each[1:]) if len(each) > 1 else None
+            kids = sorted(each[1:], key=lambda r: r.get("Pss", 0))
+            detail["parent_pss_kib"] = each[0].get("Pss", 0)
+            detail["max_child_pss_kib"] = kids[-1].get("Pss") if kids else None
+            # the median child: not the one running the watchdog builder
+            mid = kids[len(kids) // 2] if kids else {}
+            detail["median_child_pss_kib"] = mid.get("Pss")
+            detail["median_child_anon_kib"] = mid.get("Anonymous")
         return total, len(procs) - 1
 
     def status(self):
@@ -485,8 +489,13 @@ def measure_c(server, ds, opts):
             watcher.join()
     out = {"files": len(entries), "poll_s": opts.poll, "from_write_s": (first_clean - t_write) if first_clean else None,
            "from_scan_s": None, "scan_to_build_s": None, "scan_duration_s": None}
+    # the scan that made the last of them visible: the last build before the
+    # first clean pass (a scan running while the files were written may have
+    # seen only some of them)
+    scans = [x for x in scans if x[1] <= (first_clean or 0)]
     if scans and first_clean:
-        gen, last_scan, last_build, duration, _ = scans[0]
+        gen, last_scan, last_build, duration, _ = scans[-1]
+        out["builds_seen"] = len(scans)
         out["from_scan_s"] = first_clean - last_scan
         out["scan_to_build_s"] = last_build - last_scan
         out["scan_duration_s"] = duration
@@ -588,10 +597,15 @@ def report(res, opts):
                          fmt(row.get("ratio_after")),
                          " ".join("%s/%s" % (fmt(r["generation_s"], "%.1f"), fmt(r["every_child_s"], "%.1fs"))
                                   for r in row["reloads"])))
-        lines.append("   %-8s parent PSS %d -> %d KiB, largest child %s -> %s KiB (empty server: %d, %s)" % (
-            "", row["data_detail"]["parent_pss_kib"], row["data_after_detail"]["parent_pss_kib"],
-            row["data_detail"]["max_child_pss_kib"], row["data_after_detail"]["max_child_pss_kib"],
-            row["empty_detail"]["parent_pss_kib"], row["empty_detail"]["max_child_pss_kib"]))
+        lines.append("   %-8s parent PSS %d -> %d KiB, largest child %s -> %s KiB, median child %s -> %s KiB "
+                     "(anonymous %s -> %s); empty server: %d, %s, %s (%s)" % (
+                         "", row["data_detail"]["parent_pss_kib"], row["data_after_detail"]["parent_pss_kib"],
+                         row["data_detail"]["max_child_pss_kib"], row["data_after_detail"]["max_child_pss_kib"],
+                         row["data_detail"]["median_child_pss_kib"], row["data_after_detail"]["median_child_pss_kib"],
+                         row["data_detail"]["median_child_anon_kib"],
+                         row["data_after_detail"]["median_child_anon_kib"],
+                         row["empty_detail"]["parent_pss_kib"], row["empty_detail"]["max_child_pss_kib"],
+                         row["empty_detail"]["median_child_pss_kib"], row["empty_detail"]["median_child_anon_kib"]))
     c = res.get("c")
     if c:
         lines.append("c  visibility of %d changed files (poll %ds): %s s after the write, %s s after the scan "
