@@ -24,7 +24,8 @@ build/bench-snapshot/ and reused). Measures:
      config)
   e  p99 latency of the manifest redirect (wrk --latency): idle, while a full
      reload of all N repos runs (every file's mtime moved by os.utime), and
-     across `apache2 -k graceful`; ratios to idle
+     across `apache2 -k graceful`; --rounds rounds, median of the per-round
+     ratios to idle (the mean of the round's idle runs before and after)
 
     bench/snapshot_bench.py [--repos 100000] [--mpm event,prefork]
         [--only a,b,c,d,e] [--rounds 3] [--seconds 5] [--poll 5]
@@ -540,11 +541,11 @@ def wrk_during(server, path, seconds, connections, action, delay=1.0):
 
 
 def measure_e(server, ds, opts):
+    """--rounds rounds of: idle, full reload, graceful, idle (wrk runs of
+    --reload-seconds); per round the ratio of each p99 to the mean of the
+    round's two idle p99s; medians over the rounds."""
     path = manifest_path(ds.v4[0])
     seconds = max(opts.seconds, opts.reload_seconds)
-    out = {"seconds": seconds}
-    # idle before and after the reload runs: this machine drifts
-    idle = [wrk_during(server, path, seconds, opts.connections, lambda: None)]
 
     def full_reload():
         gen0 = server.generation()
@@ -561,22 +562,39 @@ def measure_e(server, ds, opts):
                 time.sleep(0.05)
         return info
 
-    out["full_reload"] = wrk_during(server, path, seconds, opts.connections, full_reload)
-    time.sleep(opts.poll + 1)
-
     def graceful():
         t = time.time()
         server.h.graceful(timeout=max(60, seconds))
         return {"graceful_s": time.time() - t}
 
-    out["graceful"] = wrk_during(server, path, seconds, opts.connections, graceful)
-    idle.append(wrk_during(server, path, seconds, opts.connections, lambda: None))
-    out["idle_runs"] = idle
-    out["idle"] = {"p99_ms": statistics.mean(r["p99_ms"] for r in idle) if all(r["p99_ms"] for r in idle) else None}
-    idle = out["idle"]["p99_ms"]
+    rounds = []
+    for rnd in range(opts.rounds):
+        r = {"idle_before": wrk_during(server, path, seconds, opts.connections, lambda: None)}
+        r["full_reload"] = wrk_during(server, path, seconds, opts.connections, full_reload)
+        time.sleep(opts.poll + 1)  # every child done with the reload
+        r["graceful"] = wrk_during(server, path, seconds, opts.connections, graceful)
+        r["idle_after"] = wrk_during(server, path, seconds, opts.connections, lambda: None)
+        idle = [r["idle_before"]["p99_ms"], r["idle_after"]["p99_ms"]]
+        r["idle_p99_ms"] = statistics.mean(idle) if all(idle) else None
+        for k in ("full_reload", "graceful"):
+            p = r[k]["p99_ms"]
+            r[k]["ratio_to_idle"] = (p / r["idle_p99_ms"]) if (p and r["idle_p99_ms"]) else None
+        log("e round %d: p99 idle %s ms, full reload %s ms (x%s), graceful %s ms (x%s)" % (
+            rnd + 1, fmt(r["idle_p99_ms"]), fmt(r["full_reload"]["p99_ms"]), fmt(r["full_reload"]["ratio_to_idle"]),
+            fmt(r["graceful"]["p99_ms"]), fmt(r["graceful"]["ratio_to_idle"])))
+        rounds.append(r)
+
+    def med(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    out = {"seconds": seconds, "rounds": rounds, "idle": {"p99_ms": med(r["idle_p99_ms"] for r in rounds)}}
     for k in ("full_reload", "graceful"):
-        p = out[k]["p99_ms"]
-        out[k]["ratio_to_idle"] = (p / idle) if (p and idle) else None
+        out[k] = {"p99_ms": med(r[k]["p99_ms"] for r in rounds),
+                  "ratio_to_idle": med(r[k]["ratio_to_idle"] for r in rounds),
+                  "ratios": [r[k]["ratio_to_idle"] for r in rounds],
+                  "non_2xx_3xx": sum(r[k]["non_2xx_3xx"] for r in rounds),
+                  "socket_errors": "; ".join(r[k]["socket_errors"] for r in rounds if r[k]["socket_errors"]) or None}
     return out
 
 
@@ -618,13 +636,13 @@ def report(res, opts):
             d["manifest_rps"], d["alias_rps"], d["ratio_median"], " ".join("%.2f" % r for r in d["ratios"])))
     e = res.get("e")
     if e:
-        lines.append("e  p99 manifest redirect (%ds wrk): idle %s ms (mean of before/after: %s); full reload %s ms (x%s, %s non-2xx/3xx); "
-                     "graceful %s ms (x%s, socket errors: %s)" % (
-                         e["seconds"], fmt(e["idle"]["p99_ms"]),
-                         "/".join(fmt(r["p99_ms"]) for r in e["idle_runs"]), fmt(e["full_reload"]["p99_ms"]),
-                         fmt(e["full_reload"]["ratio_to_idle"]), e["full_reload"]["non_2xx_3xx"],
+        lines.append("e  p99 manifest redirect (%ds wrk, medians of %d rounds): idle %s ms; full reload %s ms "
+                     "(x%s; rounds %s; %s non-2xx/3xx); graceful %s ms (x%s; rounds %s; socket errors: %s)" % (
+                         e["seconds"], len(e["rounds"]), fmt(e["idle"]["p99_ms"]), fmt(e["full_reload"]["p99_ms"]),
+                         fmt(e["full_reload"]["ratio_to_idle"]),
+                         " ".join(fmt(x) for x in e["full_reload"]["ratios"]), e["full_reload"]["non_2xx_3xx"],
                          fmt(e["graceful"]["p99_ms"]), fmt(e["graceful"]["ratio_to_idle"]),
-                         e["graceful"]["socket_errors"] or "none"))
+                         " ".join(fmt(x) for x in e["graceful"]["ratios"]), e["graceful"]["socket_errors"] or "none"))
     return "\n".join(lines)
 
 
