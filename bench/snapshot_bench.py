@@ -43,7 +43,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,7 +58,7 @@ sys.path.insert(0, HERE)
 
 import gen_metadata  # noqa: E402
 import redirect  # noqa: E402  (wrk(), the mod_alias config)
-from harness import HTTPD, MODDIR, MODULE, Httpd  # noqa: E402
+from harness import MODDIR, MODULE, Httpd  # noqa: E402
 from index_rss import children_of, rollup  # noqa: E402
 
 S2 = "application/vnd.docker.distribution.manifest.v2+json"
