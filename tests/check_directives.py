@@ -19,11 +19,12 @@ For each directive it checks:
    both add->FIELD and base->FIELD in merge_server_conf(). INI-key
    directives all go through the generic `overrides` map, so for them
    set_config_key() must store into `overrides` and merge_server_conf()
-   must carry both base->overrides and add->overrides. A directive whose
-   setter refuses every context but the main server (ap_check_cmd_context
-   with GLOBAL_ONLY) has nothing to merge.
+   must carry both base->overrides and add->overrides.
+   A server-config-only directive (its setter calls ap_check_cmd_context
+   with GLOBAL_ONLY) sets a process-wide value and needs none.
 It also flags any Crane* directive name that README.md or a sample under
-apache-conf/ mentions but the module does not register (stale docs).
+apache-conf/ mentions but the module does not register (stale docs);
+mod_status keys (CraneSnapshot0Generation, ...) are not directive names.
 
 Prints one line per problem and a summary line
 `check_directives: N directives, M problems`; exits 1 when M > 0 (or when
@@ -45,6 +46,8 @@ CONFIG_KEY_RE = re.compile(
 EXTRA_RE = re.compile(r't\.push_back\(\s*\{\s*"(Crane\w+)"\s*,\s*directive_fn\(\s*walled_directive<\s*(\w+)\s*,[^>]*>\s*\)')
 
 DIRECTIVE_NAME_RE = re.compile(r'\bCrane[A-Z][A-Za-z0-9]*\b')
+# mod_status keys (CraneSnapshot0Generation, ...): not directives
+STATUS_KEY_RE = re.compile(r'^CraneSnapshot\d')
 
 
 def read(path):
@@ -216,9 +219,11 @@ def main(argv):
         if body is None:
             problems.append("%s: setter %s() not found in mod_crane/mod_crane.cpp" % (d, setter))
             continue
-        if "GLOBAL_ONLY" in body:
-            continue  # main server only (ap_check_cmd_context): nothing to merge
         fields = fields_set_by(body)
+        # a server-config-only directive (ap_check_cmd_context(cmd,
+        # GLOBAL_ONLY)) sets one process-wide value: nothing to merge
+        if not fields and "GLOBAL_ONLY" in body:
+            continue
         if not fields:
             problems.append("%s: cannot tell which ServerConf field %s() sets" % (d, setter))
             continue
@@ -233,6 +238,8 @@ def main(argv):
             for name in sorted(os.listdir(os.path.join(src, "apache-conf")))
             if os.path.isfile(os.path.join(src, "apache-conf", name))):
         for name in sorted(set(DIRECTIVE_NAME_RE.findall(text)) - seen):
+            if STATUS_KEY_RE.match(name):
+                continue
             problems.append("%s: mentions %s, which mod_crane does not register" % (label, name))
 
     for p in problems:
