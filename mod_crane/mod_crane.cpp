@@ -7,6 +7,7 @@
 // hook shows each data dir's snapshot. Every decision lives in libcrane.
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -428,10 +429,14 @@ crane::SharedScanStatus* shared_status(server_rec* s, const std::string& data_di
 }
 
 // The snapshot file of a data dir: a readable name plus a hash of the full
-// path, so two data dirs never share a file.
+// path and of the server (ServerRoot and its configuration file), so two
+// data dirs never share a file, nor two httpd instances sharing a
+// CraneSnapshotDir.
 std::string snapshot_path(const std::string& dir, const std::string& data_dir) {
     std::uint64_t h = 0xcbf29ce484222325ULL;
-    for (unsigned char c : data_dir) h = (h ^ c) * 0x100000001b3ULL;
+    const std::string key = data_dir + '\n' + (ap_server_root ? ap_server_root : "") + '\n' +
+                            (ap_conftree && ap_conftree->filename ? ap_conftree->filename : "");
+    for (unsigned char c : key) h = (h ^ c) * 0x100000001b3ULL;
     std::string name;
     for (char c : data_dir) {
         if (name.size() >= 48) break;
@@ -505,6 +510,46 @@ apr_status_t watchdog_callback(int state, void* data, apr_pool_t*) {
     return APR_SUCCESS;
 }
 
+// The start-up build (adopt the file in place, scan, build what changed)
+// runs in a short-lived child process: the parent's heap never holds the
+// parsed metadata, which every child it forks would otherwise inherit, and
+// the parent keeps no mapping of the snapshot (children map the file in
+// child_init, and drop it when a newer generation comes). The status page is
+// shared, so the parent sees what the build did.
+void build_outside_the_parent(crane::SnapshotBuilder& builder, server_rec* s) {
+    auto build = [&builder] {
+        builder.adopt_existing();
+        builder.refresh();
+    };
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        int rc = 0;
+        try {
+            build();
+        } catch (const std::exception& e) {
+            log_failure(crane::log_id::kReloadFailed, APLOG_ERR, s, "start-up metadata load failed", e.what());
+            rc = 1;
+        } catch (...) {
+            rc = 1;
+        }
+        ::_exit(rc);  // no atexit handlers, no pool cleanups: they are the parent's
+    }
+    if (pid < 0) {  // no process to spare: build here, then let go of it
+        build();
+        builder.release();
+        return;
+    }
+    int wstatus = 0;
+    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     "%s: mod_crane: the start-up build of %s ended abnormally (status %d); the watchdog "
+                     "builds it again",
+                     crane::log_id::kReloadFailed, builder.data_dir().c_str(), wstatus);
+    }
+}
+
 int pre_config(apr_pool_t*, apr_pool_t*, apr_pool_t*) {
     g_snapshot_dir = nullptr;
     return OK;
@@ -569,11 +614,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
             const std::string path = snapshot_path(dir, data_dir);
             index.builder = std::make_unique<crane::SnapshotBuilder>(data_dir, path, index.status,
                                                                      server_log_sink(main_server));
-            index.builder->adopt_existing();
-            index.builder->refresh();
-            // the parent keeps no mapping: each child maps the file in
-            // child_init, and drops it when a newer generation comes
-            index.builder->release();
+            build_outside_the_parent(*index.builder, main_server);
             index.reader = std::make_shared<crane::SnapshotReader>(path, index.status, server_log_sink(main_server));
             rv = g_wd_register_callback(watchdog, apr_time_from_sec(index.interval), &index, watchdog_callback);
             if (rv != APR_SUCCESS) {
