@@ -614,6 +614,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
             const std::string path = snapshot_path(dir, data_dir);
             index.builder = std::make_unique<crane::SnapshotBuilder>(data_dir, path, index.status,
                                                                      server_log_sink(main_server));
+            // requests come first: the builder runs niced in the watchdog
+            // thread (and in the start-up build's own process)
+            index.builder->set_background(true);
             build_outside_the_parent(*index.builder, main_server);
             index.reader = std::make_shared<crane::SnapshotReader>(path, index.status, server_log_sink(main_server));
             rv = g_wd_register_callback(watchdog, apr_time_from_sec(index.interval), &index, watchdog_callback);

@@ -95,6 +95,12 @@ public:
     // The snapshot last published (or adopted); an empty one before that.
     std::shared_ptr<const Snapshot> latest() const;
 
+    // Builds at a lower CPU priority (nice 10 for the building threads), so
+    // that requests served by the same process and machine come first. For
+    // a thread that does nothing else (the module's watchdog thread): it is
+    // not undone.
+    void set_background(bool background) { background_ = background; }
+
     // Unmaps the latest snapshot (the next refresh starts from the file in
     // place). The parent calls it once its start-up build is done: a mapping
     // it kept would pin that generation's pages after the children move on.
@@ -114,6 +120,7 @@ private:
     std::mutex mutex_;
     std::shared_ptr<const Snapshot> latest_;  // std::atomic_load/store
     bool loaded_once_ = false;                // guarded by mutex_
+    bool background_ = false;
     // racy files of latest_'s table verified unchanged once their stamp was
     // safely past: trusted by their stamp until the next build rewrites the table
     std::set<std::string> settled_;  // guarded by mutex_

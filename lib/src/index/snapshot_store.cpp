@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -227,6 +229,13 @@ std::string describe_build(const ReloadStats& st, std::uint64_t generation) {
            ms(st.parse_ns) + " ms, build " + ms(st.build_ns) + " ms, write " + ms(st.write_ns) + " ms";
 }
 
+// Lowers the calling thread's CPU priority (Linux: nice is per thread).
+void lower_thread_priority() {
+    constexpr int kNice = 10;
+    const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+    if (::getpriority(PRIO_PROCESS, tid) < kNice) ::setpriority(PRIO_PROCESS, tid, kNice);
+}
+
 // One changed file, parsed.
 struct Parsed {
     MetadataResult result = MetadataResult::failure(MetadataError{});
@@ -253,7 +262,8 @@ Parsed parse_file(const std::string& path, bool hash, std::uint64_t* content_has
 // spare while its own requests wait on the network). Only racy files are
 // hashed: no other file is ever compared by content.
 std::vector<Parsed> parse_files(const std::vector<std::pair<std::string, FileStamp>>& files,
-                                const std::vector<std::size_t>& which, std::vector<SnapshotFileInput>& inputs) {
+                                const std::vector<std::size_t>& which, std::vector<SnapshotFileInput>& inputs,
+                                bool background) {
     std::vector<Parsed> out(which.size());
     std::atomic<std::size_t> next{0};
     auto work = [&]() noexcept {
@@ -272,7 +282,10 @@ std::vector<Parsed> parse_files(const std::vector<std::pair<std::string, FileSta
     std::thread helper;
     if (which.size() >= kParallelFrom && std::thread::hardware_concurrency() > 1) {
         try {
-            helper = std::thread(work);
+            helper = std::thread([&work, background] {
+                if (background) lower_thread_priority();
+                work();
+            });
         } catch (const std::system_error&) {  // no thread to be had: parse alone
         }
     }
@@ -410,6 +423,7 @@ bool SnapshotBuilder::publish(std::string bytes, std::uint64_t generation, std::
 bool SnapshotBuilder::refresh(ReloadStats* stats) {
     std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
+    if (background_) lower_thread_priority();
     BuildLock build_lock(path_);
 
     const std::int64_t started_wall = wall_ns();
@@ -513,7 +527,7 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
         }
     }
     st.parsed = to_parse.size();
-    std::vector<Parsed> results = parse_files(files, to_parse, inputs);
+    std::vector<Parsed> results = parse_files(files, to_parse, inputs, background_);
     for (std::size_t k = 0; k < to_parse.size(); ++k) {
         const std::size_t i = to_parse[k];
         const std::string& path = files[i].first;
@@ -644,7 +658,10 @@ std::shared_ptr<const Snapshot> SnapshotReader::current() {
 }
 
 void SnapshotReader::remap(std::uint64_t want_generation) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    // one thread maps and checks the new file; the others go on with the
+    // snapshot in place rather than wait for it
+    std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return;
     if (status_ && seen_generation_.load(std::memory_order_acquire) == want_generation) return;  // raced
     struct stat st;
     if (::stat(path_.c_str(), &st) != 0) {
