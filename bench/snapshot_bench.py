@@ -5,6 +5,9 @@ CRANE_MODULE) serving N generated repositories (bench/gen_metadata.py: 20
 tags, version 4 with 5% version 1, in 16 subdirectories; cached under
 build/bench-snapshot/ and reused). Measures:
 
+  The snapshot dir of each server is made under /dev/shm (a tmpfs, as
+  Debian's /run that holds the default DefaultRuntimeDir/crane).
+
   a  snapshot size and bytes per repository (the CraneSnapshot status lines,
      else the file in CraneSnapshotDir; "n/a" on a module without snapshots)
   b  memory: sum of PSS (/proc/PID/smaps_rollup) of all httpd processes minus
@@ -42,10 +45,12 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -72,6 +77,9 @@ def module_has_snapshots():
 
 
 SNAPSHOTS = module_has_snapshots()
+# where each server's CraneSnapshotDir is made: a tmpfs like Debian's /run
+# (the default DefaultRuntimeDir/crane lives there), else the server's own dir
+SNAPSHOT_BASE = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 # ---- data ----
@@ -164,13 +172,15 @@ class Server:
     def __init__(self, data, mpm, poll, extra_conf="", loglevel="notice"):
         ini = "[general]\ndata_dir: %s\ndata_dir_polling_interval: %d\n" % (data, poll)
         conf = STATUS_CONF + extra_conf
+        self.snap = None
         if SNAPSHOTS:
-            conf += "CraneSnapshotDir {dir}/snapshots\n"
+            self.snap = tempfile.mkdtemp(prefix="crane-bench-snap-", dir=SNAPSHOT_BASE) if SNAPSHOT_BASE else None
+            conf += "CraneSnapshotDir %s\n" % (self.snap or "{dir}/snapshots")
         self.h = Httpd(crane_ini=ini, mpm=mpm, conf=conf, extra_modules=("alias", "status"), loglevel=loglevel)
         self.mpm = mpm
         if SNAPSHOTS:
-            snap = os.path.join(self.h.dir, "snapshots")
-            os.makedirs(snap)
+            snap = self.snap or os.path.join(self.h.dir, "snapshots")
+            os.makedirs(snap, exist_ok=True)
             if os.geteuid() == 0:
                 import pwd
                 pw = pwd.getpwnam("www-data")
@@ -200,6 +210,8 @@ class Server:
     def stop(self):
         bad = self.h.stop()
         self.h.cleanup()
+        if self.snap:
+            shutil.rmtree(self.snap, ignore_errors=True)
         return bad
 
     @property

@@ -121,6 +121,7 @@ private:
     std::shared_ptr<const Snapshot> latest_;  // std::atomic_load/store
     bool loaded_once_ = false;                // guarded by mutex_
     bool background_ = false;
+    FileStamp latest_stamp_;  // of the file latest_ was mapped from; guarded by mutex_
     // racy files of latest_'s table verified unchanged once their stamp was
     // safely past: trusted by their stamp until the next build rewrites the table
     std::set<std::string> settled_;  // guarded by mutex_

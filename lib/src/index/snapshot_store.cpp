@@ -352,6 +352,7 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::latest() const { return std::at
 void SnapshotBuilder::release() {
     std::lock_guard<std::mutex> lock(mutex_);
     std::atomic_store(&latest_, Snapshot::empty());
+    latest_stamp_ = FileStamp();
 }
 
 void SnapshotBuilder::adopt_existing() {
@@ -363,9 +364,11 @@ void SnapshotBuilder::adopt_existing() {
     if (!opened) {
         log(log_, LogLevel::Error, log_id::kSnapshotRefused,
             "snapshot refused: " + opened.error() + "; it is rebuilt from " + data_dir_);
+        latest_stamp_ = FileStamp::of(st);  // not worth opening again until it changes
         return;
     }
     std::atomic_store(&latest_, *opened);
+    latest_stamp_ = FileStamp::of(st);
 }
 
 void SnapshotBuilder::set_error(const std::string& message) {
@@ -416,6 +419,8 @@ bool SnapshotBuilder::publish(std::string bytes, std::uint64_t generation, std::
         return false;
     }
     std::atomic_store(&latest_, *opened);
+    struct stat st;
+    latest_stamp_ = ::stat(path_.c_str(), &st) == 0 ? FileStamp::of(st) : FileStamp();
     (void)generation;
     return true;
 }
@@ -431,9 +436,13 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
     // another builder (an older server generation, another server sharing
     // the snapshot dir) may have published since: build on the newest
     std::shared_ptr<const Snapshot> base = std::atomic_load(&latest_);
-    if (!path_.empty()) {
+    struct stat disk;
+    if (!path_.empty() && ::stat(path_.c_str(), &disk) == 0 && FileStamp::of(disk) != latest_stamp_) {
         auto on_disk = Snapshot::open(path_);
-        if (on_disk && (*on_disk)->generation() > base->generation()) base = *on_disk;
+        if (on_disk && (*on_disk)->generation() > base->generation()) {
+            base = *on_disk;
+            latest_stamp_ = FileStamp::of(disk);
+        }
     }
 
     // written so recently that a same-size rewrite may keep its stamp
