@@ -616,7 +616,9 @@ Result<std::shared_ptr<const Snapshot>> Snapshot::open(const std::string& path) 
     const auto size = static_cast<std::size_t>(st.st_size);
     std::shared_ptr<Snapshot> s(new Snapshot());
     if (size > 0) {
-        void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
+        // MAP_POPULATE: the checksum reads every page anyway; one call maps them
+        // all (a page fault each costs several times more)
+        void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd.get(), 0);
         if (m == MAP_FAILED) return R::failure(path + ": mmap: " + std::strerror(errno));
         s->mapping_ = m;
         s->mapping_size_ = size;

@@ -63,21 +63,26 @@ void walk(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& seen_dirs,
     while (struct dirent* e = readdir(d)) {
         std::string name = e->d_name;
         if (name == "." || name == "..") continue;
+        // only *.json files and what may be a directory matter
+        if (e->d_type != DT_DIR && e->d_type != DT_LNK && e->d_type != DT_UNKNOWN && !ends_with_json(name)) continue;
         names.push_back(std::move(name));
     }
-    closedir(d);
     std::sort(names.begin(), names.end());
+    // stat relative to the open directory: no path walk per file
+    const int dfd = dirfd(d);
+    std::vector<std::string> subdirs;
     for (const auto& name : names) {
-        std::string path = dir.back() == '/' ? dir + name : dir + "/" + name;
         struct stat st;
-        if (stat(path.c_str(), &st) != 0) continue;  // dangling symlink or raced removal
+        if (fstatat(dfd, name.c_str(), &st, 0) != 0) continue;  // dangling symlink or raced removal
         if (S_ISDIR(st.st_mode)) {
-            if (seen_dirs.insert({st.st_dev, st.st_ino}).second) {
-                walk(path, seen_dirs, out, problems, depth + 1);
-            }
+            if (seen_dirs.insert({st.st_dev, st.st_ino}).second) subdirs.push_back(name);
         } else if (S_ISREG(st.st_mode) && ends_with_json(name)) {
-            out.emplace_back(std::move(path), FileStamp::of(st));
+            out.emplace_back(dir.back() == '/' ? dir + name : dir + "/" + name, FileStamp::of(st));
         }
+    }
+    closedir(d);
+    for (const auto& name : subdirs) {
+        walk(dir.back() == '/' ? dir + name : dir + "/" + name, seen_dirs, out, problems, depth + 1);
     }
 }
 
