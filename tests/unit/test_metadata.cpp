@@ -12,8 +12,11 @@
 #include "crane/json_writer.h"
 #include "crane/metadata.h"
 #include "crane/snapshot_store.h"
+#include "store_test_helpers.h"
 
 using namespace crane;
+using crane::testing::LogCapture;
+using crane::testing::v2_metadata;
 namespace fs = std::filesystem;
 
 namespace {
@@ -455,32 +458,15 @@ struct TempDir {
     }
 };
 
-std::string v2_file(const std::string& id, const std::string& url = "http://h/") {
-    return R"({"version": 2, "repo-registry-id": ")" + id + R"(", "url": ")" + url + R"("})";
-}
-
-struct Collect {
-    std::vector<std::string> lines;
-    LogSink sink() {
-        return [this](LogLevel, std::string_view m) { lines.emplace_back(m); };
-    }
-    bool has(const std::string& needle) const {
-        for (const auto& l : lines) {
-            if (l.find(needle) != std::string::npos) return true;
-        }
-        return false;
-    }
-};
-
 }  // namespace
 
 TEST_CASE("the index store loads every *.json recursively and skips bad files by name", "[store]") {
     TempDir d;
-    d.write("a.json", v2_file("a"));
-    d.write("sub/dir/b.json", v2_file("b"));
-    d.write("sub/c.txt", v2_file("c"));
+    d.write("a.json", v2_metadata("a"));
+    d.write("sub/dir/b.json", v2_metadata("b"));
+    d.write("sub/c.txt", v2_metadata("c"));
     d.write("bad.json", "{nope");
-    Collect log;
+    LogCapture log;
     IndexStore store(d.path.string(), log.sink());
     ReloadStats st;
     REQUIRE(store.reload(&st));
@@ -498,18 +484,18 @@ TEST_CASE("the index store loads every *.json recursively and skips bad files by
 
 TEST_CASE("reload picks up additions, removals and in-place edits", "[store]") {
     TempDir d;
-    d.write("a.json", v2_file("a", "http://one/"));
+    d.write("a.json", v2_metadata("a", "http://one/"));
     IndexStore store(d.path.string(), nullptr);
     store.reload();
     auto before = store.current();
-    d.write("b.json", v2_file("b"));
+    d.write("b.json", v2_metadata("b"));
     REQUIRE(store.reload());
     CHECK(store.current()->find_v2("b"));
     fs::remove(d.path / "b.json");
     REQUIRE(store.reload());
     CHECK_FALSE(store.current()->find_v2("b"));
     // same size, new content: the stamp (mtime/ctime) still changes
-    d.write("a.json", v2_file("a", "http://two/"));
+    d.write("a.json", v2_metadata("a", "http://two/"));
     REQUIRE(store.reload());
     CHECK(store.current()->find_v2("a")->url() == "http://two/");
     // the old index is untouched for requests that still hold it
@@ -518,8 +504,8 @@ TEST_CASE("reload picks up additions, removals and in-place edits", "[store]") {
 
 TEST_CASE("a file that breaks keeps its last good content until fixed or deleted", "[store]") {
     TempDir d;
-    d.write("a.json", v2_file("a", "http://good/"));
-    Collect log;
+    d.write("a.json", v2_metadata("a", "http://good/"));
+    LogCapture log;
     IndexStore store(d.path.string(), log.sink());
     store.reload();
     d.write("a.json", "{\"version\": 2, \"repo-registry-id\": \"a\"");
@@ -534,10 +520,10 @@ TEST_CASE("a file that breaks keeps its last good content until fixed or deleted
 
 TEST_CASE("duplicate ids: the file whose path sorts last wins, with a warning", "[store]") {
     TempDir d;
-    d.write("b.json", v2_file("dup", "http://b/"));
-    d.write("a.json", v2_file("dup", "http://a/"));
-    d.write("c/z.json", v2_file("dup", "http://cz/"));
-    Collect log;
+    d.write("b.json", v2_metadata("dup", "http://b/"));
+    d.write("a.json", v2_metadata("dup", "http://a/"));
+    d.write("c/z.json", v2_metadata("dup", "http://cz/"));
+    LogCapture log;
     IndexStore store(d.path.string(), log.sink());
     store.reload();
     CHECK(store.current()->find_v2("dup")->url() == "http://cz/");
@@ -546,7 +532,7 @@ TEST_CASE("duplicate ids: the file whose path sorts last wins, with a warning", 
 
 TEST_CASE("v1 and v2 are separate namespaces; images map to every v1 repo", "[store]") {
     TempDir d;
-    d.write("v2.json", v2_file("same"));
+    d.write("v2.json", v2_metadata("same"));
     d.write("v1.json", R"({"version": 1, "repo-registry-id": "same", "url": "http://v1/", "images": [{"id": "i"}], "tags": {}})");
     d.write("v1b.json", R"({"version": 1, "repo-registry-id": "other", "url": "http://v1b/", "images": [{"id": "i"}], "tags": {}})");
     IndexStore store(d.path.string(), nullptr);
@@ -563,7 +549,7 @@ TEST_CASE("v1 and v2 are separate namespaces; images map to every v1 repo", "[st
 TEST_CASE("symlinked directories are followed and loops are cut", "[store]") {
     TempDir d;
     TempDir other;
-    other.write("linked.json", v2_file("linked"));
+    other.write("linked.json", v2_metadata("linked"));
     fs::create_directory_symlink(other.path, d.path / "link");
     fs::create_directory_symlink(d.path, d.path / "loop");
     IndexStore store(d.path.string(), nullptr);
@@ -572,7 +558,7 @@ TEST_CASE("symlinked directories are followed and loops are cut", "[store]") {
 }
 
 TEST_CASE("a missing data_dir is logged and serves an empty index", "[store]") {
-    Collect log;
+    LogCapture log;
     IndexStore store("/nonexistent/crane-data", log.sink());
     store.reload();
     CHECK(store.current()->v2_sorted().empty());
@@ -581,7 +567,7 @@ TEST_CASE("a missing data_dir is logged and serves an empty index", "[store]") {
 
 TEST_CASE("readers never see a half-built index while reloads run", "[store]") {
     TempDir d;
-    for (int i = 0; i < 50; ++i) d.write("r" + std::to_string(i) + ".json", v2_file("r" + std::to_string(i)));
+    for (int i = 0; i < 50; ++i) d.write("r" + std::to_string(i) + ".json", v2_metadata("r" + std::to_string(i)));
     IndexStore store(d.path.string(), nullptr);
     store.reload();
     std::atomic<bool> stop{false};
@@ -596,7 +582,7 @@ TEST_CASE("readers never see a half-built index while reloads run", "[store]") {
         });
     }
     for (int i = 0; i < 20; ++i) {
-        d.write("r3.json", v2_file("r3", "http://v" + std::to_string(i) + "/"));
+        d.write("r3.json", v2_metadata("r3", "http://v" + std::to_string(i) + "/"));
         store.reload();
     }
     stop = true;
@@ -607,25 +593,25 @@ TEST_CASE("readers never see a half-built index while reloads run", "[store]") {
 
 TEST_CASE("a recently written file is re-checked by content only while its mtime is recent", "[store]") {
     TempDir d;
-    d.write("a.json", v2_file("a"));
+    d.write("a.json", v2_metadata("a"));
     IndexStore store(d.path.string(), nullptr);
     ReloadStats st;
     REQUIRE(store.reload(&st));
     std::this_thread::sleep_for(std::chrono::milliseconds(2100));
     // something else changes: a is still compared by content once, then trusted
-    d.write("b.json", v2_file("b"));
+    d.write("b.json", v2_metadata("b"));
     REQUIRE(store.reload(&st));
     CHECK(st.rechecked == 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(2100));
-    d.write("c.json", v2_file("c"));
+    d.write("c.json", v2_metadata("c"));
     REQUIRE(store.reload(&st));
     CHECK(st.rechecked == 1);  // only b, written in the previous round
 }
 
 TEST_CASE("a change toward protected never fails open to the last good content", "[store]") {
     TempDir d;
-    d.write("a.json", v2_file("a", "http://public/"));
-    Collect log;
+    d.write("a.json", v2_metadata("a", "http://public/"));
+    LogCapture log;
     IndexStore store(d.path.string(), log.sink());
     store.reload();
     REQUIRE(store.current()->find_v2("a"));
@@ -634,7 +620,7 @@ TEST_CASE("a change toward protected never fails open to the last good content",
     REQUIRE(store.reload());
     REQUIRE(store.current()->find_v2("a"));
     CHECK(store.current()->find_v2("a")->is_protected());
-    d.write("a.json", v2_file("a", "http://public/"));
+    d.write("a.json", v2_metadata("a", "http://public/"));
     REQUIRE(store.reload());
     CHECK_FALSE(store.current()->find_v2("a")->is_protected());
     // broken content that shows a truthy "protected" before its error: dropped
@@ -644,7 +630,7 @@ TEST_CASE("a change toward protected never fails open to the last good content",
     CHECK(log.has("metadata file " + (d.path / "a.json").string() + " skipped: not valid JSON"));
     CHECK(log.has("the new content marks it protected, so its repository is not served until the file is fixed"));
     // refused (not broken) content that marks it protected: dropped too
-    d.write("a.json", v2_file("a", "http://public/"));
+    d.write("a.json", v2_metadata("a", "http://public/"));
     REQUIRE(store.reload());
     REQUIRE(store.current()->find_v2("a"));
     d.write("a.json", R"({"version": 2, "repo-registry-id": "a", "url": "http://h/?x", "protected": true})");
@@ -659,9 +645,9 @@ TEST_CASE("a change toward protected never fails open to the last good content",
 
 TEST_CASE("a file that cannot be read drops its repository", "[store]") {
     TempDir d;
-    d.write("a.json", v2_file("a"));
-    d.write("b.json", v2_file("b"));
-    Collect log;
+    d.write("a.json", v2_metadata("a"));
+    d.write("b.json", v2_metadata("b"));
+    LogCapture log;
     IndexStore store(d.path.string(), log.sink());
     store.reload();
     REQUIRE(store.current()->find_v2("a"));
@@ -681,8 +667,8 @@ TEST_CASE("a file that cannot be read drops its repository", "[store]") {
         REQUIRE(store.reload());
         CHECK(store.current()->find_v2("b"));
     }
-    d.write("a.json", v2_file("a"));
-    fs::resize_file(d.path / "a.json", v2_file("a").size());
+    d.write("a.json", v2_metadata("a"));
+    fs::resize_file(d.path / "a.json", v2_metadata("a").size());
     REQUIRE(store.reload());
     CHECK(store.current()->find_v2("a"));
 }

@@ -31,6 +31,23 @@ Held view_of(const V2Repo& r) {
     return Held{s, s->v2_sorted()[0]};
 }
 
+// A version 2 repo (no negotiation data at all) and a version 3 one whose
+// schema 2 lists are empty.
+V2Repo plain_v2() {
+    V2Repo r;
+    r.id = "v2";
+    r.version = 2;
+    return r;
+}
+
+V2Repo old_v3() {
+    V2Repo r;
+    r.id = "v3old";
+    r.version = 3;
+    r.has_schema2_fields = true;
+    return r;
+}
+
 V2Repo zoo() {
     V2Repo r;
     r.id = "zoo";
@@ -57,14 +74,7 @@ TEST_CASE("Accept values are comma-split, parameters dropped, trimmed", "[negoti
 }
 
 TEST_CASE("the negotiation table picks the manifest path and media type", "[negotiation]") {
-    V2Repo v2r;
-    v2r.id = "v2";
-    v2r.version = 2;
-    V2Repo v3r;
-    v3r.id = "v3old";
-    v3r.version = 3;
-    v3r.has_schema2_fields = true;
-    const Held v2 = view_of(v2r), v3old = view_of(v3r);
+    const Held v2 = view_of(plain_v2()), v3old = view_of(old_v3());
     const Held z = view_of(zoo());
     struct Row {
         const Held* repo;
@@ -220,14 +230,7 @@ TEST_CASE("the full matrix: every kind of ref under every Accept", "[negotiation
         }
     }
     // repos without negotiation data keep Crane's paths for tags and digests
-    V2Repo v2r;
-    v2r.id = "v2";
-    v2r.version = 2;
-    V2Repo v3r;
-    v3r.id = "v3old";
-    v3r.version = 3;
-    v3r.has_schema2_fields = true;
-    const Held v2 = view_of(v2r), v3old = view_of(v3r);
+    const Held v2 = view_of(plain_v2()), v3old = view_of(old_v3());
     for (const auto& accept : accepts) {
         INFO("Accept: " << accept);
         for (const std::string& ref : {std::string("latest"), DL, DU}) {

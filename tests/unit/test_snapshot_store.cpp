@@ -16,9 +16,12 @@
 #include <vector>
 
 #include "crane/log_ids.h"
+#include "store_test_helpers.h"
 #include "crane/snapshot_store.h"
 
 using namespace crane;
+using crane::testing::LogCapture;
+using crane::testing::v2_metadata;
 
 namespace {
 
@@ -52,23 +55,6 @@ private:
     std::string path_;
 };
 
-std::string v2_doc(const std::string& id, const std::string& url) {
-    return R"({"version": 2, "repo-registry-id": ")" + id + R"(", "url": ")" + url + R"("})";
-}
-
-struct Logged {
-    std::vector<std::string> lines;
-    LogSink sink() {
-        return [this](LogLevel, std::string_view m) { lines.emplace_back(m); };
-    }
-    bool has(const std::string& needle) const {
-        for (const auto& l : lines) {
-            if (l.find(needle) != std::string::npos) return true;
-        }
-        return false;
-    }
-};
-
 // A status page as the module makes it (any zeroed memory will do in-process).
 std::unique_ptr<SharedScanStatus> status_page() { return std::make_unique<SharedScanStatus>(); }
 
@@ -76,9 +62,9 @@ std::unique_ptr<SharedScanStatus> status_page() { return std::make_unique<Shared
 
 TEST_CASE("the builder publishes by rename and bumps the generation last", "[snapshot_store]") {
     Dir d;
-    d.write("a.json", v2_doc("alpha", "http://cdn.example.com/a/"));
+    d.write("a.json", v2_metadata("alpha", "http://cdn.example.com/a/"));
     auto status = status_page();
-    Logged log;
+    LogCapture log;
     SnapshotBuilder b(d.data(), d.snap(), status.get(), log.sink());
     ReloadStats st;
     REQUIRE(b.refresh(&st));
@@ -111,7 +97,7 @@ TEST_CASE("the builder publishes by rename and bumps the generation last", "[sna
     REQUIRE(s1->find_v2("alpha"));
     CHECK_FALSE(s1->find_v2("beta"));
 
-    d.write("b.json", v2_doc("beta", "http://cdn.example.com/b/"));
+    d.write("b.json", v2_metadata("beta", "http://cdn.example.com/b/"));
     REQUIRE(b.refresh(&st));
     CHECK(st.parsed == 1);  // only the new file
     CHECK(st.files == 2);
@@ -128,7 +114,7 @@ TEST_CASE("the builder publishes by rename and bumps the generation last", "[sna
 TEST_CASE("a restart adopts the snapshot in place and parses only what changed", "[snapshot_store]") {
     Dir d;
     for (int i = 0; i < 5; ++i) {
-        d.write("r" + std::to_string(i) + ".json", v2_doc("repo" + std::to_string(i), "http://cdn.example.com/"));
+        d.write("r" + std::to_string(i) + ".json", v2_metadata("repo" + std::to_string(i), "http://cdn.example.com/"));
     }
     {
         SnapshotBuilder first(d.data(), d.snap(), nullptr, nullptr);
@@ -143,7 +129,7 @@ TEST_CASE("a restart adopts the snapshot in place and parses only what changed",
     CHECK(st.parsed == 0);
     CHECK(status->generation.load() == 1);  // the page learns the generation in place
 
-    d.write("r2.json", v2_doc("repo2", "http://cdn.example.com/new/"));
+    d.write("r2.json", v2_metadata("repo2", "http://cdn.example.com/new/"));
     REQUIRE(again.refresh(&st));
     CHECK(st.parsed == 1);
     CHECK(again.latest()->generation() == 2);
@@ -159,9 +145,9 @@ TEST_CASE("a restart adopts the snapshot in place and parses only what changed",
 
 TEST_CASE("a broken file keeps its last good content across builds and restarts", "[snapshot_store]") {
     Dir d;
-    d.write("f.json", v2_doc("fragile", "http://cdn.example.com/good/"));
-    d.write("p.json", v2_doc("prot", "http://cdn.example.com/p/"));
-    Logged log;
+    d.write("f.json", v2_metadata("fragile", "http://cdn.example.com/good/"));
+    d.write("p.json", v2_metadata("prot", "http://cdn.example.com/p/"));
+    LogCapture log;
     auto status = status_page();
     {
         SnapshotBuilder b(d.data(), d.snap(), status.get(), log.sink());
@@ -192,8 +178,8 @@ TEST_CASE("a broken file keeps its last good content across builds and restarts"
     CHECK(b2.latest()->find_v2("fragile")->url() == "http://cdn.example.com/good/");
     CHECK(b2.latest()->summary().failed_files == 2);
     // fixed: a clean build clears the error on show
-    d.write("f.json", v2_doc("fragile", "http://cdn.example.com/fixed/"));
-    d.write("p.json", v2_doc("prot", "http://cdn.example.com/p/"));
+    d.write("f.json", v2_metadata("fragile", "http://cdn.example.com/fixed/"));
+    d.write("p.json", v2_metadata("prot", "http://cdn.example.com/p/"));
     auto status2 = status_page();
     SnapshotBuilder b3(d.data(), d.snap(), status2.get(), nullptr);
     b3.adopt_existing();
@@ -206,11 +192,11 @@ TEST_CASE("a broken file keeps its last good content across builds and restarts"
 
 TEST_CASE("a snapshot that fails validation is never mapped", "[snapshot_store]") {
     Dir d;
-    d.write("a.json", v2_doc("alpha", "http://cdn.example.com/a/"));
+    d.write("a.json", v2_metadata("alpha", "http://cdn.example.com/a/"));
     auto status = status_page();
     SnapshotBuilder b(d.data(), d.snap(), status.get(), nullptr);
     REQUIRE(b.refresh());
-    Logged log;
+    LogCapture log;
     SnapshotReader r(d.snap(), status.get(), log.sink());
     REQUIRE(r.current()->generation() == 1);
 
@@ -261,12 +247,12 @@ TEST_CASE("a snapshot that fails validation is never mapped", "[snapshot_store]"
 
 TEST_CASE("without a status page the reader stat-checks the file at most once a second", "[snapshot_store]") {
     Dir d;
-    d.write("a.json", v2_doc("alpha", "http://cdn.example.com/a/"));
+    d.write("a.json", v2_metadata("alpha", "http://cdn.example.com/a/"));
     SnapshotBuilder b(d.data(), d.snap(), nullptr, nullptr);
     REQUIRE(b.refresh());
     SnapshotReader r(d.snap(), nullptr, nullptr);
     REQUIRE(r.current()->generation() == 1);
-    d.write("b.json", v2_doc("beta", "http://cdn.example.com/b/"));
+    d.write("b.json", v2_metadata("beta", "http://cdn.example.com/b/"));
     REQUIRE(b.refresh());
     CHECK(r.current()->generation() == 1);  // checked less than a second ago
     ::usleep(1100 * 1000);
@@ -275,7 +261,7 @@ TEST_CASE("without a status page the reader stat-checks the file at most once a 
 
 TEST_CASE("part-written files of builders that died are removed", "[snapshot_store]") {
     Dir d;
-    d.write("a.json", v2_doc("alpha", "http://cdn.example.com/a/"));
+    d.write("a.json", v2_metadata("alpha", "http://cdn.example.com/a/"));
     // a pid that is certainly gone: a child that has exited and been reaped
     const pid_t child = ::fork();
     if (child == 0) ::_exit(0);
@@ -295,7 +281,7 @@ TEST_CASE("part-written files of builders that died are removed", "[snapshot_sto
 
 TEST_CASE("the in-memory store answers as the file-backed one", "[snapshot_store]") {
     Dir d;
-    d.write("a.json", v2_doc("alpha", "http://cdn.example.com/a/"));
+    d.write("a.json", v2_metadata("alpha", "http://cdn.example.com/a/"));
     IndexStore store(d.data(), nullptr);
     CHECK(store.current()->generation() == 0);
     REQUIRE(store.reload());

@@ -40,13 +40,8 @@ public:
     virtual std::shared_ptr<const Snapshot> current() = 0;
 };
 
-// The state of one data dir, shared by every process of a server (it lives
-// in a MAP_SHARED page made before the children fork). Plain data only.
-// `generation` is written last (release) by the builder; the rest is
-// guarded by the sequence counter `seq` (odd while being written).
-struct SharedScanStatus {
-    std::atomic<std::uint64_t> generation{0};  // of the snapshot file in place; 0: none yet
-    std::atomic<std::uint32_t> seq{0};
+// What the builder tells about one data dir. Plain data.
+struct ScanFigures {
     std::int32_t builder_pid = 0;
     std::uint64_t files = 0, failed_files = 0, v1_repos = 0, v2_repos = 0;
     std::uint64_t snapshot_bytes = 0;
@@ -55,15 +50,21 @@ struct SharedScanStatus {
     std::int64_t last_scan_duration_ns = 0;  // scan, parse, build and publish
     std::int64_t last_build_at_ns = 0;       // when the snapshot in place was built
     std::int64_t last_error_at_ns = 0;
+};
+
+// The state of one data dir, shared by every process of a server (it lives
+// in a MAP_SHARED page made before the children fork). `generation` is
+// written last (release) by the builder; the rest is guarded by the
+// sequence counter `seq` (odd while being written).
+struct SharedScanStatus : ScanFigures {
+    std::atomic<std::uint64_t> generation{0};  // of the snapshot file in place; 0: none yet
+    std::atomic<std::uint32_t> seq{0};
     char last_error[512] = {};
 };
 
 // A consistent copy of a SharedScanStatus (retries while a writer is busy).
-struct ScanStatusCopy {
+struct ScanStatusCopy : ScanFigures {
     std::uint64_t generation = 0;
-    std::int32_t builder_pid = 0;
-    std::uint64_t files = 0, failed_files = 0, v1_repos = 0, v2_repos = 0, snapshot_bytes = 0, scans = 0, builds = 0;
-    std::int64_t last_scan_at_ns = 0, last_scan_duration_ns = 0, last_build_at_ns = 0, last_error_at_ns = 0;
     std::string last_error;
 };
 ScanStatusCopy read_status(const SharedScanStatus& status);
