@@ -448,35 +448,69 @@ std::string snapshot_path(const std::string& dir, const std::string& data_dir) {
     return dir + "/" + (name.empty() ? "root" : name) + "-" + hex + ".snap";
 }
 
+// mkdir -p: missing parents get 0755 (as `mkdir -p` gives them), the
+// directory itself `mode`. False with errno set on a failure.
+bool make_directories(const std::string& dir, mode_t mode) {
+    for (std::size_t slash = dir.find('/', 1); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
+        const std::string parent = dir.substr(0, slash);
+        if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    }
+    if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) return false;
+    return ::chmod(dir.c_str(), mode) == 0;  // whatever the umask made of it
+}
+
+// The first directory on the way to `dir` (itself included) that User
+// cannot pass through, with its mode; empty when there is none.
+std::string unreachable_for_user(const std::string& dir) {
+    const uid_t uid = ap_unixd_config.user_id;
+    const gid_t gid = ap_unixd_config.group_id;
+    std::string path;
+    std::size_t from = 0;
+    while (from != std::string::npos) {
+        const std::size_t slash = dir.find('/', from + 1);
+        path = dir.substr(0, slash == std::string::npos ? dir.size() : slash);
+        from = slash;
+        if (path.empty()) continue;
+        struct stat st;
+        if (::stat(path.c_str(), &st) != 0) return path + " (" + std::strerror(errno) + ")";
+        const mode_t x = st.st_uid == uid ? S_IXUSR : st.st_gid == gid ? S_IXGRP : S_IXOTH;
+        if (!(st.st_mode & x)) {
+            char mode[8];
+            std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+            return path + " (mode " + mode + ", owner uid " + std::to_string(st.st_uid) + ")";
+        }
+    }
+    return {};
+}
+
 // CraneSnapshotDir, made when missing. The children's user writes it (the
 // watchdog runs in a child), so a directory made by root is given to User.
 // An existing directory must already be that user's: it is never chowned.
-std::optional<std::string> prepare_snapshot_dir(const std::string& dir, apr_pool_t* p) {
-    apr_finfo_t finfo;
-    const bool existed = apr_stat(&finfo, dir.c_str(), APR_FINFO_TYPE | APR_FINFO_USER, p) == APR_SUCCESS;
-    if (existed && finfo.filetype != APR_DIR) return "CraneSnapshotDir " + dir + ": not a directory";
+std::optional<std::string> prepare_snapshot_dir(const std::string& dir) {
+    struct stat st;
+    const bool existed = ::stat(dir.c_str(), &st) == 0;
+    if (existed && !S_ISDIR(st.st_mode)) return "CraneSnapshotDir " + dir + ": not a directory";
+    const bool root = geteuid() == 0;
     if (!existed) {
-        apr_status_t rv = apr_dir_make_recursive(dir.c_str(), APR_FPROT_OS_DEFAULT & 0700, p);
-        if (rv != APR_SUCCESS) {
-            char buf[256];
-            return "CraneSnapshotDir " + dir + ": cannot be created: " + apr_strerror(rv, buf, sizeof(buf));
+        if (!make_directories(dir, 0700)) {
+            return "CraneSnapshotDir " + dir + ": cannot be created: " + std::strerror(errno);
         }
-        if (::chmod(dir.c_str(), 0700) != 0) {
-            return "CraneSnapshotDir " + dir + ": cannot set its mode: " + std::strerror(errno);
-        }
-        if (geteuid() == 0 && ::chown(dir.c_str(), ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
+        if (root && ::chown(dir.c_str(), ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
             return "CraneSnapshotDir " + dir + ": cannot give it to User: " + std::strerror(errno);
         }
-        return std::nullopt;
-    }
-    if (geteuid() == 0) {
-        if (finfo.user != ap_unixd_config.user_id) {
-            return "CraneSnapshotDir " + dir + ": owned by uid " + std::to_string(finfo.user) +
-                   ", not by User (uid " + std::to_string(ap_unixd_config.user_id) +
-                   ") who writes the snapshots; chown it or name another directory";
-        }
-    } else if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    } else if (root && st.st_uid != ap_unixd_config.user_id) {
+        return "CraneSnapshotDir " + dir + ": owned by uid " + std::to_string(st.st_uid) + ", not by User (uid " +
+               std::to_string(ap_unixd_config.user_id) + ") who writes the snapshots; chown it or name another directory";
+    } else if (!root && ::access(dir.c_str(), W_OK | X_OK) != 0) {
         return "CraneSnapshotDir " + dir + ": not writable: " + std::strerror(errno);
+    }
+    if (root) {
+        // the children run as User: every directory on the way must let them through
+        const std::string blocked = unreachable_for_user(dir);
+        if (!blocked.empty()) {
+            return "CraneSnapshotDir " + dir + ": User (uid " + std::to_string(ap_unixd_config.user_id) +
+                   ") cannot reach it: " + blocked;
+        }
     }
     return std::nullopt;
 }
@@ -569,7 +603,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
         report_config_issues(main_server, ptemp, true);  // fatal ones stopped check_config
         if (!require_watchdog(main_server)) return HTTP_INTERNAL_SERVER_ERROR;
         const std::string dir = g_snapshot_dir ? g_snapshot_dir : ap_runtime_dir_relative(pconf, "crane");
-        if (auto err = prepare_snapshot_dir(dir, ptemp)) {
+        if (auto err = prepare_snapshot_dir(dir)) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, "%s: mod_crane: %s", crane::log_id::kSnapshotSetup,
                          err->c_str());
             return HTTP_INTERNAL_SERVER_ERROR;

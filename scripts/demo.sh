@@ -33,6 +33,8 @@ ServerRoot "$dir"
 ServerName 127.0.0.1
 Listen 127.0.0.1:$port
 PidFile $dir/httpd.pid
+# the index snapshot goes to DefaultRuntimeDir/crane: the demo keeps it in its dir
+DefaultRuntimeDir $dir
 ErrorLog /dev/stderr
 LogLevel info
 LoadModule mpm_event_module $moddir/mod_mpm_event.so

@@ -270,6 +270,28 @@ class StartupErrors(unittest.TestCase):
         finally:
             h.cleanup()
 
+    @unittest.skipUnless(os.geteuid() == 0, "ownership checks need root")
+    def test_a_snapshot_dir_behind_a_closed_directory_stops_startup(self):
+        h = Httpd(conf="CraneSnapshotDir {dir}/closed/snaps\n")
+        try:
+            os.makedirs(os.path.join(h.dir, "closed"))
+            os.chmod(os.path.join(h.dir, "closed"), 0o700)  # root's, www-data cannot pass
+            self.assert_startup_fails(h)
+            self.assertRegex(h.log(), r"CRANE0017: mod_crane: CraneSnapshotDir .*/closed/snaps: User \(uid \d+\) "
+                                      r"cannot reach it: .*/closed \(mode 0700, owner uid 0\)")
+        finally:
+            h.cleanup()
+
+    def test_missing_parents_are_made_0755_and_the_dir_0700_for_user(self):
+        h = self.enterContext(Httpd(data_src=METADATA, conf="CraneSnapshotDir {dir}/a/b/snaps\n"))
+        for sub, mode in (("a", 0o755), ("a/b", 0o755), ("a/b/snaps", 0o700)):
+            st = os.stat(os.path.join(h.dir, sub))
+            self.assertEqual(st.st_mode & 0o777, mode, sub)
+        if os.geteuid() == 0:
+            self.assertEqual(os.stat(os.path.join(h.dir, "a/b/snaps")).st_uid, pwd.getpwnam("www-data").pw_uid)
+        self.assertEqual(len(glob.glob(os.path.join(h.dir, "a/b/snaps", "*.snap"))), 1)
+        self.assertEqual(h.curl("/v2/zoo/tags/list").status, 302)
+
     def test_snapshot_dir_only_in_the_main_server(self):
         h = Httpd(conf="<VirtualHost 127.0.0.1:1>\n    CraneSnapshotDir {dir}/x\n</VirtualHost>\n")
         try:
