@@ -432,6 +432,35 @@ TEST_CASE("each file alone, through snapshot_of", "[snapshot]") {
     }
 }
 
+TEST_CASE("digests of any length come back whole, and copies keep their own text", "[snapshot]") {
+    // the digest grammar bounds no algorithm but sha256 and sha512
+    const std::string long_digest = "sha999:" + std::string(300, 'b');
+    const std::string raw_digest = "sha256:" + std::string(63, '0') + "2";
+    const std::string text = R"({"version": 4, "repo-registry-id": "long", "url": "http://h/",
+        "schema2_data": [], "manifest_list_data": ["a", "b"],
+        "manifest_list_amd64_tags": {"a": [")" + raw_digest + R"(", 2], "b": [")" + long_digest + R"(", 1]}})";
+    auto parsed = parse_metadata(text, "/data/long.json");
+    REQUIRE(parsed.ok());
+    auto s = snapshot_of(*parsed);
+    auto v = s->find_v2("long");
+    REQUIRE(v);
+    auto b = v->find_amd64("b");
+    REQUIRE(b);
+    CHECK(b->digest.view() == long_digest);
+    CHECK(v->find_amd64_by_digest(long_digest)->tag == "b");
+    std::optional<Amd64View> a = v->find_amd64("a");
+    REQUIRE(a);
+    // a spelled-out sha256 lives in the view's own buffer: a copy must not
+    // point into the original's
+    Amd64View copy = *a;
+    a.reset();
+    CHECK(copy.digest.view() == raw_digest);
+    Amd64View assigned;
+    assigned = copy;
+    copy.digest = DigestText();
+    CHECK(assigned.digest.view() == raw_digest);
+}
+
 TEST_CASE("the file table keeps each file's state and record", "[snapshot]") {
     auto repos = gen_repos(40, 5);
     auto files = inputs_of(repos);

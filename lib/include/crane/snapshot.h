@@ -33,15 +33,31 @@ constexpr std::uint32_t kSnapshotFormat = 1;
 
 class Snapshot;
 
-// A digest in its text form ("sha256:<64 hex>" and other algorithms), held
-// by value so a view can give it out without allocating.
+// A digest in its text form ("sha256:<64 hex>" and other algorithms), given
+// out without allocating: a sha256 digest stored raw is spelled out in a
+// buffer held by value; any other digest is a view into the snapshot (the
+// grammar puts no bound on its length).
 class DigestText {
 public:
-    std::string_view view() const { return {buf_.data(), len_}; }
-    void assign(std::string_view s);  // truncated to the buffer (never happens for valid digests)
+    DigestText() = default;
+    DigestText(const DigestText& o) { *this = o; }
+    DigestText& operator=(const DigestText& o) {
+        if (this == &o) return *this;
+        buf_ = o.buf_;
+        view_ = o.in_buffer() ? std::string_view(buf_.data(), o.view_.size()) : o.view_;
+        return *this;
+    }
+
+    std::string_view view() const { return view_; }
+    // a view that outlives this object only as long as the snapshot does
+    void refer(std::string_view s) { view_ = s; }
+    // "sha256:" and the hex of 32 raw bytes, in the buffer
+    void spell_sha256(const unsigned char* raw);
+
 private:
-    std::array<char, 160> buf_{};
-    std::size_t len_ = 0;
+    bool in_buffer() const { return view_.data() == buf_.data() && !view_.empty(); }
+    std::array<char, 71> buf_{};
+    std::string_view view_;
 };
 
 struct Amd64View {

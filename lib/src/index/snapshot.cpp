@@ -178,19 +178,6 @@ bool decode_sha256(std::string_view s, unsigned char* raw) {
     return true;
 }
 
-
-void raw_to_text(const unsigned char* raw, DigestText& out) {
-    static const char* kHex = "0123456789abcdef";
-    char buf[71];
-    const std::string_view prefix = "sha256:";
-    std::copy(prefix.begin(), prefix.end(), buf);
-    for (std::size_t i = 0; i < 32; ++i) {
-        buf[7 + 2 * i] = kHex[raw[i] >> 4];
-        buf[8 + 2 * i] = kHex[raw[i] & 15];
-    }
-    out.assign(std::string_view(buf, sizeof buf));
-}
-
 }  // namespace
 
 // ---- reading: every access checked against the image's size ----
@@ -306,9 +293,9 @@ Amd64View amd64_at(const Snapshot* s, u32 at) {
     v.tag = A::str(s, word & ~kLowBits);
     v.schema_version = word & kSchema2Bit ? 2 : 1;
     if (word & kRawDigest) {
-        if (const unsigned char* raw = A::bytes(s, u64{at} + 4, 32)) raw_to_text(raw, v.digest);
+        if (const unsigned char* raw = A::bytes(s, u64{at} + 4, 32)) v.digest.spell_sha256(raw);
     } else {
-        v.digest.assign(A::str(s, A::u32at(s, u64{at} + 4)));
+        v.digest.refer(A::str(s, A::u32at(s, u64{at} + 4)));
     }
     return v;
 }
@@ -347,9 +334,15 @@ std::optional<u32> find_in_table(const Snapshot* s, Section table, u8 kind, std:
 
 // ---- the views ----
 
-void DigestText::assign(std::string_view s) {
-    len_ = std::min(s.size(), buf_.size());
-    if (len_ != 0) std::memcpy(buf_.data(), s.data(), len_);  // an empty view may have no data
+void DigestText::spell_sha256(const unsigned char* raw) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    constexpr std::string_view kPrefix = "sha256:";
+    std::copy(kPrefix.begin(), kPrefix.end(), buf_.begin());
+    for (std::size_t i = 0; i < 32; ++i) {
+        buf_[7 + 2 * i] = kHex[raw[i] >> 4];
+        buf_[8 + 2 * i] = kHex[raw[i] & 15];
+    }
+    view_ = std::string_view(buf_.data(), buf_.size());
 }
 
 std::string_view RepoView::id() const { return A::str(s_, A::u32at(s_, u64{off_} + 4)); }
