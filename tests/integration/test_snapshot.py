@@ -106,6 +106,9 @@ class SnapshotStatus(unittest.TestCase):
             self.assertEqual(st.st_uid, pwd.getpwnam("www-data").pw_uid)
         s = status(h)
         self.assertEqual(int(s["Bytes"]), os.path.getsize(snaps[0]))
+        # the start-up build (root) and the watchdog builder (User) share the lock
+        self.assertEqual(os.stat(snaps[0] + ".lock").st_mode & 0o777, 0o644)
+        self.assertEqual(os.stat(snaps[0]).st_mode & 0o777, 0o644)
 
     def test_auto_status_lines(self):
         h = self.start()

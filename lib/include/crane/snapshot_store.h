@@ -112,7 +112,7 @@ public:
 
 private:
     void set_error(const std::string& message);
-    bool publish(std::string bytes, std::uint64_t generation, std::string* error);
+    bool publish(std::string bytes, std::string* error);
 
     std::string data_dir_;
     std::string path_;

@@ -177,7 +177,11 @@ class BuildLock {
 public:
     explicit BuildLock(const std::string& path) {
         if (path.empty()) return;
-        fd_ = ::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        // read-only and 0644: the start-up build runs as root, the watchdog
+        // builder as User, and both must be able to open it (flock needs no
+        // write access)
+        fd_ = ::open((path + ".lock").c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ >= 0) ::fchmod(fd_, 0644);  // whatever the umask made of it (fails harmlessly if not ours)
         if (fd_ >= 0) {
             while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
             }
@@ -374,7 +378,7 @@ void SnapshotBuilder::set_error(const std::string& message) {
     });
 }
 
-bool SnapshotBuilder::publish(std::string bytes, std::uint64_t generation, std::string* error) {
+bool SnapshotBuilder::publish(std::string bytes, std::string* error) {
     if (path_.empty()) {
         auto made = Snapshot::from_bytes(std::move(bytes));
         if (!made) {
@@ -393,7 +397,8 @@ bool SnapshotBuilder::publish(std::string bytes, std::uint64_t generation, std::
         *error = "cannot create " + tmp + ": " + std::strerror(errno);
         return false;
     }
-    const bool written = write_all(fd, bytes.data(), bytes.size());
+    // every child reads it, whoever wrote it and whatever the umask
+    const bool written = ::fchmod(fd, 0644) == 0 && write_all(fd, bytes.data(), bytes.size());
     const int write_errno = errno;
     if (::close(fd) != 0 || !written) {
         *error = "cannot write " + tmp + ": " + std::strerror(written ? errno : write_errno);
@@ -415,7 +420,6 @@ bool SnapshotBuilder::publish(std::string bytes, std::uint64_t generation, std::
     std::atomic_store(&latest_, *opened);
     struct stat st;
     latest_stamp_ = ::stat(path_.c_str(), &st) == 0 ? FileStamp::of(st) : FileStamp();
-    (void)generation;
     return true;
 }
 
@@ -585,7 +589,7 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
     for (const auto& w : warnings) log(log_, LogLevel::Warn, log_id::kIndexWarning, "metadata: " + w);
 
     std::string error;
-    const bool published = publish(std::move(bytes), generation, &error);
+    const bool published = publish(std::move(bytes), &error);
     base.reset();  // the old mapping goes when its last reader lets go
     const std::int64_t t_done = mono_ns();
     st.write_ns = t_done - t_build;
