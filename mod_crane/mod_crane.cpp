@@ -694,11 +694,10 @@ std::string seconds_text(std::int64_t ns) {
     return buf;
 }
 
-std::string time_text(std::int64_t wall_ns, apr_pool_t* p) {
+std::string time_text(std::int64_t wall_ns) {
     if (wall_ns <= 0) return "never";
     char buf[APR_RFC822_DATE_LEN];
     apr_rfc822_date(buf, static_cast<apr_time_t>(wall_ns / 1000));
-    (void)p;
     return buf;
 }
 
@@ -747,8 +746,8 @@ int status_hook_unwalled(request_rec* r, int flags) {
                        static_cast<apr_uint64_t>(mapped), static_cast<apr_uint64_t>(st.v1_repos),
                        static_cast<apr_uint64_t>(st.v2_repos), static_cast<apr_uint64_t>(st.files),
                        static_cast<apr_uint64_t>(st.failed_files), static_cast<apr_uint64_t>(st.snapshot_bytes),
-                       time_text(st.last_scan_at_ns, r->pool).c_str(), seconds_text(st.last_scan_duration_ns).c_str(),
-                       time_text(st.last_build_at_ns, r->pool).c_str(), static_cast<int>(st.builder_pid),
+                       time_text(st.last_scan_at_ns).c_str(), seconds_text(st.last_scan_duration_ns).c_str(),
+                       time_text(st.last_build_at_ns).c_str(), static_cast<int>(st.builder_pid),
                        st.last_error.empty() ? "(none)" : ap_escape_html(r->pool, st.last_error.c_str()));
         }
         ++i;

@@ -196,14 +196,24 @@ class SnapshotLifecycle(unittest.TestCase):
         h = self.enterContext(Httpd(data_src=METADATA, conf=STATUS_CONF, extra_modules=["status"],
                                     expect_log=[r"AH00052: child pid \d+ exit signal Killed"]))
         parent = self.parent_pid(h)
-        # the parent builds first; then the watchdog child scans on taking the role
-        pid = wait_until(lambda: [p for p in [int(status(h)["BuilderPid"])] if p not in (0, parent)],
+        # a short-lived process forked by the parent builds first; then the
+        # watchdog child scans on taking the role: wait for a live child
+        pid = wait_until(lambda: [p for p in [int(status(h)["BuilderPid"])] if self.parent_of(p) == parent],
                          what="a child scan")[0]
         os.kill(pid, signal.SIGKILL)
         write_atomically(os.path.join(h.data, "after.json"), v2_doc("after", "http://cdn.example.com/after/"))
         # mod_watchdog hands the role over within about ten seconds
         wait_served(h, "/v2/after/tags/list", 302, timeout=40)
         self.assertNotEqual(int(status(h)["BuilderPid"]), pid)
+
+    @staticmethod
+    def parent_of(pid):
+        """The parent pid of a running process, None when it is gone."""
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                return int(re.search(r"^PPid:\s+(\d+)", f.read(), re.M).group(1))
+        except (OSError, AttributeError):
+            return None
 
     @staticmethod
     def parent_pid(h):
