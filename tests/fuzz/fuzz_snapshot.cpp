@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "crane/snapshot.h"
+#include "index/snapshot_format.h"  // snapshot_checksum, seal_snapshot
 
 namespace {
 

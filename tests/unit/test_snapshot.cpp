@@ -22,6 +22,7 @@
 #include "reference_index.h"
 #include "crane/metadata.h"
 #include "crane/snapshot.h"
+#include "index/snapshot_format.h"  // snapshot_checksum, seal_snapshot
 
 using namespace crane;
 namespace fs = std::filesystem;

@@ -266,12 +266,4 @@ std::string build_snapshot(const std::vector<SnapshotFileInput>& files, std::uin
 // A one-repo snapshot, for tests of code that takes views.
 std::shared_ptr<const Snapshot> snapshot_of(const ParsedRepo& repo);
 
-// The checksum the header holds: of the whole image, with the header's
-// checksum field read as zero. Exposed for the fuzz target, which re-seals
-// mutated images (seal_snapshot) so that it reaches the structure checks.
-std::uint64_t snapshot_checksum(const unsigned char* data, std::size_t size);
-// Writes snapshot_checksum into the header of `bytes` (no-op when shorter
-// than a header).
-void seal_snapshot(std::string& bytes);
-
 }  // namespace crane
