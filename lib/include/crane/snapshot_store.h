@@ -23,6 +23,7 @@
 
 #include "crane/file_stamp.h"
 #include "crane/log.h"
+#include "crane/result.h"
 #include "crane/snapshot.h"
 
 namespace crane {
@@ -112,7 +113,9 @@ public:
 
 private:
     void set_error(const std::string& message);
-    bool publish(std::string bytes, std::string* error);
+    // Writes the snapshot beside the one in place and renames it over it
+    // (in memory when there is no path); the published snapshot, or why not.
+    Result<std::shared_ptr<const Snapshot>> publish(std::string bytes);
 
     std::string data_dir_;
     std::string path_;

@@ -23,6 +23,7 @@
 #include <system_error>
 #include <thread>
 
+#include "crane/fd.h"
 #include "crane/log_ids.h"
 #include "crane/result.h"
 
@@ -197,36 +198,17 @@ private:
     int fd_ = -1;
 };
 
-bool write_all(int fd, const char* p, std::size_t n) {
-    while (n > 0) {
-        ssize_t w = ::write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-    return true;
-}
-
 // Removes the part-written files of builders that died mid-write (a
 // crashed child): `path`.tmp.PID whose process is gone.
 void remove_orphans(const std::string& path) {
     const std::size_t slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
     const std::string prefix = path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp.";
-    DIR* d = opendir(dir.c_str());
-    if (!d) return;
-    while (struct dirent* e = readdir(d)) {
-        const std::string name = e->d_name;
-        if (name.compare(0, prefix.size(), prefix) != 0) continue;
-        const std::string pid_text = name.substr(prefix.size());
-        if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
-        const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
-        if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) ::unlink((dir + "/" + name).c_str());
-    }
-    closedir(d);
+    remove_temp_files(dir, prefix, [](std::string_view pid_text) {
+        if (pid_text.find_first_not_of("0123456789") != std::string_view::npos) return false;
+        const long pid = std::strtol(std::string(pid_text).c_str(), nullptr, 10);
+        return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    });
 }
 
 std::string describe_build(const ReloadStats& st, std::uint64_t generation) {
@@ -378,49 +360,30 @@ void SnapshotBuilder::set_error(const std::string& message) {
     });
 }
 
-bool SnapshotBuilder::publish(std::string bytes, std::string* error) {
+Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::publish(std::string bytes) {
+    using Published = Result<std::shared_ptr<const Snapshot>>;
     if (path_.empty()) {
         auto made = Snapshot::from_bytes(std::move(bytes));
-        if (!made) {
-            *error = "the new snapshot does not validate: " + made.error();
-            return false;
-        }
+        if (!made) return Published::failure("the new snapshot does not validate: " + made.error());
         std::atomic_store(&latest_, *made);
-        return true;
+        return made;
     }
     // beside the old one, then renamed over it: a reader maps the old file
-    // or the new one, never a part-written one
+    // or the new one, never a part-written one; every child reads it,
+    // whoever wrote it and whatever the umask
     remove_orphans(path_);
-    const std::string tmp = path_ + ".tmp." + std::to_string(::getpid());
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        *error = "cannot create " + tmp + ": " + std::strerror(errno);
-        return false;
-    }
-    // every child reads it, whoever wrote it and whatever the umask
-    const bool written = ::fchmod(fd, 0644) == 0 && write_all(fd, bytes.data(), bytes.size());
-    const int write_errno = errno;
-    if (::close(fd) != 0 || !written) {
-        *error = "cannot write " + tmp + ": " + std::strerror(written ? errno : write_errno);
-        ::unlink(tmp.c_str());
-        return false;
-    }
+    ReplacementFile file(path_, path_ + ".tmp." + std::to_string(::getpid()), 0644);
+    if (!file.write(bytes) || !file.close()) return Published::failure(file.error());
     bytes = std::string();  // the build's memory goes before the mapping comes
-    auto opened = Snapshot::open(tmp);
+    auto opened = Snapshot::open(file.temp_path());
     if (!opened) {
-        *error = "the new snapshot " + tmp + " does not validate: " + opened.error();
-        ::unlink(tmp.c_str());
-        return false;
+        return Published::failure("the new snapshot " + file.temp_path() + " does not validate: " + opened.error());
     }
-    if (::rename(tmp.c_str(), path_.c_str()) != 0) {
-        *error = "cannot rename " + tmp + " to " + path_ + ": " + std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return false;
-    }
+    if (!file.commit()) return Published::failure(file.error());
     std::atomic_store(&latest_, *opened);
     struct stat st;
     latest_stamp_ = ::stat(path_.c_str(), &st) == 0 ? FileStamp::of(st) : FileStamp();
-    return true;
+    return opened;
 }
 
 bool SnapshotBuilder::refresh(ReloadStats* stats) {
@@ -588,16 +551,15 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
     st.snapshot_bytes = bytes.size();
     for (const auto& w : warnings) log(log_, LogLevel::Warn, log_id::kIndexWarning, "metadata: " + w);
 
-    std::string error;
-    const bool published = publish(std::move(bytes), &error);
+    const auto published = publish(std::move(bytes));
     base.reset();  // the old mapping goes when its last reader lets go
     const std::int64_t t_done = mono_ns();
     st.write_ns = t_done - t_build;
     loaded_once_ = true;
     if (!published) {
         log(log_, LogLevel::Error, log_id::kSnapshotWrite,
-            "snapshot of " + data_dir_ + " not published: " + error + "; the snapshot in place stays");
-        set_error(error);
+            "snapshot of " + data_dir_ + " not published: " + published.error() + "; the snapshot in place stays");
+        set_error(published.error());
         update_status(status_, [&](SharedScanStatus& s) {
             ++s.scans;
             s.last_scan_at_ns = started_wall;
@@ -606,7 +568,7 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
         if (stats) *stats = st;
         return false;
     }
-    auto snap = std::atomic_load(&latest_);
+    const std::shared_ptr<const Snapshot>& snap = *published;
     const SnapshotSummary sum = snap->summary();
     st.v1_repos = sum.v1_repos;
     st.v2_repos = sum.v2_repos;
