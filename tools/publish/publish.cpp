@@ -71,15 +71,19 @@ std::string read_file(const std::string& path, std::int64_t limit) {
     throw Error("Cannot read " + path + ": " + errno_text(bytes.error().errno_value) + ".");
 }
 
-void write_all(int fd, const char* data, std::size_t size, const std::string& path) {
-    while (size > 0) {
-        ssize_t n = ::write(fd, data, size);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw Error("Cannot write " + path + ": " + errno_text(errno) + ".");
-        }
-        data += n;
-        size -= static_cast<std::size_t>(n);
+void write_or_throw(int fd, const char* data, std::size_t size, const std::string& path) {
+    if (!crane::write_all(fd, data, size)) throw Error("Cannot write " + path + ": " + errno_text(errno) + ".");
+}
+
+// `bytes` in a file beside its final place (crane::ReplacementFile), synced
+// and closed; commit() renames it into place.
+void write_replacement(crane::ReplacementFile& file, const std::string& dir, std::string_view bytes) {
+    if (!file.created()) {
+        throw Error("Cannot create a temporary file in " + dir + ": " + errno_text(file.error_number()) + ".");
+    }
+    if (!file.ok()) throw Error("Cannot chmod " + file.temp_path() + ": " + errno_text(file.error_number()) + ".");
+    if (!file.write(bytes) || !file.close(true)) {
+        throw Error("Cannot write " + file.temp_path() + ": " + errno_text(file.error_number()) + ".");
     }
 }
 
@@ -97,7 +101,7 @@ void write_new_file(const std::string& path, std::string_view bytes) {
     if (fd.get() < 0) throw Error("Cannot create " + path + ": " + errno_text(errno) + ".");
     if (::fchmod(fd.get(), 0644) != 0)
         throw Error("Cannot chmod " + path + ": " + errno_text(errno) + ".");
-    write_all(fd.get(), bytes.data(), bytes.size(), path);
+    write_or_throw(fd.get(), bytes.data(), bytes.size(), path);
     sync_and_close(fd, path);
 }
 
@@ -908,7 +912,7 @@ void copy_verified(const std::string& src, const std::string& dst, const std::st
         total += n;
         sha.update(buf.data(), static_cast<std::size_t>(n));
         if (size < 0 || total <= size)
-            write_all(out.get(), buf.data(), static_cast<std::size_t>(n), dst);
+            write_or_throw(out.get(), buf.data(), static_cast<std::size_t>(n), dst);
     }
     if (size >= 0 && total != size) {
         throw Error("Blob " + digest + " (" + src + ") is " + std::to_string(total) +
@@ -1036,26 +1040,14 @@ Result publish(const Options& options) {
     for (std::string_view prefix : {kTempPrefix, kOldPrefix}) {
         for (const auto& stale : temp_names(parent, std::string(prefix) + base)) remove_tree(stale);
     }
-    for (const auto& stale : temp_names(o.metadata_dir, "." + meta_name + ".tmp")) {
-        ::unlink(stale.c_str());
-    }
+    // (mkstemp's temporary files: six characters after ".tmp.")
+    crane::remove_temp_files(o.metadata_dir, "." + meta_name + ".tmp.",
+                             [](std::string_view suffix) { return suffix.size() == 6; });
 
     // 2. the metadata file's text, in a temp file (not *.json: mod_crane
     // must never load it half-written)
-    std::string mtmpl = o.metadata_dir + "/." + meta_name + ".tmp.XXXXXX";
-    std::vector<char> mbuf(mtmpl.begin(), mtmpl.end());
-    mbuf.push_back('\0');
-    Fd mfd(::mkstemp(mbuf.data()));
-    if (mfd.get() < 0) {
-        throw Error("Cannot create a temporary file in " + o.metadata_dir + ": " +
-                    errno_text(errno) + ".");
-    }
-    const std::string mtmp(mbuf.data());
-    TreeGuard mguard(mtmp);
-    if (::fchmod(mfd.get(), 0644) != 0)
-        throw Error("Cannot chmod " + mtmp + ": " + errno_text(errno) + ".");
-    write_all(mfd.get(), metadata.data(), metadata.size(), mtmp);
-    sync_and_close(mfd, mtmp);
+    crane::ReplacementFile mfile(r.metadata_file, o.metadata_dir + "/." + meta_name + ".tmp.XXXXXX");
+    write_replacement(mfile, o.metadata_dir, metadata);
 
     // 3. the new tree, in a temp dir beside its final place
     make_dirs(parent);
@@ -1125,32 +1117,19 @@ Result publish(const Options& options) {
     for (const auto& [name, body] : error_documents()) {
         const std::string path = errors + "/" + name;
         if (is_regular_file(path) && read_file(path, 4096) == body) continue;
-        std::string etmpl = errors + "/." + name + ".tmp.XXXXXX";
-        std::vector<char> ebuf(etmpl.begin(), etmpl.end());
-        ebuf.push_back('\0');
-        Fd efd(::mkstemp(ebuf.data()));
-        if (efd.get() < 0) {
-            throw Error("Cannot create a temporary file in " + errors + ": " + errno_text(errno) +
+        crane::ReplacementFile efile(path, errors + "/." + name + ".tmp.XXXXXX");
+        write_replacement(efile, errors, body);
+        if (!efile.commit()) {
+            throw Error("Cannot move " + efile.temp_path() + " to " + path + ": " + errno_text(efile.error_number()) +
                         ".");
         }
-        const std::string etmp(ebuf.data());
-        TreeGuard eguard(etmp);
-        if (::fchmod(efd.get(), 0644) != 0)
-            throw Error("Cannot chmod " + etmp + ": " + errno_text(errno) + ".");
-        write_all(efd.get(), body.data(), body.size(), etmp);
-        sync_and_close(efd, etmp);
-        if (::rename(etmp.c_str(), path.c_str()) != 0) {
-            throw Error("Cannot move " + etmp + " to " + path + ": " + errno_text(errno) + ".");
-        }
-        eguard.release();
     }
 
     // 6. the metadata file, last
-    if (::rename(mtmp.c_str(), r.metadata_file.c_str()) != 0) {
-        throw Error("Published " + r.repo_dir + " but cannot move " + mtmp + " to " +
-                    r.metadata_file + ": " + errno_text(errno) + ".");
+    if (!mfile.commit()) {
+        throw Error("Published " + r.repo_dir + " but cannot move " + mfile.temp_path() + " to " +
+                    r.metadata_file + ": " + errno_text(mfile.error_number()) + ".");
     }
-    mguard.release();
     sync_dir(o.metadata_dir);
     return r;
 }

@@ -61,6 +61,7 @@ public:
     ReplacementFile& operator=(const ReplacementFile&) = delete;
 
     bool ok() const { return error_.empty(); }
+    bool created() const { return created_; }  // false: the temporary file could not be made
     const std::string& error() const { return error_; }
     int error_number() const { return errno_; }
     const std::string& temp_path() const { return temp_; }
@@ -79,6 +80,7 @@ private:
     Fd fd_;
     std::string error_;
     int errno_ = 0;
+    bool created_ = false;
     bool done_ = false;  // committed or discarded
 };
 

@@ -47,6 +47,7 @@ ReplacementFile::ReplacementFile(std::string path, std::string temp, mode_t mode
         fail("cannot create", asked);
         return;
     }
+    created_ = true;
     if (::fchmod(fd_.get(), mode) != 0) fail("cannot chmod", temp_);
 }
 
