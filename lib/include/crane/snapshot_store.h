@@ -112,6 +112,20 @@ public:
     const std::string& snapshot_path() const { return path_; }
 
 private:
+    // refresh's steps (snapshot_store.cpp)
+    struct ScanPlan;
+    struct InputPlan;
+    struct ScanClock;
+    std::shared_ptr<const Snapshot> choose_base();
+    ScanPlan plan_scan(const Snapshot& base, std::int64_t started_wall);
+    void record_unchanged_scan(const std::shared_ptr<const Snapshot>& base, const ScanPlan& scan,
+                               const ScanClock& clock, std::int64_t t_scan, ReloadStats* stats);
+    InputPlan plan_inputs(const ScanPlan& scan, std::int64_t started_wall, ReloadStats& st);
+    void parse_changed(const ScanPlan& scan, InputPlan& plan, ReloadStats& st);
+    std::string build_image(const Snapshot& base, std::vector<SnapshotFileInput>& inputs);
+    void record_failed_publish(const std::string& error, const ScanClock& clock, std::int64_t t_done);
+    void record_scan(const Snapshot& snap, const ScanPlan& scan, ReloadStats& st, const ScanClock& clock,
+                     std::int64_t t_done);
     void set_error(const std::string& message);
     // Writes the snapshot beside the one in place and renames it over it
     // (in memory when there is no path); the published snapshot, or why not.

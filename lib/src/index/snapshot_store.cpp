@@ -2,7 +2,6 @@
 // (see snapshot_store.h).
 #include "crane/snapshot_store.h"
 
-#include <dirent.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -24,6 +23,8 @@
 #include <thread>
 
 #include "crane/fd.h"
+#include "index/data_dir_scan.h"
+#include "index/failed_file.h"
 #include "crane/log_ids.h"
 #include "crane/result.h"
 
@@ -31,7 +32,6 @@ namespace crane {
 
 namespace {
 
-constexpr std::size_t kMaxMetadataBytes = 256u << 20;  // a metadata file larger than this is refused
 constexpr std::int64_t kRacyWindowNs = kRacyWindow.count();  // see file_stamp.h
 
 std::int64_t wall_ns() {
@@ -43,122 +43,6 @@ std::int64_t mono_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
-
-bool ends_with_json(const std::string& name) {
-    return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0;
-}
-
-void walk(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& seen_dirs,
-          std::vector<std::pair<std::string, FileStamp>>& out, std::vector<std::string>* problems,
-          int depth) {
-    if (depth > 64) {
-        if (problems) problems->push_back(dir + ": nested too deep; not searched");
-        return;
-    }
-    DIR* d = opendir(dir.c_str());
-    if (!d) {
-        if (problems) problems->push_back(dir + ": cannot open directory");
-        return;
-    }
-    std::vector<std::string> names;
-    while (struct dirent* e = readdir(d)) {
-        std::string name = e->d_name;
-        if (name == "." || name == "..") continue;
-        // only *.json files and what may be a directory matter
-        if (e->d_type != DT_DIR && e->d_type != DT_LNK && e->d_type != DT_UNKNOWN && !ends_with_json(name)) continue;
-        names.push_back(std::move(name));
-    }
-    std::sort(names.begin(), names.end());
-    // stat relative to the open directory: no path walk per file
-    const int dfd = dirfd(d);
-    std::vector<std::string> subdirs;
-    for (const auto& name : names) {
-        struct stat st;
-        if (fstatat(dfd, name.c_str(), &st, 0) != 0) continue;  // dangling symlink or raced removal
-        if (S_ISDIR(st.st_mode)) {
-            if (seen_dirs.insert({st.st_dev, st.st_ino}).second) subdirs.push_back(name);
-        } else if (S_ISREG(st.st_mode) && ends_with_json(name)) {
-            out.emplace_back(dir.back() == '/' ? dir + name : dir + "/" + name, FileStamp::of(st));
-        }
-    }
-    closedir(d);
-    for (const auto& name : subdirs) {
-        walk(dir.back() == '/' ? dir + name : dir + "/" + name, seen_dirs, out, problems, depth + 1);
-    }
-}
-
-// A metadata file read in chunks (never held whole; O_NONBLOCK: a FIFO
-// swapped in after the scan must not hang the build): its bytes are hashed
-// as they go by, and a read error, a file over the size cap or a file that
-// cannot be opened is told apart from content that does not parse.
-class FileReader {
-    struct Token {};  // keeps construction to open() while allowing make_unique
-
-public:
-    // The reader of an open file, or why the file cannot be read at all.
-    // hash: whether to hash the content (only files that may change without
-    // their stamp changing are ever compared by content)
-    static Result<std::unique_ptr<FileReader>> open(const std::string& path, bool hash = true) {
-        using Opened = Result<std::unique_ptr<FileReader>>;
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0) return Opened::failure(std::string("cannot be opened: ") + std::strerror(errno));
-        auto reader = std::make_unique<FileReader>(Token{}, fd, hash);  // owns fd from here
-        struct stat st;
-        if (fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(kMaxMetadataBytes)) {
-            return Opened::failure("larger than 256 MiB");
-        }
-        return Opened(std::move(reader));
-    }
-    FileReader(Token, int fd, bool hash) : fd_(fd), hashing_(hash) {}
-    ~FileReader() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    FileReader(const FileReader&) = delete;
-    FileReader& operator=(const FileReader&) = delete;
-
-    // Why a read failed (the parser only sees -1 from read()); empty if none did.
-    const std::string& read_error() const { return error_; }
-    std::uint64_t hash() const { return hash_; }
-
-    long read(char* buf, std::size_t n) {
-        if (!error_.empty()) return -1;
-        ssize_t got;
-        do {
-            got = ::read(fd_, buf, n);
-        } while (got < 0 && errno == EINTR);
-        if (got < 0) {
-            error_ = std::string("read error: ") + std::strerror(errno);
-            return -1;
-        }
-        total_ += static_cast<std::size_t>(got);
-        if (total_ > kMaxMetadataBytes) {
-            error_ = "larger than 256 MiB";
-            return -1;
-        }
-        // FNV-1a
-        for (ssize_t i = 0; hashing_ && i < got; ++i) {
-            hash_ = (hash_ ^ static_cast<unsigned char>(buf[i])) * 0x100000001b3ULL;
-        }
-        return static_cast<long>(got);
-    }
-
-    // Reads what the parser left (a refused file stops early), so that the
-    // hash covers every byte. False on a read error.
-    bool drain() {
-        std::vector<char> buf(std::size_t{64} * 1024);
-        long n;
-        while ((n = read(buf.data(), buf.size())) > 0) {
-        }
-        return n == 0;
-    }
-
-private:
-    int fd_;
-    bool hashing_;
-    std::string error_;
-    std::size_t total_ = 0;
-    std::uint64_t hash_ = 0xcbf29ce484222325ULL;
-};
 
 // Writes the status under its sequence counter (readers retry while odd).
 template <typename Fn>
@@ -287,21 +171,6 @@ std::vector<Parsed> parse_files(const std::vector<std::pair<std::string, FileSta
 
 }  // namespace
 
-std::vector<std::pair<std::string, FileStamp>> scan_metadata_files(const std::string& dir,
-                                                                   std::vector<std::string>* problems) {
-    std::vector<std::pair<std::string, FileStamp>> out;
-    std::set<std::pair<dev_t, ino_t>> seen;
-    struct stat st;
-    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-        if (problems) problems->push_back(dir + ": data_dir does not exist or is not a directory");
-        return out;
-    }
-    seen.insert({st.st_dev, st.st_ino});
-    walk(dir, seen, out, problems, 0);
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    return out;
-}
-
 ScanStatusCopy read_status(const SharedScanStatus& s) {
     ScanStatusCopy c;
     for (int attempt = 0; attempt < 1000; ++attempt) {
@@ -386,16 +255,52 @@ Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::publish(std::string byt
     return opened;
 }
 
-bool SnapshotBuilder::refresh(ReloadStats* stats) {
-    std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
-    if (!lock.owns_lock()) return false;
-    if (background_) lower_thread_priority();
-    BuildLock build_lock(path_);
+FailedFileFate failed_file_fate(bool had_content, bool unreadable, bool marks_protected) {
+    if (!had_content) return FailedFileFate::Skip;
+    // never serve the old content of a repo being taken down or protected,
+    // nor of a file that cannot be read: fail closed until the file is fixed
+    if (unreadable || marks_protected) return FailedFileFate::Withdraw;
+    return FailedFileFate::KeepLastGood;
+}
 
-    const std::int64_t started_wall = wall_ns();
-    const std::int64_t t0 = mono_ns();
-    // another builder (an older server generation, another server sharing
-    // the snapshot dir) may have published since: build on the newest
+// ---- refresh, step by step ----
+
+// What the scan of the data dir found, against the base snapshot's table.
+struct SnapshotBuilder::ScanPlan {
+    std::vector<std::pair<std::string, FileStamp>> files;  // sorted by path
+    std::vector<std::string> problems;
+    std::vector<SnapshotFileInfo> old;  // the base's table, sorted by path
+    std::set<std::string_view> stale;   // racy entries whose bytes changed
+    std::size_t rechecked = 0;
+    bool changed = false;
+
+    const SnapshotFileInfo* find_old(const std::string& path) const {
+        auto it = std::lower_bound(old.begin(), old.end(), path,
+                                   [](const SnapshotFileInfo& f, const std::string& p) { return f.path < p; });
+        return it != old.end() && it->path == path ? &*it : nullptr;
+    }
+};
+
+// One input per scanned file: unchanged files carried over, the others to parse.
+struct SnapshotBuilder::InputPlan {
+    std::vector<SnapshotFileInput> inputs;
+    std::vector<const SnapshotFileInfo*> before;  // each file's entry in the base table, if any
+    std::vector<std::size_t> to_parse;            // indexes of the files whose stamp changed
+};
+
+// When the scan started, and the monotonic clock then and now.
+struct SnapshotBuilder::ScanClock {
+    std::int64_t started_wall = 0, t0 = 0;
+};
+
+namespace {
+// written so recently that a same-size rewrite may keep its stamp
+bool recent(const FileStamp& s, std::int64_t started_wall) { return s.mtime_ns >= started_wall - kRacyWindowNs; }
+}  // namespace
+
+// Another builder (an older server generation, another server sharing the
+// snapshot dir) may have published since: build on the newest.
+std::shared_ptr<const Snapshot> SnapshotBuilder::choose_base() {
     std::shared_ptr<const Snapshot> base = std::atomic_load(&latest_);
     struct stat disk;
     if (!path_.empty() && ::stat(path_.c_str(), &disk) == 0 && FileStamp::of(disk) != latest_stamp_) {
@@ -405,86 +310,72 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
             latest_stamp_ = FileStamp::of(disk);
         }
     }
+    return base;
+}
 
-    // written so recently that a same-size rewrite may keep its stamp
-    auto recent = [started_wall](const FileStamp& s) { return s.mtime_ns >= started_wall - kRacyWindowNs; };
-    std::vector<std::string> problems;
-    auto files = scan_metadata_files(data_dir_, &problems);
-
-    // the previous state of each file, from the base snapshot's table
-    const std::size_t old_count = base->file_count();
-    std::vector<SnapshotFileInfo> old;
-    old.reserve(old_count);
-    for (std::size_t i = 0; i < old_count; ++i) old.push_back(base->file(i));
-    auto find_old = [&old](const std::string& path) -> const SnapshotFileInfo* {
-        auto it = std::lower_bound(old.begin(), old.end(), path,
-                                   [](const SnapshotFileInfo& f, const std::string& p) { return f.path < p; });
-        return it != old.end() && it->path == path ? &*it : nullptr;
-    };
-
-    // a racy entry whose bytes changed is re-parsed even with an equal stamp
-    std::set<std::string_view> stale;
-    std::size_t rechecked = 0;
-    for (const auto& f : old) {
+// Scans the data dir and compares it with the base's table; a racy entry
+// whose bytes changed is re-parsed even with an equal stamp.
+SnapshotBuilder::ScanPlan SnapshotBuilder::plan_scan(const Snapshot& base, std::int64_t started_wall) {
+    ScanPlan plan;
+    plan.files = scan_metadata_files(data_dir_, &plan.problems);
+    const std::size_t old_count = base.file_count();
+    plan.old.reserve(old_count);
+    for (std::size_t i = 0; i < old_count; ++i) plan.old.push_back(base.file(i));
+    for (const auto& f : plan.old) {
         if (!f.racy || settled_.count(std::string(f.path))) continue;
-        ++rechecked;
+        ++plan.rechecked;
         const std::string path(f.path);
         auto r = FileReader::open(path);
         if (!r || !(*r)->drain() || (*r)->hash() != f.content_hash) {
-            stale.insert(f.path);
-        } else if (!recent(f.stamp)) {
+            plan.stale.insert(f.path);
+        } else if (!recent(f.stamp, started_wall)) {
             settled_.insert(path);  // verified and now safely past: its stamp is trusted from here
         }
     }
-    bool changed = !loaded_once_ && base->generation() == 0;
-    changed = changed || files.size() != old.size() || !stale.empty();
-    if (!changed) {
-        for (std::size_t i = 0; i < files.size(); ++i) {
-            if (old[i].path != files[i].first || old[i].stamp != files[i].second) {
-                changed = true;
-                break;
-            }
-        }
+    plan.changed = (!loaded_once_ && base.generation() == 0) || plan.files.size() != plan.old.size() ||
+                   !plan.stale.empty();
+    for (std::size_t i = 0; !plan.changed && i < plan.files.size(); ++i) {
+        plan.changed = plan.old[i].path != plan.files[i].first || plan.old[i].stamp != plan.files[i].second;
     }
-    const std::int64_t t_scan = mono_ns();
-    if (!changed) {
-        if (base != std::atomic_load(&latest_)) std::atomic_store(&latest_, base);
-        loaded_once_ = true;
-        update_status(status_, [&](SharedScanStatus& s) {
-            s.builder_pid = static_cast<std::int32_t>(::getpid());
-            ++s.scans;
-            s.last_scan_at_ns = started_wall;
-            s.last_scan_duration_ns = t_scan - t0;
-        });
-        if (status_ && status_->generation.load(std::memory_order_acquire) != base->generation()) {
-            status_->generation.store(base->generation(), std::memory_order_release);
-        }
-        if (stats) {
-            *stats = ReloadStats();
-            stats->files = files.size();
-            stats->rechecked = rechecked;
-            stats->scan_ns = t_scan - t0;
-        }
-        return false;
-    }
-    for (const auto& p : problems) log(log_, LogLevel::Error, log_id::kDataDirProblem, "metadata: " + p);
+    return plan;
+}
 
-    ReloadStats st;
-    st.files = files.size();
-    st.rechecked = rechecked;
-    st.scan_ns = t_scan - t0;
-    std::vector<SnapshotFileInput> inputs(files.size());
-    std::vector<const SnapshotFileInfo*> before(files.size(), nullptr);
-    std::vector<std::size_t> to_parse;
+// Nothing changed: the base stays (or becomes) the snapshot in place.
+void SnapshotBuilder::record_unchanged_scan(const std::shared_ptr<const Snapshot>& base, const ScanPlan& scan,
+                                            const ScanClock& clock, std::int64_t t_scan, ReloadStats* stats) {
+    if (base != std::atomic_load(&latest_)) std::atomic_store(&latest_, base);
+    loaded_once_ = true;
+    update_status(status_, [&](SharedScanStatus& s) {
+        s.builder_pid = static_cast<std::int32_t>(::getpid());
+        ++s.scans;
+        s.last_scan_at_ns = clock.started_wall;
+        s.last_scan_duration_ns = t_scan - clock.t0;
+    });
+    if (status_ && status_->generation.load(std::memory_order_acquire) != base->generation()) {
+        status_->generation.store(base->generation(), std::memory_order_release);
+    }
+    if (stats) {
+        *stats = ReloadStats();
+        stats->files = scan.files.size();
+        stats->rechecked = scan.rechecked;
+        stats->scan_ns = t_scan - clock.t0;
+    }
+}
+
+// Unchanged files (and unchanged failures) carry over; the rest is parsed.
+SnapshotBuilder::InputPlan SnapshotBuilder::plan_inputs(const ScanPlan& scan, std::int64_t started_wall,
+                                                        ReloadStats& st) {
+    InputPlan plan;
+    const auto& files = scan.files;
+    plan.inputs.resize(files.size());
+    plan.before.assign(files.size(), nullptr);
     for (std::size_t i = 0; i < files.size(); ++i) {
         const auto& [path, stamp] = files[i];
-        SnapshotFileInput& in = inputs[i];
+        SnapshotFileInput& in = plan.inputs[i];
         in.path = path;
         in.stamp = stamp;
-        before[i] = find_old(path);
-        const SnapshotFileInfo* b = before[i];
-        if (b && b->stamp == stamp && !stale.count(b->path)) {
-            // unchanged: its record (or its failure) carries over
+        const SnapshotFileInfo* b = plan.before[i] = scan.find_old(path);
+        if (b && b->stamp == stamp && !scan.stale.count(b->path)) {
             in.content_hash = b->content_hash;
             in.racy = b->racy && !settled_.count(path);
             in.failed = b->failed;
@@ -492,17 +383,23 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
             in.carried_v2 = b->v2;
             if (in.failed) ++st.failed;
         } else {
-            in.racy = recent(stamp);
-            to_parse.push_back(i);
+            in.racy = recent(stamp, started_wall);
+            plan.to_parse.push_back(i);
         }
     }
-    st.parsed = to_parse.size();
-    std::vector<Parsed> results = parse_files(files, to_parse, inputs, background_);
-    for (std::size_t k = 0; k < to_parse.size(); ++k) {
-        const std::size_t i = to_parse[k];
-        const std::string& path = files[i].first;
-        SnapshotFileInput& in = inputs[i];
-        const SnapshotFileInfo* b = before[i];
+    st.parsed = plan.to_parse.size();
+    return plan;
+}
+
+// Parses the changed files; a failed one keeps its last good content,
+// loses it (failed_file_fate) or had none, and says so in the log.
+void SnapshotBuilder::parse_changed(const ScanPlan& scan, InputPlan& plan, ReloadStats& st) {
+    std::vector<Parsed> results = parse_files(scan.files, plan.to_parse, plan.inputs, background_);
+    for (std::size_t k = 0; k < plan.to_parse.size(); ++k) {
+        const std::size_t i = plan.to_parse[k];
+        const std::string& path = scan.files[i].first;
+        SnapshotFileInput& in = plan.inputs[i];
+        const SnapshotFileInfo* b = plan.before[i];
         Parsed& r = results[k];
         if (r.result.ok()) {
             in.parsed = std::move(*r.result);
@@ -513,70 +410,67 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
         // an unreadable file (permissions, I/O) is no content at all
         const bool unreadable = !r.read_error.empty();
         const std::string error = unreadable ? r.read_error : r.result.error().message;
-        const bool had_content = b && (b->v1 || b->v2);
-        if (had_content && !unreadable && !r.result.error().marks_protected) {
+        switch (failed_file_fate(b && (b->v1 || b->v2), unreadable, r.result.error().marks_protected)) {
+        case FailedFileFate::KeepLastGood:
             in.carried_v1 = b->v1;
             in.carried_v2 = b->v2;
             log(log_, LogLevel::Error, log_id::kMetadataKept,
                 "metadata file " + path + " skipped: " + error + "; keeping its last good content");
-        } else if (had_content) {
-            // never serve the old content of a repo being taken down or
-            // protected: fail closed until the file is fixed
+            break;
+        case FailedFileFate::Withdraw:
             log(log_, LogLevel::Error, log_id::kMetadataWithdrawn,
                 "metadata file " + path + " skipped: " + error +
                     (unreadable ? "; its repository is not served until the file can be read"
                                 : "; the new content marks it protected, so its repository "
                                   "is not served until the file is fixed"));
-        } else {
+            break;
+        case FailedFileFate::Skip:
             log(log_, LogLevel::Error, log_id::kMetadataSkipped, "metadata file " + path + " skipped: " + error);
+            break;
         }
         if (st.failed == 1) set_error("metadata file " + path + " skipped: " + error);
     }
-    results.clear();
-    const std::int64_t t_parse = mono_ns();
-    st.parse_ns = t_parse - t_scan;
+}
 
+// Encodes the new snapshot (the inputs go once it is built).
+std::string SnapshotBuilder::build_image(const Snapshot& base, std::vector<SnapshotFileInput>& inputs) {
     settled_.clear();  // the new table records who is still racy
     // never backwards, even when the file in place was refused and this
     // build starts from nothing: readers only look for a different number,
     // but operators read it as a count
-    std::uint64_t generation = base->generation() + 1;
+    std::uint64_t generation = base.generation() + 1;
     if (status_) generation = std::max(generation, status_->generation.load(std::memory_order_acquire) + 1);
     std::vector<std::string> warnings;
     std::string bytes = build_snapshot(inputs, generation, wall_ns(), &warnings);
     inputs.clear();
     inputs.shrink_to_fit();
-    const std::int64_t t_build = mono_ns();
-    st.build_ns = t_build - t_parse;
-    st.snapshot_bytes = bytes.size();
     for (const auto& w : warnings) log(log_, LogLevel::Warn, log_id::kIndexWarning, "metadata: " + w);
+    return bytes;
+}
 
-    const auto published = publish(std::move(bytes));
-    base.reset();  // the old mapping goes when its last reader lets go
-    const std::int64_t t_done = mono_ns();
-    st.write_ns = t_done - t_build;
-    loaded_once_ = true;
-    if (!published) {
-        log(log_, LogLevel::Error, log_id::kSnapshotWrite,
-            "snapshot of " + data_dir_ + " not published: " + published.error() + "; the snapshot in place stays");
-        set_error(published.error());
-        update_status(status_, [&](SharedScanStatus& s) {
-            ++s.scans;
-            s.last_scan_at_ns = started_wall;
-            s.last_scan_duration_ns = t_done - t0;
-        });
-        if (stats) *stats = st;
-        return false;
-    }
-    const std::shared_ptr<const Snapshot>& snap = *published;
-    const SnapshotSummary sum = snap->summary();
+// A publish that failed: the snapshot in place stays, the error is on show.
+void SnapshotBuilder::record_failed_publish(const std::string& error, const ScanClock& clock, std::int64_t t_done) {
+    log(log_, LogLevel::Error, log_id::kSnapshotWrite,
+        "snapshot of " + data_dir_ + " not published: " + error + "; the snapshot in place stays");
+    set_error(error);
+    update_status(status_, [&](SharedScanStatus& s) {
+        ++s.scans;
+        s.last_scan_at_ns = clock.started_wall;
+        s.last_scan_duration_ns = t_done - clock.t0;
+    });
+}
+
+// A new snapshot in place: the shared status, then the generation, then the log.
+void SnapshotBuilder::record_scan(const Snapshot& snap, const ScanPlan& scan, ReloadStats& st,
+                                  const ScanClock& clock, std::int64_t t_done) {
+    const SnapshotSummary sum = snap.summary();
     st.v1_repos = sum.v1_repos;
     st.v2_repos = sum.v2_repos;
-    if (st.failed == 0 && problems.empty()) {
+    if (st.failed == 0 && scan.problems.empty()) {
         // the last error stays on show until a clean build replaces it
         update_status(status_, [](SharedScanStatus& s) { s.last_error[0] = '\0'; });
-    } else if (!problems.empty()) {
-        set_error("metadata: " + problems.front());
+    } else if (!scan.problems.empty()) {
+        set_error("metadata: " + scan.problems.front());
     }
     update_status(status_, [&](SharedScanStatus& s) {
         s.builder_pid = static_cast<std::int32_t>(::getpid());
@@ -584,24 +478,66 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
         s.failed_files = sum.failed_files;
         s.v1_repos = sum.v1_repos;
         s.v2_repos = sum.v2_repos;
-        s.snapshot_bytes = snap->size_bytes();
+        s.snapshot_bytes = snap.size_bytes();
         ++s.scans;
         ++s.builds;
-        s.last_scan_at_ns = started_wall;
-        s.last_scan_duration_ns = t_done - t0;
-        s.last_build_at_ns = snap->built_at_ns();
+        s.last_scan_at_ns = clock.started_wall;
+        s.last_scan_duration_ns = t_done - clock.t0;
+        s.last_build_at_ns = snap.built_at_ns();
     });
     // last: readers that see the new generation find the new file in place
-    if (status_) status_->generation.store(snap->generation(), std::memory_order_release);
+    if (status_) status_->generation.store(snap.generation(), std::memory_order_release);
     log(log_, LogLevel::Info, log_id::kMetadataLoaded,
-        "metadata loaded from " + data_dir_ + ": " + describe_build(st, snap->generation()));
+        "metadata loaded from " + data_dir_ + ": " + describe_build(st, snap.generation()));
+}
+
+bool SnapshotBuilder::refresh(ReloadStats* stats) {
+    std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    if (background_) lower_thread_priority();
+    BuildLock build_lock(path_);
+
+    const ScanClock clock{wall_ns(), mono_ns()};
+    std::shared_ptr<const Snapshot> base = choose_base();
+    const ScanPlan scan = plan_scan(*base, clock.started_wall);
+    const std::int64_t t_scan = mono_ns();
+    if (!scan.changed) {
+        record_unchanged_scan(base, scan, clock, t_scan, stats);
+        return false;
+    }
+    for (const auto& p : scan.problems) log(log_, LogLevel::Error, log_id::kDataDirProblem, "metadata: " + p);
+
+    ReloadStats st;
+    st.files = scan.files.size();
+    st.rechecked = scan.rechecked;
+    st.scan_ns = t_scan - clock.t0;
+    InputPlan plan = plan_inputs(scan, clock.started_wall, st);
+    parse_changed(scan, plan, st);
+    const std::int64_t t_parse = mono_ns();
+    st.parse_ns = t_parse - t_scan;
+
+    std::string bytes = build_image(*base, plan.inputs);
+    const std::int64_t t_build = mono_ns();
+    st.build_ns = t_build - t_parse;
+    st.snapshot_bytes = bytes.size();
+
+    const auto published = publish(std::move(bytes));
+    base.reset();  // the old mapping goes when its last reader lets go
+    const std::int64_t t_done = mono_ns();
+    st.write_ns = t_done - t_build;
+    loaded_once_ = true;
+    if (published) {
+        record_scan(**published, scan, st, clock, t_done);
 #ifdef __GLIBC__
-    // the parse's many small blocks are free again: give their pages back
-    // (the builder runs in a child that serves requests too)
-    ::malloc_trim(0);
+        // the parse's many small blocks are free again: give their pages back
+        // (the builder runs in a child that serves requests too)
+        ::malloc_trim(0);
 #endif
+    } else {
+        record_failed_publish(published.error(), clock, t_done);
+    }
     if (stats) *stats = st;
-    return true;
+    return static_cast<bool>(published);
 }
 
 // ---- the reader ----
