@@ -77,12 +77,26 @@ private:
         align8();
         return SectionRef{static_cast<u32>(here()), 0};
     }
-    void end_section(SnapshotHeader& h, Section k, SectionRef r) {
+    void end_section(Section k, SectionRef r) {
         check_size();
         r.len = static_cast<u32>(here() - r.off);
-        h.sections[k] = r;
+        h_.sections[k] = r;
     }
-    void put_table(SnapshotHeader& h, Section k, const std::vector<Entry*>& winners);
+    void put_table(Section k, const std::vector<Entry*>& winners);
+
+    // build's steps, in the order of the sections
+    std::vector<Entry> collect_entries(const std::vector<SnapshotFileInput>& files,
+                                       std::vector<std::string>* warnings);
+    void put_records(const std::vector<SnapshotFileInput>& files, std::vector<Entry>& entries);
+    void put_strings(const std::vector<SnapshotFileInput>& files);
+    std::vector<Entry*> put_name_tables(std::vector<Entry>& entries);
+    void put_images(const std::vector<Entry*>& v1);
+    void put_files(const std::vector<SnapshotFileInput>& files, const std::vector<Entry>& entries);
+
+    SnapshotHeader h_{};
+    std::vector<std::size_t> by_path_;   // input indexes, by path
+    std::vector<std::size_t> entry_of_;  // input index -> its entry (SIZE_MAX: none)
+    u32 strings_base_ = 0;               // the strings section's offset, once placed
 
     std::string out_;
     SnapshotStringTable strings_;
@@ -414,7 +428,7 @@ u32 SnapshotImageBuilder::encode(const SnapshotFileInput& in) {
 }
 
 // An open-addressing table of the winners, at most half full.
-void SnapshotImageBuilder::put_table(SnapshotHeader& h, Section k, const std::vector<Entry*>& winners) {
+void SnapshotImageBuilder::put_table(Section k, const std::vector<Entry*>& winners) {
     SectionRef r = begin_section();
     std::size_t slots = winners.empty() ? 0 : 4;
     while (slots < 2 * winners.size()) slots *= 2;
@@ -425,7 +439,7 @@ void SnapshotImageBuilder::put_table(SnapshotHeader& h, Section k, const std::ve
         while (get32(base + 4 * i) != 0) i = (i + 1) & (slots - 1);
         set32(base + 4 * i, e->offset);
     }
-    end_section(h, k, r);
+    end_section(k, r);
 }
 
 // About how many bytes a file adds to the image (strings counted as if
@@ -481,56 +495,55 @@ std::string_view id_of(const SnapshotFileInput& in, std::string_view* source_pat
     return {};
 }
 
-std::string SnapshotImageBuilder::build(const std::vector<SnapshotFileInput>& files, u64 generation, std::int64_t built_at_ns,
-                           std::vector<std::string>* warnings) {
-    SnapshotHeader h{};
-    std::memcpy(h.magic, kMagic, 8);
-    h.format = kSnapshotFormat;
-    h.header_size = sizeof(SnapshotHeader);
-    h.generation = generation;
-    h.built_at_ns = built_at_ns;
-
-    std::size_t estimate = sizeof(SnapshotHeader) + 64;
-    for (const auto& f : files) estimate += size_estimate(f);
-    out_.reserve(std::min<std::size_t>(estimate, 0xFFFFFFFFu));
-
-    std::vector<std::size_t> by_path(files.size());
-    for (std::size_t i = 0; i < files.size(); ++i) by_path[i] = i;
-    std::sort(by_path.begin(), by_path.end(),
+// The files' records to encode, in path order, each duplicate id resolved.
+std::vector<Entry> SnapshotImageBuilder::collect_entries(const std::vector<SnapshotFileInput>& files,
+                                                         std::vector<std::string>* warnings) {
+    by_path_.resize(files.size());
+    for (std::size_t i = 0; i < files.size(); ++i) by_path_[i] = i;
+    std::sort(by_path_.begin(), by_path_.end(),
               [&](std::size_t a, std::size_t b) { return files[a].path < files[b].path; });
-
     std::vector<Entry> entries;
-    std::vector<std::size_t> entry_of(files.size(), SIZE_MAX);
+    entry_of_.assign(files.size(), SIZE_MAX);
     entries.reserve(files.size());
-    for (std::size_t i : by_path) {
+    for (std::size_t i : by_path_) {
         const u8 kind = kind_of(files[i]);
         if (kind == 0) continue;
         Entry e{i, kind, {}, {}};
         e.id = id_of(files[i], &e.source_path);
-        entry_of[i] = entries.size();
+        entry_of_[i] = entries.size();
         entries.push_back(e);
     }
     resolve(entries, kKindV1, "v1", warnings);
     resolve(entries, kKindV2, "v2", warnings);
+    return entries;
+}
 
-    // records, in path order
+// The records, in path order.
+void SnapshotImageBuilder::put_records(const std::vector<SnapshotFileInput>& files, std::vector<Entry>& entries) {
     SectionRef records = begin_section();
     for (std::size_t i = 0; i < entries.size(); ++i) {
         if (i + 1 < entries.size()) prefetch_refs(files[entries[i + 1].input]);
         entries[i].offset = encode(files[entries[i].input]);
     }
-    end_section(h, kRecords, records);
-    for (std::size_t i : by_path) strings_.intern(files[i].path);
+    end_section(kRecords, records);
+}
 
-    // the strings, then every string reference in the records fixed up
+// The strings, then every string reference in the records fixed up.
+void SnapshotImageBuilder::put_strings(const std::vector<SnapshotFileInput>& files) {
+    for (std::size_t i : by_path_) strings_.intern(files[i].path);
     SectionRef strings = begin_section();
-    const u32 strings_base = strings.off;
-    if (u64{strings_base} + strings_.bytes().size() > kMaxImageBytes) throw std::length_error("snapshot larger than 4 GiB");
+    strings_base_ = strings.off;
+    if (u64{strings_base_} + strings_.bytes().size() > kMaxImageBytes) {
+        throw std::length_error("snapshot larger than 4 GiB");
+    }
     out_.append(strings_.bytes());
-    end_section(h, kStrings, strings);
-    for (u32 at : fixups_) set32(at, get32(at) + strings_base);
+    end_section(kStrings, strings);
+    for (u32 at : fixups_) set32(at, get32(at) + strings_base_);
     std::vector<u32>().swap(fixups_);
+}
 
+// The name tables and sorted lists of the winners; the v1 winners, by id.
+std::vector<Entry*> SnapshotImageBuilder::put_name_tables(std::vector<Entry>& entries) {
     std::vector<Entry*> v1, v2;
     for (Entry& e : entries) {
         if (e.winner) (e.kind == kKindV1 ? v1 : v2).push_back(&e);
@@ -538,18 +551,21 @@ std::string SnapshotImageBuilder::build(const std::vector<SnapshotFileInput>& fi
     auto by_id = [](const Entry* a, const Entry* b) { return a->id < b->id; };
     std::sort(v1.begin(), v1.end(), by_id);
     std::sort(v2.begin(), v2.end(), by_id);
-    h.v1_repos = static_cast<u32>(v1.size());
-    h.v2_repos = static_cast<u32>(v2.size());
-    put_table(h, kV1Hash, v1);
-    put_table(h, kV2Hash, v2);
+    h_.v1_repos = static_cast<u32>(v1.size());
+    h_.v2_repos = static_cast<u32>(v2.size());
+    put_table(kV1Hash, v1);
+    put_table(kV2Hash, v2);
     for (auto [k, list] : {std::pair{kV1Sorted, &v1}, std::pair{kV2Sorted, &v2}}) {
         SectionRef r = begin_section();
         for (const Entry* e : *list) put32(e->offset);
-        end_section(h, k, r);
+        end_section(k, r);
     }
+    return v1;
+}
 
-    // images -> v1 repos: (image string, repo rank) pairs; equal strings
-    // share one offset, so grouping is by offset
+// Images -> v1 repos: (image string, repo rank) pairs; equal strings share
+// one offset, so grouping is by offset.
+void SnapshotImageBuilder::put_images(const std::vector<Entry*>& v1) {
     std::vector<std::pair<u32, u32>> pairs;
     for (u32 rank = 0; rank < v1.size(); ++rank) {
         const u32 rec = v1[rank]->offset;
@@ -569,39 +585,60 @@ std::string SnapshotImageBuilder::build(const std::vector<SnapshotFileInput>& fi
         if (groups.empty() || groups.back().image != pairs[i].first) groups.push_back({pairs[i].first, i, 0});
         ++groups.back().count;
     }
-    auto text = [&](u32 off) { return strings_.at(off - strings_base); };
+    auto text = [&](u32 off) { return strings_.at(off - strings_base_); };
     std::sort(groups.begin(), groups.end(), [&](const Group& a, const Group& b) { return text(a.image) < text(b.image); });
     SectionRef repos = begin_section();
     for (const auto& p : pairs) put32(v1[p.second]->offset);
-    end_section(h, kImageRepos, repos);
+    end_section(kImageRepos, repos);
     SectionRef images = begin_section();
     for (const Group& g : groups) {
         put32(g.image);
         put32(g.count);
         put32(repos.off + 4 * g.first);
     }
-    end_section(h, kImages, images);
+    end_section(kImages, images);
+}
 
+// The per-file table, by path.
+void SnapshotImageBuilder::put_files(const std::vector<SnapshotFileInput>& files, const std::vector<Entry>& entries) {
     SectionRef table = begin_section();
-    for (std::size_t i : by_path) {
+    for (std::size_t i : by_path_) {
         const SnapshotFileInput& f = files[i];
-        const Entry* e = entry_of[i] == SIZE_MAX ? nullptr : &entries[entry_of[i]];
-        put32(strings_.intern(f.path) + strings_base);
+        const Entry* e = entry_of_[i] == SIZE_MAX ? nullptr : &entries[entry_of_[i]];
+        put32(strings_.intern(f.path) + strings_base_);
         put32((e ? e->offset : 0) | (f.racy ? kRacyBit : 0) | (f.failed ? kFailedBit : 0));
         for (u64 v : {f.stamp.dev, f.stamp.ino, static_cast<u64>(f.stamp.size), static_cast<u64>(f.stamp.mtime_ns),
                       static_cast<u64>(f.stamp.ctime_ns), f.content_hash}) {
             out_.append(reinterpret_cast<const char*>(&v), 8);
         }
-        ++h.files;
-        h.failed_files += f.failed ? 1 : 0;
+        ++h_.files;
+        h_.failed_files += f.failed ? 1 : 0;
     }
-    end_section(h, kFiles, table);
+    end_section(kFiles, table);
+}
+
+std::string SnapshotImageBuilder::build(const std::vector<SnapshotFileInput>& files, u64 generation,
+                                        std::int64_t built_at_ns, std::vector<std::string>* warnings) {
+    std::memcpy(h_.magic, kMagic, 8);
+    h_.format = kSnapshotFormat;
+    h_.header_size = sizeof(SnapshotHeader);
+    h_.generation = generation;
+    h_.built_at_ns = built_at_ns;
+    std::size_t estimate = sizeof(SnapshotHeader) + 64;
+    for (const auto& f : files) estimate += size_estimate(f);
+    out_.reserve(std::min<std::size_t>(estimate, 0xFFFFFFFFu));
+
+    std::vector<Entry> entries = collect_entries(files, warnings);
+    put_records(files, entries);
+    put_strings(files);
+    put_images(put_name_tables(entries));
+    put_files(files, entries);
     strings_.release();
 
     align8();
     check_size();
-    h.total_size = out_.size();
-    std::memcpy(&out_[0], &h, sizeof h);
+    h_.total_size = out_.size();
+    std::memcpy(&out_[0], &h_, sizeof h_);
     seal_snapshot(out_);
     return std::move(out_);
 }
