@@ -187,7 +187,8 @@ struct Frame {
     std::size_t count = 0;       // values seen in it
 };
 
-class Builder final : public pyjson::Handler {
+// Builds a ParsedRepo (its V1Repo or V2Repo) from the JSON events of one file.
+class ParsedRepoBuilder final : public pyjson::Handler {
 public:
     bool start_object() override { return value(Kind::Object, {}); }
     bool start_array() override { return value(Kind::Array, {}); }
@@ -281,7 +282,7 @@ private:
     Kind desc_annotations_kind_ = Kind::Absent;
 };
 
-bool Builder::value(Kind kind, std::string_view text) {
+bool ParsedRepoBuilder::value(Kind kind, std::string_view text) {
     if (frames_.empty()) {
         if (kind != Kind::Object) return fail("the top level is not a JSON object");
         push(Role::Root);
@@ -378,7 +379,7 @@ bool Builder::value(Kind kind, std::string_view text) {
     return true;
 }
 
-void Builder::top_value(Kind kind, std::string_view text) {
+void ParsedRepoBuilder::top_value(Kind kind, std::string_view text) {
     // a repeated key: its last value wins, as in Python
     auto list = [&](StringList& l) {
         l.reset(kind);
@@ -460,7 +461,7 @@ void Builder::top_value(Kind kind, std::string_view text) {
     }
 }
 
-void Builder::tree_value(Kind kind, std::string_view text) {
+void ParsedRepoBuilder::tree_value(Kind kind, std::string_view text) {
     Node n;
     switch (kind) {
         case Kind::Null: n.type = Node::Type::Null; break;
@@ -484,7 +485,7 @@ void Builder::tree_value(Kind kind, std::string_view text) {
     tree_.back().items.push_back(std::move(n));
 }
 
-void Builder::descriptor_value(Kind kind, std::string_view text) {
+void ParsedRepoBuilder::descriptor_value(Kind kind, std::string_view text) {
     Scalar* field = nullptr;
     if (key_ == "mediaType") field = &desc_media_type_;
     if (key_ == "digest") field = &desc_digest_;
@@ -507,7 +508,7 @@ void Builder::descriptor_value(Kind kind, std::string_view text) {
     }
 }
 
-bool Builder::close() {
+bool ParsedRepoBuilder::close() {
     const Role role = frames_.back().role;
     const std::size_t count = frames_.back().count;
     frames_.pop_back();
@@ -538,7 +539,7 @@ bool Builder::close() {
     return true;
 }
 
-void Builder::finish_image(Node&& image) {
+void ParsedRepoBuilder::finish_image(Node&& image) {
     const Node* id = nullptr;
     for (std::size_t i = 0; i < image.keys.size(); ++i) {
         if (image.keys[i] == "id") id = &image.items[i];
@@ -552,7 +553,7 @@ void Builder::finish_image(Node&& image) {
     pyjson::append_python_json(images_json_, image);
 }
 
-void Builder::finish_descriptor() {
+void ParsedRepoBuilder::finish_descriptor() {
     if (!referrers_error_.empty()) return;
     if (desc_media_type_.kind != Kind::String) {
         referrers_error_ = "every referrer needs a string 'mediaType'";
@@ -630,7 +631,7 @@ std::vector<std::string> refs(StringList& l, const char* name, bool tags_only) {
     return std::move(l.items);
 }
 
-void Builder::read_common(RepoCommon& c, int version, const std::string& source) const {
+void ParsedRepoBuilder::read_common(RepoCommon& c, int version, const std::string& source) const {
     if (id_.kind == Kind::Absent) throw Failure{"missing field 'repo-registry-id'"};
     if (id_.kind != Kind::String || id_.text.empty()) throw Failure{"'repo-registry-id' must be a non-empty string"};
     if (url_.kind == Kind::Absent) throw Failure{"missing field 'url'"};
@@ -649,7 +650,7 @@ void Builder::read_common(RepoCommon& c, int version, const std::string& source)
     if (c.repository.empty()) c.repository = c.id;
 }
 
-std::shared_ptr<const V1Repo> Builder::read_v1(const std::string& source) {
+std::shared_ptr<const V1Repo> ParsedRepoBuilder::read_v1(const std::string& source) {
     auto r = std::make_shared<V1Repo>();
     read_common(*r, 1, source);
     if (images_kind_ == Kind::Absent) throw Failure{"missing field 'images'"};
@@ -680,7 +681,7 @@ std::shared_ptr<const V1Repo> Builder::read_v1(const std::string& source) {
     return r;
 }
 
-void Builder::read_oci(V2Repo& r) {
+void ParsedRepoBuilder::read_oci(V2Repo& r) {
     if (oci_index_.kind != Kind::Absent && oci_index_.kind != Kind::Null) {
         r.oci_index_data = refs(oci_index_, "oci_index_data", false);
     }
@@ -706,7 +707,7 @@ void Builder::read_oci(V2Repo& r) {
     }
 }
 
-std::shared_ptr<const V2Repo> Builder::read_v2(int version, const std::string& source) {
+std::shared_ptr<const V2Repo> ParsedRepoBuilder::read_v2(int version, const std::string& source) {
     auto r = std::make_shared<V2Repo>();
     read_common(*r, version, source);
     if (version >= 3) {
@@ -732,7 +733,7 @@ std::shared_ptr<const V2Repo> Builder::read_v2(int version, const std::string& s
     return r;
 }
 
-Result<ParsedRepo> Builder::finish(const std::string& source) {
+Result<ParsedRepo> ParsedRepoBuilder::finish(const std::string& source) {
     try {
         if (version_.kind == Kind::Absent) throw Failure{"missing field 'version'"};
         if (version_.kind != Kind::Number || !pyjson::is_int_literal(version_.text)) {
@@ -757,7 +758,7 @@ Result<ParsedRepo> Builder::finish(const std::string& source) {
 template <typename Source>
 MetadataResult parse_with(const Source& source, const std::string& source_path) {
     try {
-        Builder b;
+        ParsedRepoBuilder b;
         const pyjson::Outcome out = pyjson::read(source, b, kMetadataMaxDepth);
         MetadataError error;
         switch (out.status) {
