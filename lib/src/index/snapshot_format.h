@@ -113,12 +113,12 @@ struct FileEntry {
     i64 size, mtime_ns, ctime_ns;
     u64 content_hash;
 };
-static_assert(sizeof(FileEntry) == 56, "file entry layout");
 constexpr u32 kFilePath = offsetof(FileEntry, path), kFileRecord = offsetof(FileEntry, record),
               kFileDev = offsetof(FileEntry, dev), kFileIno = offsetof(FileEntry, ino),
               kFileSize = offsetof(FileEntry, size), kFileMtime = offsetof(FileEntry, mtime_ns),
               kFileCtime = offsetof(FileEntry, ctime_ns), kFileHash = offsetof(FileEntry, content_hash),
               kFileEntrySize = sizeof(FileEntry);
+static_assert(kFileEntrySize == 56, "file entry layout");
 static_assert(kFileRecord + 4 == kFileDev && kFileHash + 8 == kFileEntrySize, "file entry fields are contiguous");
 constexpr u32 kRacyBit = 1, kFailedBit = 2;  // the low bits of a file entry's record offset
 

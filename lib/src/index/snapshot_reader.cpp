@@ -42,18 +42,28 @@ V2Layout snapshot_format::v2_layout(const Snapshot* s, u32 off) {
 
 namespace {
 
-int compare_str(std::string_view a, std::string_view b) { return a.compare(b); }
+// Binary search of n entries `stride` bytes apart from `at`, sorted by the
+// string key_of(an entry's offset) reads: the offset of the entry whose key
+// is `want`.
+template <typename KeyOf>
+std::optional<u64> find_sorted(u64 at, u64 n, u64 stride, std::string_view want, KeyOf key_of) {
+    u64 lo = 0, hi = n;
+    while (lo < hi) {
+        const u64 mid = lo + (hi - lo) / 2;
+        const u64 entry = at + stride * mid;
+        const int c = key_of(entry).compare(want);
+        if (c == 0) return entry;
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return std::nullopt;
+}
+
+// The string an entry starts with (its key).
+std::string_view key_string(const Snapshot* s, u64 entry) { return A::str(s, A::u32at(s, entry)); }
 
 // Binary search of `key` in n u32 string offsets at `at`.
 bool find_string_ref(const Snapshot* s, u32 at, u32 n, std::string_view key) {
-    u32 lo = 0, hi = n;
-    while (lo < hi) {
-        const u32 mid = lo + (hi - lo) / 2;
-        const int c = compare_str(A::str(s, A::u32_entry(s, at, mid)), key);
-        if (c == 0) return true;
-        if (c < 0) lo = mid + 1; else hi = mid;
-    }
-    return false;
+    return find_sorted(at, n, 4, key, [s](u64 e) { return key_string(s, e); }).has_value();
 }
 
 bool find_raw(const Snapshot* s, u32 at, u32 n, const unsigned char* raw) {
@@ -178,15 +188,10 @@ std::pair<std::string_view, std::string_view> V1View::tag(std::size_t i) const {
     return {A::str(s_, A::u32at(s_, at)), A::str(s_, A::u32at(s_, at + kV1TagImage))};
 }
 std::optional<std::string_view> V1View::find_tag(std::string_view t) const {
-    std::size_t lo = 0, hi = tag_count();
-    while (lo < hi) {
-        const std::size_t mid = lo + (hi - lo) / 2;
-        const auto [name, image] = tag(mid);
-        const int c = name.compare(t);
-        if (c == 0) return image;
-        if (c < 0) lo = mid + 1; else hi = mid;
-    }
-    return std::nullopt;
+    const auto at = find_sorted(v1_tags_at(s_, off_), tag_count(), kV1TagSize, t,
+                                [this](u64 e) { return key_string(s_, e); });
+    if (!at) return std::nullopt;
+    return A::str(s_, A::u32at(s_, *at + kV1TagImage));
 }
 std::string_view V1View::images_json() const { return A::str(s_, A::u32at(s_, u64{off_} + kV1ImagesJson)); }
 std::string_view V1View::tags_json() const { return A::str(s_, A::u32at(s_, u64{off_} + kV1TagsJson)); }
@@ -206,15 +211,10 @@ bool V2View::in_oci_manifest(std::string_view ref) const { return in_ref_set(s_,
 
 std::optional<Amd64View> V2View::find_amd64(std::string_view t) const {
     const V2Layout l = v2_layout(s_, off_);
-    u32 lo = 0, hi = l.n[kAmd64];
-    while (lo < hi) {
-        const u32 mid = lo + (hi - lo) / 2;
-        const u64 at = u64{l.at[kAmd64]} + kAmd64EntrySize * u64{mid};
-        const int c = A::str(s_, A::u32at(s_, at) & ~kLowBits).compare(t);
-        if (c == 0) return amd64_at(s_, static_cast<u32>(at));
-        if (c < 0) lo = mid + 1; else hi = mid;
-    }
-    return std::nullopt;
+    const auto at = find_sorted(l.at[kAmd64], l.n[kAmd64], kAmd64EntrySize, t,
+                                [this](u64 e) { return A::str(s_, A::u32at(s_, e) & ~kLowBits); });
+    if (!at) return std::nullopt;
+    return amd64_at(s_, static_cast<u32>(*at));
 }
 
 std::optional<Amd64View> V2View::find_amd64_by_digest(std::string_view digest) const {
@@ -240,18 +240,11 @@ SnapRange<std::string_view> V2View::tags() const {
 
 SnapRange<ReferrerView> V2View::find_referrers(std::string_view digest) const {
     const V2Layout l = v2_layout(s_, off_);
-    u32 lo = 0, hi = l.n[kReferrers];
-    while (lo < hi) {
-        const u32 mid = lo + (hi - lo) / 2;
-        const u64 at = u64{l.at[kReferrers]} + kListSize * u64{mid};
-        const int c = A::str(s_, A::u32at(s_, at + kListSubject)).compare(digest);
-        if (c == 0) {
-            return u32_range<ReferrerView>(s_, A::u32at(s_, at + kListDescriptors), A::u32at(s_, at + kListCount),
-                                           referrer_entry);
-        }
-        if (c < 0) lo = mid + 1; else hi = mid;
-    }
-    return {};
+    const auto at = find_sorted(l.at[kReferrers], l.n[kReferrers], kListSize, digest,
+                                [this](u64 e) { return key_string(s_, e + kListSubject); });
+    if (!at) return {};
+    return u32_range<ReferrerView>(s_, A::u32at(s_, *at + kListDescriptors), A::u32at(s_, *at + kListCount),
+                                   referrer_entry);
 }
 
 std::string_view ReferrerView::media_type() const { return A::str(s_, A::u32at(s_, u64{off_} + kDescMediaType)); }
@@ -296,18 +289,11 @@ std::optional<V2View> Snapshot::find_v2(std::string_view name) const {
 
 SnapRange<V1View> Snapshot::repos_with_image(std::string_view image_id) const {
     const SectionRef t = A::section(this, kImages);
-    u32 lo = 0, hi = t.len / kImageEntrySize;
-    while (lo < hi) {
-        const u32 mid = lo + (hi - lo) / 2;
-        const u64 at = u64{t.off} + kImageEntrySize * u64{mid};
-        const int c = A::str(this, A::u32at(this, at + kImageEntryId)).compare(image_id);
-        if (c == 0) {
-            return u32_range<V1View>(this, A::u32at(this, at + kImageEntryRepos), A::u32at(this, at + kImageEntryCount),
-                                     v1_entry);
-        }
-        if (c < 0) lo = mid + 1; else hi = mid;
-    }
-    return {};
+    const auto at = find_sorted(t.off, t.len / kImageEntrySize, kImageEntrySize, image_id,
+                                [this](u64 e) { return key_string(this, e + kImageEntryId); });
+    if (!at) return {};
+    return u32_range<V1View>(this, A::u32at(this, *at + kImageEntryRepos), A::u32at(this, *at + kImageEntryCount),
+                             v1_entry);
 }
 
 SnapRange<V1View> Snapshot::v1_sorted() const {
