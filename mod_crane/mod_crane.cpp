@@ -796,17 +796,11 @@ crane::ClientCertificate client_certificate(request_rec* r) {
     return cc;
 }
 
-constexpr char kApiVersionHeader[] = "Docker-Distribution-API-Version";
-constexpr char kApiVersion[] = "registry/2.0";
-
 void set_headers(request_rec* r, const crane::Response& resp) {
+    // the API version goes with every /v2/ answer, httpd's own error pages
+    // included (set early in translate_name; setn keeps it single)
+    if (resp.api_version) apr_table_setn(r->err_headers_out, crane::kApiVersionHeader, crane::kApiVersion);
     for (const auto& h : resp.headers) {
-        // the API version goes with every /v2/ answer, httpd's own error
-        // pages included (set early in translate_name; setn keeps it single)
-        if (h.name == kApiVersionHeader) {
-            apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
-            continue;
-        }
         // names are string literals (NUL-terminated, static); values die with resp
         apr_table_setn(r->headers_out, h.name.data(), apr_pstrmemdup(r->pool, h.value.data(), h.value.size()));
     }
@@ -831,16 +825,8 @@ int send_body(request_rec* r, const crane::Response& resp) {
 // Serve-content mode: the file goes out through httpd's own machinery
 // (file bucket -> sendfile, byterange filter, ETag, conditional GET).
 int send_file(request_rec* r, const crane::Response& resp) {
-    bool v2 = std::strncmp(r->uri, "/v2/", 4) == 0;
-    auto not_found = [&] {
-        // the library says which error a missing file is (manifest, blob, ...)
-        if (resp.if_missing) return send_body(r, *resp.if_missing);
-        crane::Response nf = v2 ? crane::v2_error(crane::V2Error::NameUnknown) : crane::v1_error(404, "");
-        for (const auto& h : resp.headers) {
-            if (h.name != "Cache-Control") nf.headers.push_back(h);
-        }
-        return send_body(r, nf);
-    };
+    // the library says which error a missing file is (v1 file, manifest, blob, ...)
+    auto not_found = [&] { return resp.if_missing ? send_body(r, *resp.if_missing) : int{HTTP_NOT_FOUND}; };
     apr_finfo_t finfo;
     if (apr_stat(&finfo, resp.file_path.c_str(), APR_FINFO_NORM, r->pool) != APR_SUCCESS ||
         finfo.filetype != APR_REG) {
@@ -868,9 +854,8 @@ int send_file(request_rec* r, const crane::Response& resp) {
     ap_set_last_modified(r);
     ap_set_etag(r);
     int cond = ap_meets_conditions(r);
-    if (cond == HTTP_PRECONDITION_FAILED) {
-        crane::Response failed = v2 ? crane::v2_error(crane::V2Error::PreconditionFailed) : crane::v1_error(412, "");
-        return send_body(r, failed);
+    if (cond == HTTP_PRECONDITION_FAILED && resp.if_precondition_failed) {
+        return send_body(r, *resp.if_precondition_failed);
     }
     if (cond != OK) return cond;
     ap_set_content_length(r, finfo.size);
@@ -952,7 +937,7 @@ bool crane_configured(request_rec* r) {
 int translate_name_unwalled(request_rec* r) {
     const char* u = r->uri;
     if (r->proxyreq || !u || std::strncmp(u, "/v2", 3) != 0 || (u[3] != '/' && u[3] != '\0')) return DECLINED;
-    if (crane_configured(r)) apr_table_setn(r->err_headers_out, kApiVersionHeader, kApiVersion);
+    if (crane_configured(r)) apr_table_setn(r->err_headers_out, crane::kApiVersionHeader, crane::kApiVersion);
     return DECLINED;
 }
 
