@@ -109,24 +109,31 @@ using Handler = Response (*)(Context& c);
 // Host), with `room` bytes reserved for what the caller appends.
 std::string absolute_url(const Request& req, std::string_view url, std::size_t room);
 
+// The repository NAME of the path (/v1/repositories/NAME/..., /v2/NAME/...)
+// when the client may read it; nullopt for unknown and unreadable ones
+// alike (their answers are byte-identical). The route table gives the
+// endpoints below that take a repository only readable ones.
+std::optional<V1View> readable_v1_repository(Context& c);
+std::optional<V2View> readable_v2_repository(Context& c);
+
 // v1.cpp
-Response v1_ping(Context& c);              // /v1/_ping
-Response v1_users(Context& c);             // /v1/users[/] (GET, HEAD, POST)
-Response v1_search(Context& c);            // /v1/search?q=
-Response v1_image_file(Context& c);        // /v1/images/ID/{ancestry,json,layer}
-Response v1_repository_images(Context& c); // /v1/repositories/NAME/images
-Response v1_repository_tags(Context& c);   // /v1/repositories/NAME/tags
-Response v1_repository_tag(Context& c);    // /v1/repositories/NAME/tags/TAG
+Response v1_ping(Context& c);                                     // /v1/_ping
+Response v1_users(Context& c);                                    // /v1/users[/] (GET, HEAD, POST)
+Response v1_search(Context& c);                                   // /v1/search?q=
+Response v1_image_file(Context& c);                               // /v1/images/ID/{ancestry,json,layer}
+Response v1_repository_images(Context& c, const V1View& repo);  // /v1/repositories/NAME/images
+Response v1_repository_tags(Context& c, const V1View& repo);    // /v1/repositories/NAME/tags
+Response v1_repository_tag(Context& c, const V1View& repo);     // /v1/repositories/NAME/tags/TAG
 
 // v2.cpp
-Response v2_base(Context& c);              // /v2/
-Response v2_catalog(Context& c);           // /v2/_catalog
-Response v2_manifest(Context& c);          // /v2/NAME/manifests/REFERENCE
-Response v2_blob(Context& c);              // /v2/NAME/blobs/DIGEST
-Response v2_tag_list(Context& c);          // /v2/NAME/tags/list
-Response v2_tag_file(Context& c);          // /v2/NAME/tags/... (served or redirected as a file)
-Response v2_referrers(Context& c);         // /v2/NAME/referrers/DIGEST
-Response v2_no_name(Context& c);           // any other /v2/ path: NAME_UNKNOWN
+Response v2_base(Context& c);                                     // /v2/
+Response v2_catalog(Context& c);                                  // /v2/_catalog
+Response v2_manifest(Context& c, const V2View& repo);           // /v2/NAME/manifests/REFERENCE
+Response v2_blob(Context& c, const V2View& repo);               // /v2/NAME/blobs/DIGEST
+Response v2_tag_list(Context& c, const V2View& repo);           // /v2/NAME/tags/list
+Response v2_tag_file(Context& c, const V2View& repo);           // /v2/NAME/tags/... (a file)
+Response v2_referrers(Context& c, const V2View& repo);          // /v2/NAME/referrers/DIGEST
+Response v2_no_name(Context& c);                                  // any other /v2/ path: NAME_UNKNOWN
 
 // admin.cpp
 Response admin_v1(Context& c);             // /crane/repositories[/][v1[/]]

@@ -148,6 +148,20 @@ bool match_v2(RouteMatch& m) {
     return m.v2 && m.v2->kind == Kind;
 }
 
+// An endpoint of a repository the client may read; the others answer as
+// unknown names.
+template <Response (*Endpoint)(Context&, const V1View&)>
+Response v1_readable(Context& c) {
+    const std::optional<V1View> repo = readable_v1_repository(c);
+    return repo ? Endpoint(c, *repo) : v1_error(404, "");
+}
+
+template <Response (*Endpoint)(Context&, const V2View&)>
+Response v2_readable(Context& c) {
+    const std::optional<V2View> repo = readable_v2_repository(c);
+    return repo ? Endpoint(c, *repo) : v2_error(V2Error::NameUnknown);
+}
+
 bool match_v2_tag_list(RouteMatch& m) { return match_v2<V2Kind::Tags>(m) && m.v2->rest == "list"; }
 
 // In match order within each area.
@@ -156,41 +170,48 @@ constexpr Route kRoutes[] = {
     {Area::V1, kRead | kPost, [](RouteMatch& m) { return m.rest == "users" || m.rest == "users/"; }, v1_users},
     {Area::V1, kRead, [](RouteMatch& m) { return m.rest == "search"; }, v1_search},
     {Area::V1, kRead, match_v1_image, v1_image_file},
-    {Area::V1, kRead, match_v1_repository<V1RepoPart::Images>, v1_repository_images},
-    {Area::V1, kRead, match_v1_repository<V1RepoPart::Tags>, v1_repository_tags},
-    {Area::V1, kRead, match_v1_repository<V1RepoPart::Tag>, v1_repository_tag},
+    {Area::V1, kRead, match_v1_repository<V1RepoPart::Images>, v1_readable<v1_repository_images>},
+    {Area::V1, kRead, match_v1_repository<V1RepoPart::Tags>, v1_readable<v1_repository_tags>},
+    {Area::V1, kRead, match_v1_repository<V1RepoPart::Tag>, v1_readable<v1_repository_tag>},
     // v2 is read-only as a whole: every path under /v2 is an entry, so any
     // write answers 405 UNSUPPORTED, even where the path names nothing
     {Area::V2, kRead, [](RouteMatch& m) { return m.rest.empty(); }, v2_base},
     {Area::V2, kRead, [](RouteMatch& m) { return m.rest == "_catalog"; }, v2_catalog},
-    {Area::V2, kRead, match_v2<V2Kind::Manifests>, v2_manifest},
-    {Area::V2, kRead, match_v2<V2Kind::Blobs>, v2_blob},
-    {Area::V2, kRead, match_v2_tag_list, v2_tag_list},
-    {Area::V2, kRead, match_v2<V2Kind::Tags>, v2_tag_file},
-    {Area::V2, kRead, match_v2<V2Kind::Referrers>, v2_referrers},
+    {Area::V2, kRead, match_v2<V2Kind::Manifests>, v2_readable<v2_manifest>},
+    {Area::V2, kRead, match_v2<V2Kind::Blobs>, v2_readable<v2_blob>},
+    {Area::V2, kRead, match_v2_tag_list, v2_readable<v2_tag_list>},
+    {Area::V2, kRead, match_v2<V2Kind::Tags>, v2_readable<v2_tag_file>},
+    {Area::V2, kRead, match_v2<V2Kind::Referrers>, v2_readable<v2_referrers>},
     {Area::V2, kRead, [](RouteMatch&) { return true; }, v2_no_name},
     {Area::Admin, kRead, [](RouteMatch& m) { return m.rest.empty() || m.rest == "/" || m.rest == "/v1" || m.rest == "/v1/"; },
      admin_v1},
     {Area::Admin, kRead, [](RouteMatch& m) { return m.rest == "/v2" || m.rest == "/v2/"; }, admin_v2},
 };
 
+// The area a path is in, and the rest of the path after the area's prefix.
+std::optional<Area> area_of(std::string_view path, std::string_view& rest) {
+    if (starts_with(path, kV2Prefix) || path == "/v2") {
+        rest = path.size() > kV2Prefix.size() ? path.substr(kV2Prefix.size()) : "";
+        return Area::V2;
+    }
+    if (starts_with(path, kV1Prefix)) {
+        rest = path.substr(kV1Prefix.size());
+        return Area::V1;
+    }
+    if (starts_with(path, kAdminPrefix)) {
+        rest = path.substr(kAdminPrefix.size());
+        return Area::Admin;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 Response Registry::handle(const Request& req) const {
-    Area area;
     std::string_view rest;
-    if (starts_with(req.path, kV2Prefix) || req.path == "/v2") {
-        area = Area::V2;
-        rest = req.path.size() > kV2Prefix.size() ? req.path.substr(kV2Prefix.size()) : "";
-    } else if (starts_with(req.path, kV1Prefix)) {
-        area = Area::V1;
-        rest = req.path.substr(kV1Prefix.size());
-    } else if (starts_with(req.path, kAdminPrefix)) {
-        area = Area::Admin;
-        rest = req.path.substr(kAdminPrefix.size());
-    } else {
-        return plain_error(404);
-    }
+    const std::optional<Area> found = area_of(req.path, rest);
+    if (!found) return plain_error(404);
+    const Area area = *found;
     RouteMatch m;
     m.rest = rest;
     if (area == Area::V2) m.v2 = split_v2_path(rest);

@@ -21,10 +21,7 @@ Response v1_users(Context& c) {
     return r;
 }
 
-namespace {
-
-// The repository NAME of /v1/repositories/NAME/...: one the client may read.
-std::optional<V1View> readable_repository(Context& c) {
+std::optional<V1View> readable_v1_repository(Context& c) {
     std::string_view repo_id = c.match.name;
     if (starts_with(repo_id, "library/")) repo_id.remove_prefix(8);
     std::optional<V1View> repo = c.snap.find_v1(repo_id);
@@ -33,28 +30,20 @@ std::optional<V1View> readable_repository(Context& c) {
     return repo;
 }
 
-}  // namespace
-
-Response v1_repository_images(Context& c) {
-    const std::optional<V1View> repo = readable_repository(c);
-    if (!repo) return v1_error(404, "");
-    Response r = v1_json(200, std::string(repo->images_json()));
+Response v1_repository_images(Context& c, const V1View& repo) {
+    Response r = v1_json(200, std::string(repo.images_json()));
     std::string_view endpoint = c.settings.config.endpoint;
     if (endpoint.empty()) endpoint = c.req.host.empty() ? c.req.server_host : c.req.host;
     r.headers.push_back({"X-Docker-Endpoints", std::string(endpoint)});
     return r;
 }
 
-Response v1_repository_tags(Context& c) {
-    const std::optional<V1View> repo = readable_repository(c);
-    if (!repo) return v1_error(404, "");
-    return v1_json(200, std::string(repo->tags_json()));
+Response v1_repository_tags(Context&, const V1View& repo) {
+    return v1_json(200, std::string(repo.tags_json()));
 }
 
-Response v1_repository_tag(Context& c) {
-    const std::optional<V1View> repo = readable_repository(c);
-    if (!repo) return v1_error(404, "");
-    const std::optional<std::string_view> image = repo->find_tag(c.match.file);
+Response v1_repository_tag(Context& c, const V1View& repo) {
+    const std::optional<std::string_view> image = repo.find_tag(c.match.file);
     if (!image) return v1_error(404, "");
     return v1_json(200, json::quoted(*image));
 }

@@ -16,17 +16,15 @@ Response v2_base(Context&) {
 
 Response v2_no_name(Context&) { return v2_error(V2Error::NameUnknown); }  // no endpoint names a repository here
 
-namespace {
-
-// The repository NAME of /v2/NAME/...: one the client may read. Unknown and
-// unreadable repositories answer byte-identically.
-std::optional<V2View> readable_repository(Context& c) {
+std::optional<V2View> readable_v2_repository(Context& c) {
     const std::string_view name = c.match.v2->name;
     std::optional<V2View> repo = c.snap.find_v2(name);
     if (!repo) c.client.decoy(name);
     if (!repo || !c.client.may_read(*repo)) return std::nullopt;
     return repo;
 }
+
+namespace {
 
 // The file at `path` in the repository: served from content_dir_v2, or a
 // redirect to the repository's URL. `missing` is the answer when a served
@@ -64,12 +62,10 @@ Response file_answer(Context& c, const V2View& repo, const std::string& path, st
 
 }  // namespace
 
-Response v2_manifest(Context& c) {
-    const std::optional<V2View> repo = readable_repository(c);
-    if (!repo) return v2_error(V2Error::NameUnknown);
+Response v2_manifest(Context& c, const V2View& repo) {
     const std::string_view reference = c.match.v2->rest;
     if (reference.find('/') != std::string_view::npos) return v2_error(V2Error::ManifestUnknown);
-    auto choice = negotiate_manifest(*repo, reference, AcceptSet(c.req.accept));
+    auto choice = negotiate_manifest(repo, reference, AcceptSet(c.req.accept));
     switch (choice.outcome) {
         case ManifestOutcome::Found: break;
         case ManifestOutcome::DigestInvalid: return v2_error(V2Error::DigestInvalid);
@@ -84,20 +80,16 @@ Response v2_manifest(Context& c) {
             return r;
         }
     }
-    return file_answer(c, *repo, choice.path, choice.media_type, V2Error::ManifestUnknown);
+    return file_answer(c, repo, choice.path, choice.media_type, V2Error::ManifestUnknown);
 }
 
-Response v2_blob(Context& c) {
-    const std::optional<V2View> repo = readable_repository(c);
-    if (!repo) return v2_error(V2Error::NameUnknown);
+Response v2_blob(Context& c, const V2View& repo) {
     if (!is_valid_digest(c.match.v2->rest)) return v2_error(V2Error::DigestInvalid);
-    return file_answer(c, *repo, std::string(c.match.v2->path), kMediaOctetStream, V2Error::BlobUnknown);
+    return file_answer(c, repo, std::string(c.match.v2->path), kMediaOctetStream, V2Error::BlobUnknown);
 }
 
-Response v2_tag_file(Context& c) {
-    const std::optional<V2View> repo = readable_repository(c);
-    if (!repo) return v2_error(V2Error::NameUnknown);
-    return file_answer(c, *repo, std::string(c.match.v2->path), kMediaJson, V2Error::NameUnknown);
+Response v2_tag_file(Context& c, const V2View& repo) {
+    return file_answer(c, repo, std::string(c.match.v2->path), kMediaJson, V2Error::NameUnknown);
 }
 
 namespace {
@@ -175,10 +167,7 @@ Response v2_catalog(Context& c) {
 
 // tags/list from the metadata's own tag list (sorted, unique); a repository
 // without one has its tags/list file served or redirected to.
-Response v2_tag_list(Context& c) {
-    const std::optional<V2View> found = readable_repository(c);
-    if (!found) return v2_error(V2Error::NameUnknown);
-    const V2View& repo = *found;
+Response v2_tag_list(Context& c, const V2View& repo) {
     if (!repo.has_tags()) return file_answer(c, repo, std::string(c.match.v2->path), kMediaJson, V2Error::NameUnknown);
     auto paging = paging_of(c.req.query);
     if (!paging) return v2_error(V2Error::PaginationNumberInvalid);
@@ -197,10 +186,7 @@ Response v2_tag_list(Context& c) {
 
 // The referrers of `digest` as an OCI image index, optionally filtered by
 // artifactType; an empty index when there are none.
-Response v2_referrers(Context& c) {
-    const std::optional<V2View> found = readable_repository(c);
-    if (!found) return v2_error(V2Error::NameUnknown);
-    const V2View& repo = *found;
+Response v2_referrers(Context& c, const V2View& repo) {
     const std::string_view digest = c.match.v2->rest;
     if (!is_valid_digest(digest)) return v2_error(V2Error::DigestInvalid);
     std::string filter = query_param(c.req.query, "artifactType").value_or(std::string());
