@@ -6,7 +6,7 @@ The directive list comes from the source, not from a copy:
 - the config_keys() table in lib/src/config/config.cpp (one directive per INI key,
   with its documented default_text), and
 - the extra `t.push_back({"Crane...", directive_fn(walled_directive<SETTER, ...>), ...` entries of
-  directive_table() in mod_crane/mod_crane.cpp.
+  directive_table() in mod_crane/config.cpp.
 
 For each directive it checks:
 1. README.md names it (as `Name` in backquotes);
@@ -141,7 +141,7 @@ def main(argv):
     src = argv[1]
     paths = {
         "config": os.path.join(src, "lib", "src", "config", "config.cpp"),
-        "module": os.path.join(src, "mod_crane", "mod_crane.cpp"),
+        "module": os.path.join(src, "mod_crane", "config.cpp"),
         "readme": os.path.join(src, "README.md"),
         "sample": os.path.join(src, "apache-conf", "crane.conf"),
     }
@@ -158,7 +158,7 @@ def main(argv):
         problems.append("lib/src/config/config.cpp: no entries found in config_keys() (did its format change?)")
         table = []
     if not extras:
-        problems.append("mod_crane/mod_crane.cpp: no t.push_back({\"Crane...\"}) entries found in "
+        problems.append("mod_crane/config.cpp: no t.push_back({\"Crane...\"}) entries found in "
                         "directive_table() (did its format change?)")
         extras = []
     if problems:
@@ -181,7 +181,7 @@ def main(argv):
     readme_defaults = readme_default_cells(readme)
     merge = function_body(texts["module"], "merge_server_conf") or ""
     if not merge:
-        problems.append("mod_crane/mod_crane.cpp: merge_server_conf() not found")
+        problems.append("mod_crane/config.cpp: merge_server_conf() not found")
 
     def has_merge_rule(field):
         return (re.search(r'\badd\s*->\s*%s\b' % field, merge) is not None and
@@ -217,7 +217,7 @@ def main(argv):
     for (d, setter) in extras:
         body = function_body(texts["module"], setter)
         if body is None:
-            problems.append("%s: setter %s() not found in mod_crane/mod_crane.cpp" % (d, setter))
+            problems.append("%s: setter %s() not found in mod_crane/config.cpp" % (d, setter))
             continue
         fields = fields_set_by(body)
         # a server-config-only directive (ap_check_cmd_context(cmd,

@@ -265,6 +265,52 @@ TEST_CASE("served v1 image files: ancestry and json are JSON, the layer is opaqu
     }
 }
 
+TEST_CASE("a served file's missing and precondition-failed answers come from the library", "[registry][serve]") {
+    Config c;
+    c.serve_content = true;
+    c.content_dir_v1 = "/srv/v1";
+    c.content_dir_v2 = "/srv/v2";
+    Registry reg = make(c);
+    const std::string v1_missing = "Not Found";
+    const std::string v1_failed = "Precondition Failed";
+    Response v1 = ask(reg, "GET", "/v1/images/ffff01/layer");
+    REQUIRE(v1.if_missing);
+    REQUIRE(v1.if_precondition_failed);
+    CHECK(v1.api_version == false);
+    CHECK(v1.if_missing->status == 404);
+    CHECK(v1.if_missing->body == v1_missing);
+    CHECK(hdr(*v1.if_missing, "X-Docker-Registry-Version") == "0.6.6");
+    CHECK(hdr(*v1.if_missing, "Docker-Distribution-API-Version") == "<absent>");
+    CHECK(v1.if_precondition_failed->status == 412);
+    CHECK(v1.if_precondition_failed->body == v1_failed);
+    CHECK(hdr(*v1.if_precondition_failed, "X-Docker-Registry-Config") == "common");
+
+    Response v2 = ask(reg, "GET", "/v2/zoo/blobs/" + kBlob);
+    REQUIRE(v2.if_precondition_failed);
+    CHECK(v2.api_version == true);
+    CHECK(v2.if_precondition_failed->status == 412);
+    CHECK(v2.if_precondition_failed->body ==
+          R"({"errors": [{"code": "UNKNOWN", "message": "precondition failed"}]})");
+    CHECK(v2.if_precondition_failed->api_version == true);
+    // answers the library writes itself carry neither
+    Response body = ask(reg, "GET", "/v2/");
+    CHECK(body.api_version == true);
+    CHECK(body.if_missing == nullptr);
+    CHECK(body.if_precondition_failed == nullptr);
+    // the API version is a flag, not a header the glue must pick out
+    for (const auto& h : v2.headers) CHECK(h.name != "Docker-Distribution-API-Version");
+}
+
+TEST_CASE("each /v1/repositories/NAME/ path names one endpoint, the first suffix deciding", "[registry][v1]") {
+    Registry reg = make();
+    // NAME may hold one '/' at most: these are 404 whatever a later suffix says
+    CHECK(ask(reg, "GET", "/v1/repositories/a/b/tags/images").status == 404);
+    CHECK(ask(reg, "GET", "/v1/repositories/a/b/c/tags").status == 404);
+    CHECK(ask(reg, "GET", "/v1/repositories/busybox/tags/").status == 404);
+    CHECK(ask(reg, "GET", "/v1/repositories/busybox/tags/a/b").status == 404);
+    CHECK(ask(reg, "POST", "/v1/repositories/busybox/tags").status == 405);
+}
+
 TEST_CASE("the catalog lists readable v2 repos with paging", "[registry][v2]") {
     Registry reg = make();
     Response r = ask(reg, "GET", "/v2/_catalog");

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +32,11 @@ struct Request {
     std::function<ClientCertificate()> client_certificate;  // may be empty
 };
 
+// Every /v2/ answer carries the API version (clients probe it), httpd's own
+// error pages included: the glue sets it in err_headers_out.
+inline constexpr char kApiVersionHeader[] = "Docker-Distribution-API-Version";
+inline constexpr char kApiVersion[] = "registry/2.0";
+
 struct Header {
     std::string_view name;  // static names only
     std::string value;
@@ -43,13 +47,21 @@ struct Response {
     std::string content_type;  // empty: none
     std::string body;
     std::vector<Header> headers;
+    // kApiVersionHeader: kApiVersion goes with this answer and with httpd's
+    // own answers to the request (the glue copies it to err_headers_out).
+    bool api_version = false;
     // Serve-content mode: the file to send instead of body (status 200).
     std::string file_path;
     bool digest_header = false;  // add Docker-Content-Digest of the file (manifests)
-    // Serve-content mode: the answer when file_path is missing (only the
-    // library knows whether a manifest, a blob or a tag list was asked for).
-    std::shared_ptr<const Response> if_missing;
+    // Serve-content mode: the answers when file_path is missing and when a
+    // conditional GET of it fails (only the library knows whether a v1 file,
+    // a manifest, a blob or a tag list was asked for). Static: they outlive
+    // every Response.
+    const Response* if_missing = nullptr;
+    const Response* if_precondition_failed = nullptr;
 
+    // The value of a header this answer carries (kApiVersionHeader included
+    // when api_version is set); null when it carries none.
     const std::string* header(std::string_view name) const;
 };
 

@@ -7,7 +7,7 @@
 
 namespace crane::log_id {
 
-// ---- the module (mod_crane/mod_crane.cpp): 0001-0099 ----
+// ---- the module (mod_crane/): 0001-0099 ----
 inline constexpr char kIniWarning[] = "CRANE0001";          // warn: CraneConfig file warning
 inline constexpr char kConfigFatal[] = "CRANE0002";         // crit: configuration issue, httpd stops
 inline constexpr char kConfigWarning[] = "CRANE0003";       // warn: configuration issue, httpd runs
@@ -22,9 +22,21 @@ inline constexpr char kContentOpen[] = "CRANE0011";         // error: serve-cont
 inline constexpr char kContentSend[] = "CRANE0012";         // debug: sending a file failed (client gone)
 inline constexpr char kNotInitialised[] = "CRANE0013";      // error: no registry for this server
 inline constexpr char kInternalError[] = "CRANE0014";       // error: the handler failed unexpectedly
-inline constexpr char kDirectiveFailed[] = "CRANE0015";     // error: a directive or merge failed unexpectedly
+inline constexpr char kDirectiveFailed[] = "CRANE0015";     // error: a directive failed unexpectedly
 inline constexpr char kCleanupFailed[] = "CRANE0016";       // error: a pool cleanup failed unexpectedly
-inline constexpr char kSnapshotSetup[] = "CRANE0017";       // crit: no mod_watchdog, or CraneSnapshotDir unusable
+inline constexpr char kSnapshotSetup[] = "CRANE0017";       // crit: CraneSnapshotDir unusable
+inline constexpr char kStatusFailed[] = "CRANE0018";        // error: the mod_status section failed unexpectedly
+inline constexpr char kTranslateFailed[] = "CRANE0019";     // error: translate_name failed unexpectedly
+inline constexpr char kTypeCheckFailed[] = "CRANE0020";     // error: type_checker failed unexpectedly
+inline constexpr char kServerConfFailed[] = "CRANE0021";    // crit: creating a server configuration failed
+inline constexpr char kMergeFailed[] = "CRANE0022";         // crit: merging a server configuration failed
+inline constexpr char kDirectiveTableFailed[] = "CRANE0023"; // crit: building the directive table failed
+inline constexpr char kWatchdogMissing[] = "CRANE0024";     // crit: mod_watchdog is not loaded
+inline constexpr char kWatchdogInstance[] = "CRANE0025";    // crit: no mod_watchdog instance
+inline constexpr char kWatchdogRegister[] = "CRANE0026";    // crit: a snapshot builder not registered with mod_watchdog
+inline constexpr char kStartupBuildFailed[] = "CRANE0027";  // error: the start-up build failed
+inline constexpr char kStartupBuildEnded[] = "CRANE0028";   // error: the start-up build's process ended abnormally
+inline constexpr char kSnapshotMapFailed[] = "CRANE0029";   // error: a child could not map a snapshot at start
 
 // ---- the index (lib/src/index/snapshot_store.cpp): 0100-0199 ----
 inline constexpr char kDataDirProblem[] = "CRANE0101";      // error: data_dir missing or unreadable
@@ -33,7 +45,7 @@ inline constexpr char kMetadataWithdrawn[] = "CRANE0103";   // error: bad file, 
 inline constexpr char kMetadataSkipped[] = "CRANE0104";     // error: bad file, never loaded
 inline constexpr char kIndexWarning[] = "CRANE0105";        // warn: index conflict (e.g. a repo defined twice)
 inline constexpr char kMetadataLoaded[] = "CRANE0106";      // info: a reload's summary
-inline constexpr char kReloadFailed[] = "CRANE0107";        // error: a reload failed unexpectedly
+inline constexpr char kReloadFailed[] = "CRANE0107";        // error: a watchdog rebuild failed unexpectedly
 inline constexpr char kWatcherFailed[] = "CRANE0108";       // error: the watcher thread failed or could not stop (no longer written)
 inline constexpr char kSnapshotWrite[] = "CRANE0109";       // error: a snapshot could not be written or renamed
 inline constexpr char kSnapshotRefused[] = "CRANE0110";     // error: a snapshot file failed validation; not mapped

@@ -1,5 +1,6 @@
-// The registry: routes a Request to the v1, v2 or admin endpoints and
-// produces the Response, reading one consistent Snapshot per request.
+// The registry: routes a Request to its endpoint's handler (the route table
+// in api/registry.cpp, the handlers in api/handlers.h) and produces the
+// Response, reading one consistent Snapshot per request.
 #pragma once
 
 #include <memory>
@@ -12,9 +13,9 @@
 
 namespace crane {
 
-class EntitlementCache;
-struct CdnSettings;
-struct RouteMatch;  // what an entry of the route table found (api/registry.cpp)
+namespace api {
+struct Settings;  // what the handlers read (api/handlers.h)
+}
 
 struct RegistryOptions {
     // Accept client certificates that mod_ssl did not verify (Crane's old
@@ -30,33 +31,14 @@ public:
     Registry(Config config, std::shared_ptr<SnapshotSource> store, RegistryOptions options, LogSink log);
     ~Registry();
 
+    // The answer to one request, read from one consistent snapshot.
     Response handle(const Request& request) const;
 
-    const Config& config() const { return config_; }
-    const std::shared_ptr<SnapshotSource>& store() const { return store_; }
+    const Config& config() const;
 
 private:
-    class Client;
-    Response v1(const Request& req, const RouteMatch& m, const Snapshot& snap, Client& client) const;
-    Response v2(const Request& req, const RouteMatch& m, const Snapshot& snap, Client& client) const;
-    Response admin(const Request& req, const RouteMatch& m, const Snapshot& snap) const;
-    Response v1_image(const Request& req, std::string_view image, std::string_view file, const Snapshot& snap,
-                      Client& client) const;
-    Response catalog(const Request& req, const Snapshot& snap, Client& client) const;
-    Response tag_list(const Request& req, const V2View& repo) const;
-    Response referrers(const Request& req, const V2View& repo, std::string_view digest) const;
-    Response search(const Request& req, const Snapshot& snap, Client& client) const;
-    bool readable(const RepoView& repo, Client& client) const;
-    // url made absolute (relative metadata URLs get the request's scheme and
-    // Host), with `room` bytes reserved for what the caller appends
-    std::string absolute_url(const Request& req, std::string_view url, std::size_t room) const;
-
-    Config config_;
     std::shared_ptr<SnapshotSource> store_;
-    RegistryOptions options_;
-    LogSink log_;
-    std::shared_ptr<EntitlementCache> certificates_;
-    std::shared_ptr<const CdnSettings> cdn_;  // derived once from config_
+    std::shared_ptr<const api::Settings> settings_;
 };
 
 // The v2 errors, each with the distribution spec's code, its HTTP status

@@ -8,6 +8,8 @@
 namespace crane {
 
 const std::string* Response::header(std::string_view name) const {
+    static const std::string api_version_value(kApiVersion);
+    if (api_version && name == kApiVersionHeader) return &api_version_value;
     for (const auto& h : headers) {
         if (h.name == name) return &h.value;
     }
@@ -150,6 +152,34 @@ Response v2_error_allow(V2Error error, std::string_view message, std::string_vie
     r.body = w.take();
     if (info.status == 405) r.headers.push_back({"Allow", std::string(allow)});
     return r;
+}
+
+FileAnswers v1_file_answers() {
+    static const Response missing = v1_error(404, "");
+    static const Response failed = v1_error(412, "");
+    return {&missing, &failed};
+}
+
+namespace {
+
+Response v2_fixed(V2Error error, bool vary) {
+    Response r = v2_error(error);
+    if (vary) r.headers.push_back({"Vary", "Accept"});
+    r.api_version = true;
+    return r;
+}
+
+}  // namespace
+
+FileAnswers v2_file_answers(V2Error missing) {
+    static const Response name_unknown = v2_fixed(V2Error::NameUnknown, false);
+    static const Response manifest_unknown = v2_fixed(V2Error::ManifestUnknown, true);
+    static const Response blob_unknown = v2_fixed(V2Error::BlobUnknown, false);
+    static const Response failed = v2_fixed(V2Error::PreconditionFailed, false);
+    const Response* answer = missing == V2Error::ManifestUnknown ? &manifest_unknown
+                             : missing == V2Error::BlobUnknown   ? &blob_unknown
+                                                                 : &name_unknown;
+    return {answer, &failed};
 }
 
 }  // namespace api

@@ -1,12 +1,11 @@
 // The route table (docs/design.md, "Request path"): every endpoint is one
-// entry, and routing, 404, 405 and Allow come from it. The handlers live in
-// v1.cpp, v2.cpp and admin.cpp; the README's "The API" says what each answers.
+// entry naming its handler (api/handlers.h), and routing, 404, 405 and Allow
+// come from it. The README's "The API" says what each endpoint answers.
 #include "crane/registry.h"
 
 #include <algorithm>
 
-#include "api/cdn.h"
-#include "api/handler_support.h"
+#include "api/handlers.h"
 
 namespace crane {
 
@@ -32,20 +31,23 @@ CdnSettings cdn_settings(const Config& c) {
 }  // namespace
 
 Registry::Registry(Config config, std::shared_ptr<SnapshotSource> store, RegistryOptions options, LogSink log)
-    : config_(std::move(config)),
-      store_(std::move(store)),
-      options_(std::move(options)),
-      log_(log ? std::move(log) : LogSink(null_log_sink)),
-      certificates_(std::make_shared<EntitlementCache>(256)),
-      cdn_(std::make_shared<const CdnSettings>(cdn_settings(config_))) {}
+    : store_(std::move(store)) {
+    auto settings = std::make_shared<Settings>();
+    settings->cdn = cdn_settings(config);
+    settings->config = std::move(config);
+    settings->options = std::move(options);
+    settings->log = log ? std::move(log) : LogSink(null_log_sink);
+    settings->certificates = std::make_shared<EntitlementCache>(256);
+    settings_ = std::move(settings);
+}
 
 Registry::~Registry() = default;
 
-bool Registry::readable(const RepoView& repo, Client& client) const {
-    return !repo.is_protected() || client.entitled(repo.url_path());
-}
+const Config& Registry::config() const { return settings_->config; }
 
-std::string Registry::absolute_url(const Request& req, std::string_view url, std::size_t room) const {
+namespace api {
+
+std::string absolute_url(const Request& req, std::string_view url, std::size_t room) {
     std::string out;
     out.reserve(url.size() + room + 32);
     if (url.find("://") != std::string_view::npos) return out.append(url);
@@ -60,9 +62,11 @@ std::string Registry::absolute_url(const Request& req, std::string_view url, std
     return out;
 }
 
+}  // namespace api
+
 // ---- the route table ----
 // Every endpoint is one entry: the area (URL prefix), what the rest of the
-// path must look like, the methods it allows and the handler kind. Routing,
+// path must look like, the methods it allows and its handler. Routing,
 // 404 (no entry matches), 405 and its Allow header all come from here; the
 // first matching entry decides, so an entry's path checks come before its
 // method check (a bad path is 404 whatever the method).
@@ -93,14 +97,14 @@ std::string allow_header(unsigned methods) {
 
 struct Route {
     Area area;
-    RouteKind kind;
     unsigned methods;
-    bool (*matches)(std::string_view rest, RouteMatch& m);
+    bool (*matches)(RouteMatch& m);  // m.rest (and for /v2/, m.v2) set
+    Handler handle;
 };
 
-bool match_v1_image(std::string_view rest, RouteMatch& m) {
-    if (!starts_with(rest, "images/")) return false;
-    std::string_view tail = rest.substr(7);
+bool match_v1_image(RouteMatch& m) {
+    if (!starts_with(m.rest, "images/")) return false;
+    std::string_view tail = m.rest.substr(7);
     auto slash = tail.find('/');
     if (slash == std::string_view::npos) return false;
     m.name = tail.substr(0, slash);
@@ -108,67 +112,114 @@ bool match_v1_image(std::string_view rest, RouteMatch& m) {
     return !m.name.empty() && (m.file == "ancestry" || m.file == "json" || m.file == "layer");
 }
 
-bool match_v1_repository(std::string_view rest, RouteMatch& m) {
-    if (!starts_with(rest, "repositories/")) return false;
-    std::string_view tail = rest.substr(13);
+// /v1/repositories/NAME/{images,tags,tags/TAG}: which of the three the path
+// names (the first suffix that fits decides), or none.
+enum class V1RepoPart { None, Images, Tags, Tag };
+
+V1RepoPart v1_repository_part(RouteMatch& m) {
+    if (!starts_with(m.rest, "repositories/")) return V1RepoPart::None;
+    std::string_view tail = m.rest.substr(13);
+    V1RepoPart part;
     if (ends_with(tail, "/images")) {
-        m.repo_part = RouteMatch::Images;
+        part = V1RepoPart::Images;
         m.name = tail.substr(0, tail.size() - 7);
     } else if (ends_with(tail, "/tags")) {
-        m.repo_part = RouteMatch::Tags;
+        part = V1RepoPart::Tags;
         m.name = tail.substr(0, tail.size() - 5);
     } else {
         auto at = tail.rfind("/tags/");
-        if (at == std::string_view::npos) return false;
-        m.repo_part = RouteMatch::Tag;
+        if (at == std::string_view::npos) return V1RepoPart::None;
+        part = V1RepoPart::Tag;
         m.name = tail.substr(0, at);
         m.file = tail.substr(at + 6);
-        if (m.file.empty() || m.file.find('/') != std::string_view::npos) return false;
+        if (m.file.empty() || m.file.find('/') != std::string_view::npos) return V1RepoPart::None;
     }
-    return !m.name.empty() && std::count(m.name.begin(), m.name.end(), '/') <= 1;
+    if (m.name.empty() || std::count(m.name.begin(), m.name.end(), '/') > 1) return V1RepoPart::None;
+    return part;
 }
+
+template <V1RepoPart Part>
+bool match_v1_repository(RouteMatch& m) {
+    return v1_repository_part(m) == Part;
+}
+
+template <V2Kind Kind>
+bool match_v2(RouteMatch& m) {
+    return m.v2 && m.v2->kind == Kind;
+}
+
+// An endpoint of a repository the client may read; the others answer as
+// unknown names.
+template <Response (*Endpoint)(Context&, const V1View&)>
+Response v1_readable(Context& c) {
+    const std::optional<V1View> repo = readable_v1_repository(c);
+    return repo ? Endpoint(c, *repo) : v1_error(404, "");
+}
+
+template <Response (*Endpoint)(Context&, const V2View&)>
+Response v2_readable(Context& c) {
+    const std::optional<V2View> repo = readable_v2_repository(c);
+    return repo ? Endpoint(c, *repo) : v2_error(V2Error::NameUnknown);
+}
+
+bool match_v2_tag_list(RouteMatch& m) { return match_v2<V2Kind::Tags>(m) && m.v2->rest == "list"; }
 
 // In match order within each area.
 constexpr Route kRoutes[] = {
-    {Area::V1, RouteKind::V1Ping, kRead, [](std::string_view r, RouteMatch&) { return r == "_ping"; }},
-    {Area::V1, RouteKind::V1Users, kRead | kPost,
-     [](std::string_view r, RouteMatch&) { return r == "users" || r == "users/"; }},
-    {Area::V1, RouteKind::V1Search, kRead, [](std::string_view r, RouteMatch&) { return r == "search"; }},
-    {Area::V1, RouteKind::V1Image, kRead, match_v1_image},
-    {Area::V1, RouteKind::V1Repository, kRead, match_v1_repository},
+    {Area::V1, kRead, [](RouteMatch& m) { return m.rest == "_ping"; }, v1_ping},
+    {Area::V1, kRead | kPost, [](RouteMatch& m) { return m.rest == "users" || m.rest == "users/"; }, v1_users},
+    {Area::V1, kRead, [](RouteMatch& m) { return m.rest == "search"; }, v1_search},
+    {Area::V1, kRead, match_v1_image, v1_image_file},
+    {Area::V1, kRead, match_v1_repository<V1RepoPart::Images>, v1_readable<v1_repository_images>},
+    {Area::V1, kRead, match_v1_repository<V1RepoPart::Tags>, v1_readable<v1_repository_tags>},
+    {Area::V1, kRead, match_v1_repository<V1RepoPart::Tag>, v1_readable<v1_repository_tag>},
     // v2 is read-only as a whole: every path under /v2 is an entry, so any
     // write answers 405 UNSUPPORTED, even where the path names nothing
-    {Area::V2, RouteKind::V2Base, kRead, [](std::string_view r, RouteMatch&) { return r.empty(); }},
-    {Area::V2, RouteKind::V2Catalog, kRead, [](std::string_view r, RouteMatch&) { return r == "_catalog"; }},
-    {Area::V2, RouteKind::V2Repository, kRead, [](std::string_view, RouteMatch&) { return true; }},
-    {Area::Admin, RouteKind::AdminV1, kRead,
-     [](std::string_view r, RouteMatch&) { return r.empty() || r == "/" || r == "/v1" || r == "/v1/"; }},
-    {Area::Admin, RouteKind::AdminV2, kRead, [](std::string_view r, RouteMatch&) { return r == "/v2" || r == "/v2/"; }},
+    {Area::V2, kRead, [](RouteMatch& m) { return m.rest.empty(); }, v2_base},
+    {Area::V2, kRead, [](RouteMatch& m) { return m.rest == "_catalog"; }, v2_catalog},
+    {Area::V2, kRead, match_v2<V2Kind::Manifests>, v2_readable<v2_manifest>},
+    {Area::V2, kRead, match_v2<V2Kind::Blobs>, v2_readable<v2_blob>},
+    {Area::V2, kRead, match_v2_tag_list, v2_readable<v2_tag_list>},
+    {Area::V2, kRead, match_v2<V2Kind::Tags>, v2_readable<v2_tag_file>},
+    {Area::V2, kRead, match_v2<V2Kind::Referrers>, v2_readable<v2_referrers>},
+    {Area::V2, kRead, [](RouteMatch&) { return true; }, v2_no_name},
+    {Area::Admin, kRead, [](RouteMatch& m) { return m.rest.empty() || m.rest == "/" || m.rest == "/v1" || m.rest == "/v1/"; },
+     admin_v1},
+    {Area::Admin, kRead, [](RouteMatch& m) { return m.rest == "/v2" || m.rest == "/v2/"; }, admin_v2},
 };
+
+// The area a path is in, and the rest of the path after the area's prefix.
+std::optional<Area> area_of(std::string_view path, std::string_view& rest) {
+    if (starts_with(path, kV2Prefix) || path == "/v2") {
+        rest = path.size() > kV2Prefix.size() ? path.substr(kV2Prefix.size()) : "";
+        return Area::V2;
+    }
+    if (starts_with(path, kV1Prefix)) {
+        rest = path.substr(kV1Prefix.size());
+        return Area::V1;
+    }
+    if (starts_with(path, kAdminPrefix)) {
+        rest = path.substr(kAdminPrefix.size());
+        return Area::Admin;
+    }
+    return std::nullopt;
+}
 
 }  // namespace
 
 Response Registry::handle(const Request& req) const {
-    Area area;
     std::string_view rest;
-    if (starts_with(req.path, kV2Prefix) || req.path == "/v2") {
-        area = Area::V2;
-        rest = req.path.size() > kV2Prefix.size() ? req.path.substr(kV2Prefix.size()) : "";
-    } else if (starts_with(req.path, kV1Prefix)) {
-        area = Area::V1;
-        rest = req.path.substr(kV1Prefix.size());
-    } else if (starts_with(req.path, kAdminPrefix)) {
-        area = Area::Admin;
-        rest = req.path.substr(kAdminPrefix.size());
-    } else {
-        return plain_error(404);
-    }
+    const std::optional<Area> found = area_of(req.path, rest);
+    if (!found) return plain_error(404);
+    const Area area = *found;
+    RouteMatch m;
+    m.rest = rest;
+    if (area == Area::V2) m.v2 = split_v2_path(rest);
     const Route* route = nullptr;
-    RouteMatch m{};
     for (const Route& candidate : kRoutes) {
         if (candidate.area != area) continue;
-        m = RouteMatch{};
-        if (candidate.matches(rest, m)) {
+        m.name = m.file = {};
+        if (candidate.matches(m)) {
             route = &candidate;
             break;
         }
@@ -182,23 +233,13 @@ Response Registry::handle(const Request& req) const {
             : area == Area::V2 ? v2_error_allow(V2Error::Unsupported, "", allow)
                                : plain_error(405, "", allow);
     } else {
-        m.kind = route->kind;
-        m.rest = rest;
-        // held from start to end: the views below point into it
+        // held from start to end: the views the handler reads point into it
         const std::shared_ptr<const Snapshot> snapshot = store_->current();
-        Client client(req, *this);
-        r = area == Area::V1   ? v1(req, m, *snapshot, client)
-            : area == Area::V2 ? v2(req, m, *snapshot, client)
-                               : admin(req, m, *snapshot);
+        Client client(req, *settings_);
+        Context c{req, m, *snapshot, client, *settings_};
+        r = route->handle(c);
     }
-    if (area == Area::V2) {
-        r.headers.push_back({"Docker-Distribution-API-Version", "registry/2.0"});
-        if (r.if_missing) {
-            auto missing = std::make_shared<Response>(*r.if_missing);
-            missing->headers.push_back({"Docker-Distribution-API-Version", "registry/2.0"});
-            r.if_missing = std::move(missing);
-        }
-    }
+    r.api_version = area == Area::V2;
     return r;
 }
 

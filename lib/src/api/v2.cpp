@@ -1,100 +1,95 @@
 // The v2 endpoints: base, catalog, manifests, blobs, tags, referrers (README, "The API").
-#include "crane/registry.h"
-
-#include "api/cdn.h"
 #include "api/content_path.h"
-#include "api/handler_support.h"
+#include "api/handlers.h"
 #include "api/negotiation.h"
-#include "api/v2_path.h"
 #include "crane/json_writer.h"
 #include "crane/media_types.h"
 
-namespace crane {
+namespace crane::api {
 
-using namespace api;
+Response v2_base(Context&) {
+    Response r;
+    r.content_type = std::string(kMediaJson);
+    r.body = "{}";
+    return r;
+}
 
-Response Registry::v2(const Request& req, const RouteMatch& m, const Snapshot& snap, Client& client) const {
-    if (m.kind == RouteKind::V2Base) {
+Response v2_no_name(Context&) { return v2_error(V2Error::NameUnknown); }  // no endpoint names a repository here
+
+std::optional<V2View> readable_v2_repository(Context& c) {
+    const std::string_view name = c.match.v2->name;
+    std::optional<V2View> repo = c.snap.find_v2(name);
+    if (!repo) c.client.decoy(name);
+    if (!repo || !c.client.may_read(*repo)) return std::nullopt;
+    return repo;
+}
+
+namespace {
+
+// The file at `path` in the repository: served from content_dir_v2, or a
+// redirect to the repository's URL. `missing` is the answer when a served
+// file is not there; a manifest's answers say Vary: Accept.
+Response file_answer(Context& c, const V2View& repo, const std::string& path, std::string_view media_type,
+                     V2Error missing) {
+    const Config& config = c.settings.config;
+    const bool manifest = missing == V2Error::ManifestUnknown;
+    if (config.serve_content) {
+        const FileAnswers answers = v2_file_answers(missing);
+        auto file = content_file_path(config.content_dir_v2, repo.repository(), path);
+        if (!file) return *answers.missing;
         Response r;
-        r.content_type = std::string(kMediaJson);
-        r.body = "{}";
-        return r;
-    }
-    if (m.kind == RouteKind::V2Catalog) return catalog(req, snap, client);
-    auto split = split_v2_path(m.rest);
-    // no endpoint names a repository here
-    if (!split) return v2_error(V2Error::NameUnknown);
-    const std::optional<V2View> repo = snap.find_v2(split->name);
-    if (!repo) client.decoy(split->name);
-    // byte-identical for unknown and unreadable repos
-    if (!repo || !readable(*repo, client)) return v2_error(V2Error::NameUnknown);
-
-    std::string path;
-    std::string_view media_type = kMediaJson;
-    V2Error missing = V2Error::NameUnknown;
-    switch (split->kind) {
-        case V2Kind::Manifests: {
-            if (split->rest.find('/') != std::string_view::npos) return v2_error(V2Error::ManifestUnknown);
-            auto choice = negotiate_manifest(*repo, split->rest, AcceptSet(req.accept));
-            switch (choice.outcome) {
-                case ManifestOutcome::Found: break;
-                case ManifestOutcome::DigestInvalid: return v2_error(V2Error::DigestInvalid);
-                case ManifestOutcome::Unknown:
-                    // a schema 1 manifest's digest is in no list: serving
-                    // content can look for its file (404 when missing)
-                    if (config_.serve_content) break;
-                    [[fallthrough]];
-                case ManifestOutcome::OciNotAccepted: {
-                    Response r = v2_error(V2Error::ManifestUnknown, choice.message);
-                    r.headers.push_back({"Vary", "Accept"});
-                    return r;
-                }
-            }
-            path = std::move(choice.path);
-            media_type = choice.media_type;
-            missing = V2Error::ManifestUnknown;
-            break;
-        }
-        case V2Kind::Blobs:
-            if (!is_valid_digest(split->rest)) return v2_error(V2Error::DigestInvalid);
-            path = std::string(split->path);
-            media_type = kMediaOctetStream;
-            missing = V2Error::BlobUnknown;
-            break;
-        case V2Kind::Referrers:
-            if (!is_valid_digest(split->rest)) return v2_error(V2Error::DigestInvalid);
-            return referrers(req, *repo, split->rest);
-        case V2Kind::Tags:
-            if (split->rest == "list" && repo->has_tags()) return tag_list(req, *repo);
-            path = std::string(split->path);
-            break;
-    }
-    const bool manifest = split->kind == V2Kind::Manifests;
-
-    if (config_.serve_content) {
-        Response r;
-        auto if_missing = std::make_shared<Response>(v2_error(missing));
-        if (manifest) if_missing->headers.push_back({"Vary", "Accept"});
-        r.if_missing = std::move(if_missing);
-        auto file = content_file_path(config_.content_dir_v2, repo->repository(), path);
-        if (!file) return *r.if_missing;
+        r.if_missing = answers.missing;
+        r.if_precondition_failed = answers.precondition_failed;
         r.file_path = std::move(*file);
         r.content_type = std::string(media_type);
         r.digest_header = manifest;
         // what the client asked for decides: a tag may point elsewhere after
         // the next publish even when the negotiated file is digest-named
-        r.headers.push_back({"Cache-Control", content_cache_control(split->path, config_.data_dir_polling_interval,
-                                                                    repo->is_protected())});
+        r.headers.push_back({"Cache-Control", content_cache_control(c.match.v2->path, config.data_dir_polling_interval,
+                                                                    repo.is_protected())});
         if (manifest) r.headers.push_back({"Vary", "Accept"});
         return r;
     }
-    std::string location = absolute_url(req, repo->url(), path.size() + 1);
+    std::string location = absolute_url(c.req, repo.url(), path.size() + 1);
     if (!ends_with(location, "/")) location += '/';
     append_path_segment(location, path);
-    if (cdn_->rewrites() || cdn_->signs()) location = cdn_apply(location, *cdn_, req.now);
+    const CdnSettings& cdn = c.settings.cdn;
+    if (cdn.rewrites() || cdn.signs()) location = cdn_apply(location, cdn, c.req.now);
     Response r = redirect(std::move(location));
     if (manifest) r.headers.push_back({"Vary", "Accept"});
     return r;
+}
+
+}  // namespace
+
+Response v2_manifest(Context& c, const V2View& repo) {
+    const std::string_view reference = c.match.v2->rest;
+    if (reference.find('/') != std::string_view::npos) return v2_error(V2Error::ManifestUnknown);
+    auto choice = negotiate_manifest(repo, reference, AcceptSet(c.req.accept));
+    switch (choice.outcome) {
+        case ManifestOutcome::Found: break;
+        case ManifestOutcome::DigestInvalid: return v2_error(V2Error::DigestInvalid);
+        case ManifestOutcome::Unknown:
+            // a schema 1 manifest's digest is in no list: serving
+            // content can look for its file (404 when missing)
+            if (c.settings.config.serve_content) break;
+            [[fallthrough]];
+        case ManifestOutcome::OciNotAccepted: {
+            Response r = v2_error(V2Error::ManifestUnknown, choice.message);
+            r.headers.push_back({"Vary", "Accept"});
+            return r;
+        }
+    }
+    return file_answer(c, repo, choice.path, choice.media_type, V2Error::ManifestUnknown);
+}
+
+Response v2_blob(Context& c, const V2View& repo) {
+    if (!is_valid_digest(c.match.v2->rest)) return v2_error(V2Error::DigestInvalid);
+    return file_answer(c, repo, std::string(c.match.v2->path), kMediaOctetStream, V2Error::BlobUnknown);
+}
+
+Response v2_tag_file(Context& c, const V2View& repo) {
+    return file_answer(c, repo, std::string(c.match.v2->path), kMediaJson, V2Error::NameUnknown);
 }
 
 namespace {
@@ -157,22 +152,24 @@ Response paged_json(json::Writer& w, std::string link) {
 
 }  // namespace
 
-Response Registry::catalog(const Request& req, const Snapshot& snap, Client& client) const {
-    auto paging = paging_of(req.query);
+Response v2_catalog(Context& c) {
+    auto paging = paging_of(c.req.query);
     if (!paging) return v2_error(V2Error::PaginationNumberInvalid);
-    const SnapRange<V2View> all = snap.v2_sorted();
+    const SnapRange<V2View> all = c.snap.v2_sorted();
     json::Writer w;
     w.begin_object().key("repositories").begin_array();
     std::string link = write_page(
         w, all.begin(), all.end(), *paging, "/v2/_catalog", [](const V2View& r) { return r.id(); },
-        [&](const V2View& r) { return readable(r, client); });
+        [&](const V2View& r) { return c.client.may_read(r); });
     w.end_array().end_object();
     return paged_json(w, std::move(link));
 }
 
-// tags/list from the metadata's own tag list (sorted, unique).
-Response Registry::tag_list(const Request& req, const V2View& repo) const {
-    auto paging = paging_of(req.query);
+// tags/list from the metadata's own tag list (sorted, unique); a repository
+// without one has its tags/list file served or redirected to.
+Response v2_tag_list(Context& c, const V2View& repo) {
+    if (!repo.has_tags()) return file_answer(c, repo, std::string(c.match.v2->path), kMediaJson, V2Error::NameUnknown);
+    auto paging = paging_of(c.req.query);
     if (!paging) return v2_error(V2Error::PaginationNumberInvalid);
     std::string link_path = "/v2/";
     append_path_segment(link_path, repo.id());
@@ -189,8 +186,10 @@ Response Registry::tag_list(const Request& req, const V2View& repo) const {
 
 // The referrers of `digest` as an OCI image index, optionally filtered by
 // artifactType; an empty index when there are none.
-Response Registry::referrers(const Request& req, const V2View& repo, std::string_view digest) const {
-    std::string filter = query_param(req.query, "artifactType").value_or(std::string());
+Response v2_referrers(Context& c, const V2View& repo) {
+    const std::string_view digest = c.match.v2->rest;
+    if (!is_valid_digest(digest)) return v2_error(V2Error::DigestInvalid);
+    std::string filter = query_param(c.req.query, "artifactType").value_or(std::string());
     json::Writer w;
     w.begin_object().key("schemaVersion").integer(2).key("mediaType").string(kMediaOciIndex);
     w.key("manifests").begin_array();
@@ -218,4 +217,4 @@ Response Registry::referrers(const Request& req, const V2View& repo, std::string
     return r;
 }
 
-}  // namespace crane
+}  // namespace crane::api

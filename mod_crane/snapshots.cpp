@@ -1,0 +1,216 @@
+// The index snapshots (snapshots.h): start-up build, watchdog rebuilds,
+// the children's readers.
+#include "snapshots.h"
+
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <new>
+#include <stdexcept>
+
+#include "crane/log_ids.h"
+#include "crane/snapshot_plan.h"
+#include "walls.h"
+
+namespace mod_crane {
+
+namespace {
+
+// The index of one data dir: its builder (run by the watchdog singleton,
+// and at start-up) and this process's reader of it.
+struct DataDirIndex {
+    std::string data_dir;
+    std::int64_t interval = 0;  // seconds: the smallest scan interval of the servers sharing it
+    crane::SharedScanStatus* status = nullptr;
+    std::unique_ptr<crane::SnapshotBuilder> builder;
+    std::shared_ptr<crane::SnapshotReader> reader;
+};
+
+// The indexes of one configuration generation, by data dir (on pconf).
+std::map<std::string, DataDirIndex>* g_indexes = nullptr;
+
+// The shared status page of a data dir: one MAP_SHARED page per data dir,
+// made in the parent so every child inherits it. Kept on the process pool
+// (which lives across restarts, while this DSO is unloaded and loaded
+// again) so that the counters and the generation carry on after a graceful
+// restart; the key names the layout, so a module upgrade gets a fresh page.
+crane::SharedScanStatus* shared_status(server_rec* s, const std::string& data_dir) {
+    apr_pool_t* pproc = s->process->pool;
+    const std::string key = "mod_crane:scan-status:v1:" + data_dir;
+    void* page = nullptr;
+    apr_pool_userdata_get(&page, key.c_str(), pproc);
+    if (page) return static_cast<crane::SharedScanStatus*>(page);
+    void* m = mmap(nullptr, sizeof(crane::SharedScanStatus), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw std::runtime_error(std::string("cannot map a shared page: ") + std::strerror(errno));
+    auto* status = new (m) crane::SharedScanStatus();
+    apr_pool_userdata_set(status, apr_pstrdup(pproc, key.c_str()), apr_pool_cleanup_null, pproc);
+    return status;
+}
+
+APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance)* g_wd_get_instance = nullptr;
+APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback)* g_wd_register_callback = nullptr;
+constexpr const char kWatchdogName[] = "crane-index";
+
+}  // namespace
+
+bool require_watchdog(server_rec* s) {
+    g_wd_get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    g_wd_register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (g_wd_get_instance && g_wd_register_callback) return true;
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                 "%s: mod_crane: mod_watchdog is not loaded; it builds the index snapshot: add "
+                 "'LoadModule watchdog_module modules/mod_watchdog.so' (Debian: a2enmod watchdog)",
+                 crane::log_id::kWatchdogMissing);
+    return false;
+}
+
+namespace {
+
+// The watchdog singleton: one child of the server runs this for each data
+// dir every interval (and once when it takes the role over). It always
+// answers APR_SUCCESS: any other status would stop the callback for good.
+apr_status_t watchdog_callback(int state, void* data, apr_pool_t*) {
+    if (state == AP_WATCHDOG_STATE_STOPPING) return APR_SUCCESS;
+    auto* index = static_cast<DataDirIndex*>(data);
+    walled(crane::log_id::kReloadFailed, APLOG_ERR, ap_server_conf, "metadata reload failed; the snapshot in place stays", 0, [index] {
+        index->builder->refresh();
+        return 0;
+    });
+    return APR_SUCCESS;
+}
+
+// The start-up build (adopt the file in place, scan, build what changed)
+// runs in a short-lived child process: the parent's heap never holds the
+// parsed metadata, which every child it forks would otherwise inherit, and
+// the parent keeps no mapping of the snapshot (children map the file in
+// child_init, and drop it when a newer generation comes). The status page is
+// shared, so the parent sees what the build did.
+void build_outside_the_parent(crane::SnapshotBuilder& builder, server_rec* s) {
+    auto build = [&builder] {
+        builder.adopt_existing();
+        builder.refresh();
+    };
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        int rc = 0;
+        try {
+            build();
+        } catch (const std::exception& e) {
+            log_failure(crane::log_id::kStartupBuildFailed, APLOG_ERR, s, "start-up metadata load failed", e.what());
+            rc = 1;
+        } catch (...) {
+            rc = 1;
+        }
+        ::_exit(rc);  // no atexit handlers, no pool cleanups: they are the parent's
+    }
+    if (pid < 0) {  // no process to spare: build here, then let go of it
+        build();
+        builder.release();
+        return;
+    }
+    int wstatus = 0;
+    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     "%s: mod_crane: the start-up build of %s ended abnormally (status %d); the watchdog "
+                     "builds it again",
+                     crane::log_id::kStartupBuildEnded, builder.data_dir().c_str(), wstatus);
+    }
+}
+// The name of the server for the snapshot file names: its ServerRoot and
+// configuration file.
+std::string server_identity() {
+    std::string id = ap_server_root ? ap_server_root : "";
+    id += '\n';
+    if (ap_conftree && ap_conftree->filename) id += ap_conftree->filename;
+    return id;
+}
+
+// The data dirs the servers name, each with the smallest interval of them.
+void plan_indexes(const std::vector<ServerSetup>& servers) {
+    for (const ServerSetup& setup : servers) {
+        DataDirIndex& index = (*g_indexes)[setup.config.data_dir];
+        const std::int64_t interval = crane::scan_interval(setup.config.data_dir_polling_interval);
+        if (index.interval == 0 || interval < index.interval) index.interval = interval;
+    }
+}
+
+}  // namespace
+
+bool start_snapshots(apr_pool_t* pconf, server_rec* main_server, const std::vector<ServerSetup>& servers) {
+    g_indexes = pool_new<std::map<std::string, DataDirIndex>>(pconf);
+    apr_pool_cleanup_register(
+        pconf, nullptr, [](void*) noexcept -> apr_status_t { g_indexes = nullptr; return APR_SUCCESS; },
+        apr_pool_cleanup_null);
+    if (!require_watchdog(main_server)) return false;
+    const std::string dir = snapshot_dir(pconf);
+    const crane::SnapshotWriter writer{ap_unixd_config.user_id, ap_unixd_config.group_id};
+    if (auto err = crane::prepare_snapshot_dir(dir, writer, geteuid() == 0)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, "%s: mod_crane: %s", crane::log_id::kSnapshotSetup,
+                     err->c_str());
+        return false;
+    }
+    plan_indexes(servers);
+    ap_watchdog_t* watchdog = nullptr;
+    apr_status_t rv = g_wd_get_instance(&watchdog, kWatchdogName, 0, 1, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, main_server, "%s: mod_crane: cannot get a watchdog instance",
+                     crane::log_id::kWatchdogInstance);
+        return false;
+    }
+    const std::string server = server_identity();
+    for (auto& [data_dir, index] : *g_indexes) {
+        index.data_dir = data_dir;
+        index.status = shared_status(main_server, data_dir);
+        const std::string path = crane::snapshot_file_path(dir, data_dir, server);
+        index.builder = std::make_unique<crane::SnapshotBuilder>(data_dir, path, index.status,
+                                                                 server_log_sink(main_server));
+        // requests come first: the builder runs niced in the watchdog
+        // thread (and in the start-up build's own process)
+        index.builder->set_background(true);
+        build_outside_the_parent(*index.builder, main_server);
+        index.reader = std::make_shared<crane::SnapshotReader>(path, index.status, server_log_sink(main_server));
+        rv = g_wd_register_callback(watchdog, apr_time_from_sec(index.interval), &index, watchdog_callback);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, main_server,
+                         "%s: mod_crane: cannot register the snapshot builder of %s with mod_watchdog",
+                         crane::log_id::kWatchdogRegister, data_dir.c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
+std::shared_ptr<crane::SnapshotSource> snapshot_source(const std::string& data_dir) {
+    return g_indexes->at(data_dir).reader;
+}
+
+// Each child maps the snapshots before it takes requests, so that the
+// first request does not pay for the mapping and its validation.
+void map_snapshots(server_rec* s) {
+    if (!g_indexes) return;
+    walled(crane::log_id::kSnapshotMapFailed, APLOG_ERR, s, "cannot map the index snapshot", 0, [] {
+        for (auto& [data_dir, index] : *g_indexes) index.reader->current();
+        return 0;
+    });
+}
+
+std::vector<SnapshotState> snapshot_states() {
+    std::vector<SnapshotState> states;
+    if (!g_indexes) return states;
+    for (const auto& [data_dir, index] : *g_indexes) {
+        SnapshotState st;
+        st.data_dir = data_dir;
+        st.status = crane::read_status(*index.status);
+        st.mapped_generation = index.reader ? index.reader->current()->generation() : 0;
+        states.push_back(std::move(st));
+    }
+    return states;
+}
+
+}  // namespace mod_crane

@@ -1,0 +1,139 @@
+// The crane section of mod_status (status.h). One field list: each field
+// has its `?auto` key (CraneSnapshotN<Key>), its HTML column heading (none:
+// the field shows in an earlier column, or only in `?auto`), and its text.
+#include "status.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "crane/log_ids.h"
+#include "snapshots.h"
+#include "walls.h"
+
+namespace mod_crane {
+
+namespace {
+
+enum class Style { Auto, Html };
+
+std::string seconds_text(std::int64_t ns) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(ns) / 1e9);
+    return buf;
+}
+
+std::string time_text(std::int64_t wall_ns) {
+    if (wall_ns <= 0) return "never";
+    char buf[APR_RFC822_DATE_LEN];
+    apr_rfc822_date(buf, static_cast<apr_time_t>(wall_ns / 1000));
+    return buf;
+}
+
+// A wall-clock time: seconds since the epoch for machines, a date for people.
+std::string when(std::int64_t wall_ns, Style style) {
+    return style == Style::Auto ? seconds_text(wall_ns) : time_text(wall_ns);
+}
+
+using Text = std::string (*)(const SnapshotState& s, Style style);
+
+struct Field {
+    const char* key;      // ?auto: CraneSnapshotN<key>: text
+    const char* heading;  // HTML column; nullptr: none of its own
+    Text text;            // HTML: escaped when written
+};
+
+// In ?auto order; HTML shows the fields with a heading, in this order.
+constexpr Field kFields[] = {
+    {"DataDir", "Data dir", [](const SnapshotState& s, Style) { return s.data_dir; }},
+    {"Generation", "Generation",
+     [](const SnapshotState& s, Style style) {
+         std::string text = std::to_string(s.status.generation);
+         if (style == Style::Html) text += " (this child: " + std::to_string(s.mapped_generation) + ")";
+         return text;
+     }},
+    {"MappedGeneration", nullptr, [](const SnapshotState& s, Style) { return std::to_string(s.mapped_generation); }},
+    {"Files", "Files", [](const SnapshotState& s, Style) { return std::to_string(s.status.files); }},
+    {"FailedFiles", "Failed files", [](const SnapshotState& s, Style) { return std::to_string(s.status.failed_files); }},
+    {"V1Repos", "Repositories (v1 / v2)",
+     [](const SnapshotState& s, Style style) {
+         std::string text = std::to_string(s.status.v1_repos);
+         if (style == Style::Html) text += " / " + std::to_string(s.status.v2_repos);
+         return text;
+     }},
+    {"V2Repos", nullptr, [](const SnapshotState& s, Style) { return std::to_string(s.status.v2_repos); }},
+    {"Bytes", "Snapshot size",
+     [](const SnapshotState& s, Style style) {
+         return std::to_string(s.status.snapshot_bytes) + (style == Style::Html ? " bytes" : "");
+     }},
+    {"Scans", nullptr, [](const SnapshotState& s, Style) { return std::to_string(s.status.scans); }},
+    {"Builds", nullptr, [](const SnapshotState& s, Style) { return std::to_string(s.status.builds); }},
+    {"LastScan", "Last scan", [](const SnapshotState& s, Style style) { return when(s.status.last_scan_at_ns, style); }},
+    {"LastScanDuration", "Scan took",
+     [](const SnapshotState& s, Style style) {
+         return seconds_text(s.status.last_scan_duration_ns) + (style == Style::Html ? " s" : "");
+     }},
+    {"LastBuild", "Built", [](const SnapshotState& s, Style style) { return when(s.status.last_build_at_ns, style); }},
+    {"BuilderPid", "Builder pid", [](const SnapshotState& s, Style) { return std::to_string(s.status.builder_pid); }},
+    {"LastError", "Last error",
+     [](const SnapshotState& s, Style style) {
+         std::string text = s.status.last_error.empty() ? "(none)" : s.status.last_error;
+         if (style == Style::Auto) {
+             for (char& c : text) {
+                 if (c == '\n' || c == '\r') c = ' ';  // one line per field
+             }
+         }
+         return text;
+     }},
+};
+
+void write_auto(request_rec* r, int i, const SnapshotState& s) {
+    for (const Field& f : kFields) {
+        ap_rprintf(r, "CraneSnapshot%d%s: %s\n", i, f.key, f.text(s, Style::Auto).c_str());
+    }
+}
+
+void write_html_head(request_rec* r) {
+    ap_rputs("<hr />\n<h2>mod_crane index snapshots</h2>\n<table border=\"1\">\n<tr>", r);
+    for (const Field& f : kFields) {
+        if (f.heading) ap_rvputs(r, "<th>", f.heading, "</th>", nullptr);
+    }
+    ap_rputs("</tr>\n", r);
+}
+
+void write_html_row(request_rec* r, const SnapshotState& s) {
+    ap_rputs("<tr>", r);
+    for (const Field& f : kFields) {
+        if (f.heading) ap_rvputs(r, "<td>", ap_escape_html(r->pool, f.text(s, Style::Html).c_str()), "</td>", nullptr);
+    }
+    ap_rputs("</tr>\n", r);
+}
+
+// One section per data dir: the shared page is what the builder (in
+// whichever child runs it) last wrote.
+int status_unwalled(request_rec* r, int flags) {
+    const std::vector<SnapshotState> states = snapshot_states();
+    if (states.empty()) return OK;
+    const bool short_report = (flags & AP_STATUS_SHORT) != 0;
+    if (!short_report) write_html_head(r);
+    int i = 0;
+    for (const SnapshotState& s : states) {
+        if (short_report) {
+            write_auto(r, i, s);
+        } else {
+            write_html_row(r, s);
+        }
+        ++i;
+    }
+    if (!short_report) ap_rputs("</table>\n", r);
+    return OK;
+}
+
+}  // namespace
+
+int status_hook(request_rec* r, int flags) {
+    return walled(crane::log_id::kStatusFailed, APLOG_ERR, r->server, "status report failed", int{OK},
+                  [&] { return status_unwalled(r, flags); });
+}
+
+}  // namespace mod_crane
