@@ -31,7 +31,7 @@ import time
 import unittest
 
 from test_e2e_clients import (CLIENT_TIMEOUT, HTPASSWD_PASSWORD, HTPASSWD_USER, BasicAuthMode, E2ECase,
-                              REPO_ID, sha256)
+                              REPO_ID, eventually, sha256)
 from test_e2e_oci import REPO_ID as OCI_REPO_ID, WithOciImages, referrers_tag
 
 CONTAINERD = shutil.which("containerd")
@@ -290,8 +290,9 @@ class ContainerdPulls:
         self.assertEqual(self.image_target(name)[1], self.images.single.digest)
         self.assertStored([self.images.single])
         # a mirror is asked with the upstream name in ?ns=
-        self.assertRegex(self.access_log(), r'"(HEAD|GET) /v2/%s/manifests/1\.0\?ns=registry\.example\.invalid HTTP/1\.1" '
-                                            r'(200|302)' % REPO_ID)
+        eventually(lambda: self.assertRegex(
+            self.access_log(), r'"(HEAD|GET) /v2/%s/manifests/1\.0\?ns=registry\.example\.invalid HTTP/1\.1" (200|302)'
+            % REPO_ID), timeout=10)
 
 
 class ContainerdRedirectModeTest(ContainerdPulls, ContainerdCase):
@@ -299,9 +300,13 @@ class ContainerdRedirectModeTest(ContainerdPulls, ContainerdCase):
 
     def test_requests_were_redirected(self):
         self.pull("1.0", repo=OCI_REPO_ID)
-        log = self.access_log()
-        self.assertRegex(log, r'"GET /v2/%s/manifests/%s HTTP/1.1" 302' % (OCI_REPO_ID, self.oci.single.digest))
-        self.assertRegex(log, r'"GET /pub/e2e-oci/blobs/%s HTTP/1.1" 200' % self.oci.single.layer_digest)
+
+        def logged():  # a line is written once its response has gone out
+            log = self.access_log()
+            self.assertRegex(log, r'"GET /v2/%s/manifests/%s HTTP/1.1" 302' % (OCI_REPO_ID, self.oci.single.digest))
+            self.assertRegex(log, r'"GET /pub/e2e-oci/blobs/%s HTTP/1.1" 200' % self.oci.single.layer_digest)
+
+        eventually(logged, timeout=10)
 
 
 class ContainerdServeContentModeTest(ContainerdPulls, ContainerdCase):
@@ -309,9 +314,9 @@ class ContainerdServeContentModeTest(ContainerdPulls, ContainerdCase):
 
     def test_requests_were_served_by_mod_crane(self):
         self.pull("1.0", repo=OCI_REPO_ID)
-        log = self.access_log()
-        self.assertRegex(log, r'"GET /v2/%s/blobs/%s HTTP/1.1" 200' % (OCI_REPO_ID, self.oci.single.layer_digest))
-        self.assertNotIn("GET /pub/", log)
+        eventually(lambda: self.assertRegex(self.access_log(), r'"GET /v2/%s/blobs/%s HTTP/1.1" 200' % (
+            OCI_REPO_ID, self.oci.single.layer_digest)), timeout=10)
+        self.assertNotIn("GET /pub/", self.access_log())
 
 
 class ContainerdBasicAuthTest(BasicAuthMode, ContainerdPulls, ContainerdCase):

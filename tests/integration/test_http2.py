@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 import certs
@@ -98,9 +99,20 @@ class H2Case(WithOciImages, E2ECase):
             raw = raw.split(b"\r\n\r\n", 1)[1]
         return raw.split(b" ", 1)[0].decode(), parse_curl_output(raw)
 
+    def logged_lines(self, request, timeout=10):
+        """The access log's lines for `request` (a regex), waiting for the
+        first: httpd writes a line once the response has gone out, so it
+        may come after the client has read the answer."""
+        end = time.time() + timeout
+        while True:
+            lines = [l for l in self.access_log().splitlines() if re.search(r'"%s HTTP/' % request, l)]
+            if lines or time.time() > end:
+                return lines
+            time.sleep(0.05)
+
     def logged_over_h2(self, request):
         """Whether the access log has `request` (a regex) over HTTP/2."""
-        return re.search(r'"%s HTTP/2\.0" ' % request, self.access_log()) is not None
+        return any(' HTTP/2.0" ' in l for l in self.logged_lines(request))
 
 
 class H2Pulls:
@@ -262,7 +274,7 @@ class H2Clients:
     they fail and should be turned round) and check every byte."""
 
     def assertProtocol(self, request, protocol):
-        lines = [l for l in self.access_log().splitlines() if re.search(r'"%s HTTP/' % request, l)]
+        lines = self.logged_lines(request)
         self.assertTrue(lines, "no %s in the access log:\n%s" % (request, self.access_log()))
         for line in lines:
             self.assertIn(" %s\" " % protocol, line)
