@@ -149,7 +149,7 @@ class ConformanceCase(HttpdTestCase):
     def run_main(self):
         out = tempfile.mkdtemp(prefix="conformance-main-", dir=self.httpd.dir)
         proc = subprocess.run(
-            [os.path.join(SUITE, "run-readonly.sh"), "127.0.0.1:%d" % self.httpd.port, REPO_ID, " ".join(TAGS),
+            [os.path.join(SUITE, "run-readonly.sh"), "127.0.0.1:%d" % self.httpd.port, REPO_ID, " ".join(self.metadata()["tags"]),
              " ".join(self.manifest_digests()), " ".join(self.blob_digests()), out],
             capture_output=True, text=True, timeout=SUITE_TIMEOUT + 60)
         rows = []
@@ -169,7 +169,7 @@ class ConformanceCase(HttpdTestCase):
                    OCI_TAG_NAME=TAGS[0],
                    # v1.1.1 asks for the tag with the OCI manifest type only
                    OCI_MANIFEST_DIGEST=self.resolved_digest(TAGS[0], self.tag_type),
-                   OCI_BLOB_DIGEST=self.blob_digests()[0], OCI_TAG_LIST=",".join(TAGS),
+                   OCI_BLOB_DIGEST=self.blob_digests()[0], OCI_TAG_LIST=",".join(self.metadata()["tags"]),
                    OCI_HIDE_SKIPPED_WORKFLOWS="1", OCI_REPORT_DIR=out)
         proc = subprocess.run([os.path.join(SUITE, "conformance-v1.1.1.test")], cwd=out, env=env,
                               capture_output=True, text=True, timeout=SUITE_TIMEOUT)
@@ -207,8 +207,12 @@ class ConformanceCase(HttpdTestCase):
         return {n: "reads artifacts only the suite's push set-up writes" for n in V111_PUSHED_REFERRERS}
 
     def test_tags_are_in_the_metadata(self):
-        """crane-publish writes `tags`: tags/list is answered and paged by mod_crane."""
-        self.assertEqual(self.metadata()["tags"], sorted(TAGS))
+        """crane-publish writes `tags`: tags/list is answered and paged by
+        mod_crane. With them, the referrers tag schema's tag of each subject
+        that has referrers (the OCI layout's index, whose SBOM it is)."""
+        referrers = self.metadata()["referrers"]
+        self.assertEqual(len(referrers), 1 if self.image == OCI_IMAGE else 0)
+        self.assertEqual(self.metadata()["tags"], sorted(TAGS + [s.replace(":", "-", 1) for s in referrers]))
 
     def test_main_suite(self):
         rows = self.run_main()

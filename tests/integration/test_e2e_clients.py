@@ -570,9 +570,10 @@ HTPASSWD_USER = "puller"
 HTPASSWD_PASSWORD = "pull-secret"
 
 
-class BasicAuthTest(PullTests, PodmanPull, E2ECase):
+class BasicAuthMode:
     """Apache basic auth (htpasswd) in front of /v2/, serve-content mode so
-    every byte goes through the authenticated location."""
+    every byte goes through the authenticated location (mixed into an
+    E2ECase; test_e2e_containerd.py and test_e2e_buildah.py use it too)."""
 
     serve_content = True
     extra_modules = ("alias", "auth_basic", "authn_file", "authn_core", "authz_user")
@@ -597,10 +598,15 @@ class BasicAuthTest(PullTests, PodmanPull, E2ECase):
 
     @classmethod
     def prepare(cls):
+        super().prepare()
         path = os.path.join(cls.httpd.dir, "htpasswd")
         subprocess.run([HTPASSWD, "-cbB", "-C", "5", path, HTPASSWD_USER, HTPASSWD_PASSWORD], check=True,
                        capture_output=True)
         os.chmod(path, 0o644)
+
+
+class BasicAuthTest(BasicAuthMode, PullTests, PodmanPull, E2ECase):
+    """skopeo and podman with --creds, login and auth files."""
 
     def client_args(self):
         return ["--tls-verify=false", "--creds", "%s:%s" % (HTPASSWD_USER, HTPASSWD_PASSWORD)]

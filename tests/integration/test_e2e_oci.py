@@ -54,9 +54,34 @@ class OciImages:
         for thing in (self.single, self.index, self.sbom, self.sig):
             self.blobs.update(thing.blobs)
 
+    def referrers_tags(self):
+        """The referrers tag schema's tags crane-publish adds: one per
+        subject (the image, the index), sha256-<hex of its digest>."""
+        return {referrers_tag(self.single.digest): self.sbom, referrers_tag(self.index.digest): self.sig}
+
+    def all_tags(self):
+        """What tags/list answers."""
+        return sorted(["1.0", "latest", "multi"] + list(self.referrers_tags()))
+
     def tags(self):
         return [("1.0", "oci:%s:1.0" % self.layout), ("multi", "oci:%s:multi" % self.layout),
                 ("latest", self.index_dir)]
+
+
+def referrers_tag(digest):
+    """The referrers tag schema's tag of a subject (OCI distribution spec 1.1)."""
+    return digest.replace(":", "-", 1)
+
+
+class WithOciImages:
+    """Mixed into a test_e2e_clients.E2ECase (Docker images as e2e/app):
+    also publishes OciImages (cls.oci) as e2e/oci before httpd starts."""
+
+    @classmethod
+    def prepare(cls):
+        super().prepare()
+        cls.oci = OciImages(os.path.join(cls.work, "oci-src"))
+        publish(REPO_ID, cls.base_url, cls.web, cls.httpd.data, cls.oci.tags(), protected=cls.protected)
 
 
 class OciCase(HttpdTestCase):
@@ -169,7 +194,7 @@ class OciPullTests(DockerClient):
         self.assertEqual(info["Architecture"], "amd64")
         self.assertEqual(info["Layers"], [self.images.single.layer_digest])
         self.assertEqual(info["Labels"]["test-label"], "oci-1.0")
-        self.assertEqual(info["RepoTags"], ["1.0", "latest", "multi"])
+        self.assertEqual(info["RepoTags"], self.images.all_tags())
 
     def test_inspect_index_for_arm64(self):
         info = json.loads(self.skopeo("inspect", "--tls-verify=false", self.ref("multi"),
@@ -180,7 +205,7 @@ class OciPullTests(DockerClient):
 
     def test_list_tags(self):
         p = self.skopeo("list-tags", "--tls-verify=false", "docker://%s/%s" % (self.host(), REPO_ID))
-        self.assertEqual(json.loads(p.stdout)["Tags"], ["1.0", "latest", "multi"])
+        self.assertEqual(json.loads(p.stdout)["Tags"], self.images.all_tags())
 
     def test_copy_image_by_tag_and_by_digest(self):
         self.assertCopiedDir(self.copy("1.0"), self.images.single)
@@ -241,6 +266,22 @@ class OciPullTests(DockerClient):
         self.assertEqual(self.read(dest, "manifest.json"), im.sbom.manifest)
         self.assertEqual(self.read(dest, sha256(im.sbom.payload)[len("sha256:"):]),
                          im.sbom.payload)
+
+    def test_referrers_tag_schema_fallback(self):
+        """What a client without the referrers API reads: the tag
+        sha256-<hex> of each subject is an OCI index of its referrers, the
+        bytes of the referrers API's answer."""
+        im = self.images
+        for subject, artifact in [(im.single, im.sbom), (im.index, im.sig)]:
+            tag = referrers_tag(subject.digest)
+            raw = self.inspect_raw(tag)
+            self.assertEqual(json.loads(raw), {"schemaVersion": 2, "mediaType": OCI_INDEX,
+                                               "manifests": [artifact.descriptor()]}, tag)
+            self.assertEqual(raw, self.get("/v2/%s/referrers/%s" % (REPO_ID, subject.digest)).body, tag)
+            self.assertEqual(self.inspect_raw(sha256(raw)), raw)
+            # and the artifact it names is pullable by digest
+            self.assertEqual(self.inspect_raw(artifact.digest), artifact.manifest)
+        self.assertEqual(set(im.referrers_tags()), {t for t in im.all_tags() if t.startswith("sha256-")})
 
     def test_unknown_tag_fails_with_manifest_unknown(self):
         p = self.skopeo("inspect", "--tls-verify=false", self.ref("nope"), check=False)

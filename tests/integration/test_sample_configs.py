@@ -37,7 +37,7 @@ import re
 import subprocess
 import unittest
 
-from harness import (Httpd, JSON, LIST, MODULE, MODDIR, OCI_INDEX, OCI_MANIFEST, OCTET, REPO, S2, TEST_DATA,
+from harness import (Httpd, JSON, LIST, MODULE, MODDIR, MPM, OCI_INDEX, OCI_MANIFEST, OCTET, REPO, S2, TEST_DATA,
                      V2_BLOB_UNKNOWN, V2_MANIFEST_UNKNOWN, V2_NAME_UNKNOWN)
 from certs import TestPKI
 import image_builder
@@ -69,7 +69,11 @@ NEEDS_MODULES = [
     (re.compile(r"^\s*Require\s+(valid-user|user)\b", re.M | re.I), ["authz_user"]),
     (re.compile(r"^\s*Header\b", re.M | re.I), ["headers"]),
     (re.compile(r"^\s*Alias\b", re.M | re.I), ["alias"]),
+    (re.compile(r"^\s*Protocols\b.*\bh2", re.M | re.I), ["http2"]),
 ]
+# the commented `#Protocols ...` line every vhost sample has: uncommented
+# in the _h2 variant of its test
+H2_LINE = re.compile(r"^(\s*)#(Protocols\s.*\bh2.*)$", re.M)
 STATIC_RE = re.compile(r"^\s*Alias\s+/pub\s", re.M)
 PUBLISH = os.path.join(os.environ.get("CRANE_BUILD_DIR") or os.path.dirname(MODULE), "crane-publish")
 SSL_RE = re.compile(r"^\s*SSLEngine\s+on\b", re.M | re.I)
@@ -234,10 +238,15 @@ class SampleTestBase(unittest.TestCase):
 class VhostSamples(SampleTestBase):
     """One test per apache-conf/*.conf (generated below)."""
 
-    def check_vhost_sample(self, name):
+    def check_vhost_sample(self, name, h2=False):
         path = os.path.join(SAMPLES, name)
         with open(path) as f:
             original = f.read()
+        if h2:
+            if MPM == "prefork":
+                self.skipTest("mod_http2 does not support the prefork MPM (httpd warns AH10034)")
+            original, n = H2_LINE.subn(r"\1\2", original)
+            self.assertEqual(n, 1, "%s: no commented `#Protocols ... h2` line in its <VirtualHost>" % name)
         active = active_text(original)
         modules = []
         for pattern, mods in NEEDS_MODULES:
@@ -297,6 +306,11 @@ class VhostSamples(SampleTestBase):
             reply = get("/crane/repositories/v2", ["-H", "Accept: application/json"])
             self.assertEqual(reply.status, 200, reply)
             self.assertIn(b'"v2repo"', reply.body)
+            if h2:
+                p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                                    "--http2" if ssl else "--http2-prior-knowledge"] + tls + creds +
+                                   [base + (SERVE_PATH if serve else REDIRECT_PATH)], capture_output=True, text=True)
+                self.assertEqual(p.stdout, "2 %d" % (200 if serve else 302), p.stderr)
 
             static_skipped = None
             if STATIC_RE.search(active):
@@ -347,7 +361,9 @@ class VhostSamples(SampleTestBase):
             ("manifests/oci-index/index", OCI_INDEX, index.manifest),
             ("manifests/oci-index/" + index.digest, OCI_INDEX, index.manifest),
             ("blobs/" + oci.layer_digest, OCTET, oci.layer),
-            ("tags/list", JSON, b'{"name": "static/app", "tags": ["1.0", "index", "list", "oci"]}'),
+            # with the referrers tag schema's tag of the SBOM's subject
+            ("tags/list", JSON, ('{"name": "static/app", "tags": ["1.0", "index", "list", "oci", "%s"]}'
+                                 % oci.digest.replace(":", "-", 1)).encode()),
         ]
         for path, media_type, body in files:
             reply = get(repo + path)
@@ -415,6 +431,8 @@ def _add_sample_tests():
         if name.endswith(".conf"):
             setattr(VhostSamples, _sample_test_name(name),
                     lambda self, n=name: self.check_vhost_sample(n))
+            setattr(VhostSamples, _sample_test_name(name) + "_h2",
+                    lambda self, n=name: self.check_vhost_sample(n, h2=True))
         elif name.endswith(".ini"):
             setattr(IniSamples, _sample_test_name(name),
                     lambda self, n=name: self.check_ini_sample(n))

@@ -3,10 +3,12 @@
 // metadata parser and negotiation), digest verification, and publishing into
 // temp dirs (atomic replacement, nothing half-published on error).
 #include <dirent.h>
+#include <rapidjson/document.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <mutex>
@@ -1053,7 +1055,11 @@ TEST_CASE("artifacts whose subject is published become referrers", "[publish][oc
     CHECK(p.blobs.count(sha256_digest(sbom.layer)) == 1);
     CHECK(p.blobs.count(sha256_digest(stranger.layer)) == 0);
     CHECK(std::count(p.oci_manifest_data.begin(), p.oci_manifest_data.end(), sbom.digest) == 1);
-    CHECK(p.tags == std::vector<std::string>{"1.0", "multi"});  // artifacts are not tagged
+    // artifacts are not tagged; each subject gets its referrers tag
+    std::vector<std::string> tags{"1.0", "multi", referrers_tag(single.digest),
+                                  referrers_tag(sbom.digest), referrers_tag(idx.images[1].digest)};
+    std::sort(tags.begin(), tags.end());
+    CHECK(p.tags == tags);
     REQUIRE(p.referrers.size() == 3);
     REQUIRE(p.referrers.at(single.digest).size() == 1);
     const auto& d = p.referrers.at(single.digest)[0];
@@ -1100,9 +1106,10 @@ TEST_CASE("publish writes an OCI layout's images and referrers atomically", "[pu
         {descriptor(OCI_MAN, single.manifest, named("v1")), descriptor(OCI_MAN, sbom.manifest)},
         {single.manifest, single.config, single.layer, sbom.manifest, sbom.config, sbom.layer});
     Result r = publish(options_for(t, {{"v1", "oci:" + dir + ":v1"}, {"latest", dir}}));
-    CHECK(r.tags == 2);
+    CHECK(r.tags == 3);  // and the referrers tag of the image
     CHECK(r.blobs == 4);
-    CHECK(r.manifests == 4);  // v1, latest, the image's digest, the SBOM's digest
+    // v1, latest, the image's digest, the SBOM's, the referrers index's tag and digest
+    CHECK(r.manifests == 6);
     CHECK(r.referrers == 1);
     CHECK(slurp(t / "web/ns-app/manifests/oci/v1") == single.manifest);
     CHECK(slurp(t / "web/ns-app/manifests/oci/latest") == single.manifest);
@@ -1111,8 +1118,13 @@ TEST_CASE("publish writes an OCI layout's images and referrers atomically", "[pu
     CHECK(slurp(t / "web/ns-app/blobs/" + sha256_digest(sbom.layer)) == sbom.layer);
     crane::MetadataResult md = crane::parse_metadata(slurp(r.metadata_file), r.metadata_file);
     REQUIRE(v2_of(md));
-    CHECK(v2_of(md)->tags == std::vector<std::string>{"latest", "v1"});
+    CHECK(v2_of(md)->tags ==
+          std::vector<std::string>{"latest", referrers_tag(single.digest), "v1"});
     REQUIRE(v2_of(md)->find_referrers(single.digest));
+    const std::string fallback =
+        slurp(t / "web/ns-app/manifests/oci-index/" + referrers_tag(single.digest));
+    CHECK(fallback == referrers_index_json(*v2_of(md)->find_referrers(single.digest)));
+    CHECK(slurp(t / "web/ns-app/manifests/oci-index/" + sha256_digest(fallback)) == fallback);
 
     SECTION("a corrupt layer publishes nothing") {
         const std::set<std::string> before = tree(t / "web");
@@ -1199,5 +1211,80 @@ TEST_CASE("OCI inputs that do not add up are refused with a reason", "[publish][
     SECTION("an empty layout") {
         const std::string dir = write_oci_layout(t / "empty", {}, {});
         CHECK_THROWS_WITH(read_image(dir), Catch::Contains(dir + " holds no image."));
+    }
+}
+
+TEST_CASE("each subject with referrers gets the referrers tag schema's index", "[publish][oci]") {
+    TempDir t;
+    OciImage single("amd64", "fallback");
+    OciImage sbom("amd64", "f1", single.digest, single.manifest);
+    OciImage sig("amd64", "f2", single.digest, single.manifest);
+    OciImage lone("amd64", "lone");
+    const std::string dir = write_oci_layout(
+        t / "layout",
+        {descriptor(OCI_MAN, single.manifest, named("1.0")),
+         descriptor(OCI_MAN, lone.manifest, named("lone")), descriptor(OCI_MAN, sbom.manifest),
+         descriptor(OCI_MAN, sig.manifest)},
+        {single.manifest, single.config, single.layer, lone.manifest, lone.config, lone.layer,
+         sbom.manifest, sbom.config, sbom.layer, sig.manifest, sig.config, sig.layer});
+
+    const std::string hex_of_subject = hex(single.digest);
+    CHECK(referrers_tag(single.digest) == "sha256-" + hex_of_subject);
+    CHECK(is_valid_tag(referrers_tag(single.digest)));
+    CHECK(
+        referrers_index_json({}) ==
+        R"({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})");
+    Referrer r;
+    r.media_type = OCI_MAN;
+    r.digest = sbom.digest;
+    r.size = 7;
+    r.artifact_type = "application/spdx+json";
+    r.annotations = {{"a", "1"}, {"b", "2"}};
+    Referrer bare;
+    bare.media_type = OCI_MAN;
+    bare.digest = sig.digest;
+    bare.size = 9;
+    CHECK(
+        referrers_index_json({r, bare}) ==
+        R"({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [)"
+        R"({"mediaType": ")" +
+            OCI_MAN + R"(", "digest": ")" + sbom.digest +
+            R"(", "size": 7, "artifactType": "application/spdx+json", "annotations": {"a": "1", "b": "2"}}, )"
+            R"({"mediaType": ")" +
+            OCI_MAN + R"(", "digest": ")" + sig.digest + R"(", "size": 9}]})");
+
+    Options o = options_for(t, {{"1.0", "oci:" + dir + ":1.0"}, {"lone", "oci:" + dir + ":lone"}});
+    Plan p = make_plan(normalized(o), {{"1.0", read_image("oci:" + dir + ":1.0")},
+                                       {"lone", read_image("oci:" + dir + ":lone")}});
+    const std::string tag = "sha256-" + hex_of_subject;
+    CHECK(p.tags ==
+          std::vector<std::string>{"1.0", "lone", tag});  // none for the image without referrers
+    REQUIRE(p.files.count("manifests/oci-index/" + tag) == 1);
+    const std::string index = p.files.at("manifests/oci-index/" + tag);
+    CHECK(index == referrers_index_json(p.referrers.at(single.digest)));
+    CHECK(p.files.at("manifests/oci-index/" + sha256_digest(index)) == index);
+    CHECK(std::count(p.oci_index_data.begin(), p.oci_index_data.end(), tag) == 1);
+    CHECK(std::count(p.oci_index_data.begin(), p.oci_index_data.end(), sha256_digest(index)) == 1);
+    rapidjson::Document doc;
+    doc.Parse(index.data(), index.size());
+    REQUIRE(doc.IsObject());
+    REQUIRE(doc["manifests"].Size() == 2);
+    std::set<std::string> listed{doc["manifests"][0]["digest"].GetString(),
+                                 doc["manifests"][1]["digest"].GetString()};
+    CHECK(listed == std::set<std::string>{sbom.digest, sig.digest});
+    CHECK(p.files.at("tags/list") == tags_list_json("ns/app", {"1.0", "lone", tag}));
+    // mod_crane reads the index back as the tag's OCI index
+    crane::MetadataResult md = crane::parse_metadata(metadata_json(p), "ns-app.json");
+    REQUIRE(v2_of(md));
+    CHECK(v2_of(md)->tags == p.tags);
+
+    SECTION("a tag of that name given on the command line wins") {
+        Options given =
+            options_for(t, {{"1.0", "oci:" + dir + ":1.0"}, {tag, "oci:" + dir + ":lone"}});
+        Plan q = make_plan(normalized(given), {{"1.0", read_image("oci:" + dir + ":1.0")},
+                                               {tag, read_image("oci:" + dir + ":lone")}});
+        CHECK(q.tags == std::vector<std::string>{"1.0", tag});
+        CHECK(q.files.count("manifests/oci-index/" + tag) == 0);
+        CHECK(q.files.at("manifests/oci/" + tag) == lone.manifest);
     }
 }

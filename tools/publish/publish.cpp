@@ -831,6 +831,22 @@ Plan make_plan(const Options& o, const std::vector<std::pair<std::string, DirIma
         r.annotations = m->annotations;
         p.referrers[m->subject].push_back(std::move(r));  // in digest order: `published` is sorted
     }
+    // the referrers tag schema (OCI distribution spec 1.1) for clients that
+    // do not ask the referrers API: tag sha256-<hex of the subject> names an
+    // OCI image index of the same descriptors; a tag given on the command
+    // line of that name wins
+    const std::set<std::string> given(p.tags.begin(), p.tags.end());
+    for (const auto& [subject, descriptors] : p.referrers) {
+        const std::string tag = referrers_tag(subject);
+        if (given.count(tag)) continue;
+        const std::string bytes = referrers_index_json(descriptors);
+        const std::string digest = sha256_digest(bytes);
+        p.files["manifests/oci-index/" + tag] = bytes;
+        p.files["manifests/oci-index/" + digest] = bytes;
+        p.tags.push_back(tag);
+        p.oci_index_data.push_back(tag);
+        p.oci_index_data.push_back(digest);
+    }
     add_sorted_unique(p.tags);
     add_sorted_unique(p.schema2_data);
     add_sorted_unique(p.manifest_list_data);
@@ -838,6 +854,32 @@ Plan make_plan(const Options& o, const std::vector<std::pair<std::string, DirIma
     add_sorted_unique(p.oci_index_data);
     p.files["tags/list"] = tags_list_json(p.repo_id, p.tags);
     return p;
+}
+
+std::string referrers_tag(const std::string& subject) {
+    std::string tag = subject;
+    const auto colon = tag.find(':');
+    if (colon != std::string::npos) tag[colon] = '-';
+    return tag;
+}
+
+std::string referrers_index_json(const std::vector<Referrer>& descriptors) {
+    json::Writer w;
+    w.begin_object().key("schemaVersion").integer(2).key("mediaType").string(kMediaOciIndex);
+    w.key("manifests").begin_array();
+    for (const Referrer& d : descriptors) {
+        w.begin_object().key("mediaType").string(d.media_type).key("digest").string(d.digest);
+        w.key("size").integer(d.size);
+        if (!d.artifact_type.empty()) w.key("artifactType").string(d.artifact_type);
+        if (!d.annotations.empty()) {
+            w.key("annotations").begin_object();
+            for (const auto& [k, v] : d.annotations) w.key(k).string(v);
+            w.end_object();
+        }
+        w.end_object();
+    }
+    w.end_array().end_object();
+    return w.take();
 }
 
 std::string tags_list_json(const std::string& repo_id, const std::vector<std::string>& tags) {

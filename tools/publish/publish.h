@@ -172,6 +172,14 @@ struct Plan {
 Plan make_plan(const Options& normalized_options,
                const std::vector<std::pair<std::string, DirImage>>& tagged_images);
 
+// The referrers tag schema (OCI distribution spec 1.1), for clients that
+// do not ask the referrers API: the tag "sha256-<hex>" of a subject
+// "sha256:<hex>", and the OCI image index it names, listing the
+// descriptors exactly as mod_crane's unfiltered referrers answer does.
+// make_plan publishes one per subject that has referrers.
+std::string referrers_tag(const std::string& subject);
+std::string referrers_index_json(const std::vector<Referrer>& descriptors);
+
 // The version 4 metadata file (Crane's json.dumps style, sorted keys).
 std::string metadata_json(const Plan& plan);
 // tags/list: {"name": ID, "tags": [...]}.
