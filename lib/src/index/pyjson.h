@@ -2,6 +2,17 @@
 // reader (no document is ever built; nesting is limited while reading),
 // Python's number semantics, and json.dumps(sort_keys=True) output of the
 // small value trees that are kept verbatim. Internal to libcrane.
+//
+// Why not RapidJSON, which libcrane uses elsewhere (search_solr.cpp): the
+// metadata files were written by Python's json module and Crane read them
+// with it, and mod_crane must take and repeat exactly what Crane did.
+// RapidJSON 1.1's reader refuses a number outside double's range (`1e400`:
+// kParseErrorNumberTooBig) where Python reads inf, and hands numbers back as
+// doubles or 64-bit integers, losing the literal that Python's int/float
+// split, its truthiness and its repr() of kept values depend on (`1.0` stays
+// a float, `10000000000000000000000` an exact int). So this reader gives each
+// number as its literal, reads NaN/Infinity as Python does, and otherwise is
+// a plain strict tokenizer: it builds no document and keeps nothing else.
 #pragma once
 
 #include <cstddef>
