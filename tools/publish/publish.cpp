@@ -23,6 +23,7 @@
 #include "crane/json_members.h"
 #include "crane/json_writer.h"
 #include "crane/read_file.h"
+#include "crane/referrers_index.h"
 #include "crane/sha256.h"
 
 namespace crane::publish {
@@ -864,22 +865,13 @@ std::string referrers_tag(const std::string& subject) {
 }
 
 std::string referrers_index_json(const std::vector<Referrer>& descriptors) {
-    json::Writer w;
-    w.begin_object().key("schemaVersion").integer(2).key("mediaType").string(kMediaOciIndex);
-    w.key("manifests").begin_array();
+    ReferrersIndexWriter index;
     for (const Referrer& d : descriptors) {
-        w.begin_object().key("mediaType").string(d.media_type).key("digest").string(d.digest);
-        w.key("size").integer(d.size);
-        if (!d.artifact_type.empty()) w.key("artifactType").string(d.artifact_type);
-        if (!d.annotations.empty()) {
-            w.key("annotations").begin_object();
-            for (const auto& [k, v] : d.annotations) w.key(k).string(v);
-            w.end_object();
-        }
-        w.end_object();
+        index.begin_descriptor(d.media_type, d.digest, d.size, d.artifact_type);
+        for (const auto& [k, v] : d.annotations) index.annotation(k, v);
+        index.end_descriptor();
     }
-    w.end_array().end_object();
-    return w.take();
+    return index.take();
 }
 
 std::string tags_list_json(const std::string& repo_id, const std::vector<std::string>& tags) {

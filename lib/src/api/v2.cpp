@@ -4,6 +4,7 @@
 #include "api/negotiation.h"
 #include "crane/json_writer.h"
 #include "crane/media_types.h"
+#include "crane/referrers_index.h"
 
 namespace crane::api {
 
@@ -190,29 +191,20 @@ Response v2_referrers(Context& c, const V2View& repo) {
     const std::string_view digest = c.match.v2->rest;
     if (!is_valid_digest(digest)) return v2_error(V2Error::DigestInvalid);
     std::string filter = query_param(c.req.query, "artifactType").value_or(std::string());
-    json::Writer w;
-    w.begin_object().key("schemaVersion").integer(2).key("mediaType").string(kMediaOciIndex);
-    w.key("manifests").begin_array();
+    ReferrersIndexWriter index;
     for (const ReferrerView d : repo.find_referrers(digest)) {
         const std::string_view artifact_type = d.artifact_type();
         if (!filter.empty() && artifact_type != filter) continue;
-        w.begin_object().key("mediaType").string(d.media_type()).key("digest").string(d.digest());
-        w.key("size").integer(d.size());
-        if (!artifact_type.empty()) w.key("artifactType").string(artifact_type);
-        if (const std::size_t n = d.annotation_count(); n != 0) {
-            w.key("annotations").begin_object();
-            for (std::size_t i = 0; i < n; ++i) {
-                const auto [k, v] = d.annotation(i);
-                w.key(k).string(v);
-            }
-            w.end_object();
+        index.begin_descriptor(d.media_type(), d.digest(), d.size(), artifact_type);
+        for (std::size_t i = 0, n = d.annotation_count(); i < n; ++i) {
+            const auto [k, v] = d.annotation(i);
+            index.annotation(k, v);
         }
-        w.end_object();
+        index.end_descriptor();
     }
-    w.end_array().end_object();
     Response r;
     r.content_type = std::string(kMediaOciIndex);
-    r.body = w.take();
+    r.body = index.take();
     if (!filter.empty()) r.headers.push_back({"OCI-Filters-Applied", "artifactType"});
     return r;
 }
