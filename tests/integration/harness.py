@@ -137,6 +137,16 @@ def parse_curl_output(raw):
         return Reply(status, headers, rest)
 
 
+def terminate(proc, timeout=30):
+    """SIGTERM, then SIGKILL if the process is still there after timeout seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Httpd:
     """One httpd with mod_crane. `conf` is extra server config text where
     {dir}, {port}, {data} are substituted."""
@@ -323,12 +333,7 @@ MaxRequestWorkers {workers}
     def stop(self):
         if self.proc and self.proc.poll() is None:
             time.sleep(self.settle)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc)
         if getattr(self, "stderr", None):
             self.stderr.close()
         # ignore httpd's own shutdown notices

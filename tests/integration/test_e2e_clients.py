@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -33,7 +32,7 @@ import unittest
 
 import certs
 import image_builder
-from harness import REPO, HttpdTestCase
+from harness import REPO, HttpdTestCase, terminate
 
 BUILD_DIR = os.environ.get("CRANE_BUILD_DIR") or os.path.join(REPO, "build", "release")
 PUBLISH = os.path.join(BUILD_DIR, "crane-publish")
@@ -474,12 +473,7 @@ def stop_dockerd(cls):
     proc = cls.__dict__.get("dockerd")
     if proc is not None:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
         cls.dockerd = None
     d = cls.__dict__.get("dockerd_dir")
     if d:
@@ -674,6 +668,14 @@ SSLSessionCache shmcb:{pki.dir}/scache(51200)
 """
 
 
+def new_test_pki(work):
+    """A test CA and client key in WORK/pki; skips the test where there is no openssl."""
+    if not OPENSSL:
+        raise unittest.SkipTest("openssl is not installed")
+    os.makedirs(os.path.join(work, "pki"))
+    return certs.TestPKI(os.path.join(work, "pki"))
+
+
 def make_cert_dirs(pki):
     """skopeo/podman --cert-dir dirs (client.cert + client.key + ca.crt) from
     certs.TestPKI: `entitled` (v1 certificate for /pub/e2e-app),
@@ -711,10 +713,7 @@ class TlsEntitlementTest(PullTests, PodmanPull, E2ECase):
 
     @classmethod
     def setup_tls(cls):
-        if not OPENSSL:
-            raise unittest.SkipTest("openssl is not installed")
-        os.makedirs(os.path.join(cls.work, "pki"))
-        pki = certs.TestPKI(os.path.join(cls.work, "pki"))
+        pki = new_test_pki(cls.work)
         cls.certs = make_cert_dirs(pki)
         cls.tls = TLS_CONF.format(pki=pki)
 

@@ -24,12 +24,12 @@ digest and through the referrers tag schema's tag (sha256-<hex>), which
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 import unittest
 
+from harness import terminate
 from test_e2e_clients import (CLIENT_TIMEOUT, HTPASSWD_PASSWORD, HTPASSWD_USER, BasicAuthMode, E2ECase,
                               REPO_ID, eventually, sha256)
 from test_e2e_oci import REPO_ID as OCI_REPO_ID, WithOciImages, referrers_tag
@@ -111,12 +111,7 @@ class Containerd:
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc)
         self.proc = None
         if self.dir:
             # snapshots are plain directories (native); state may hold mounts

@@ -28,10 +28,9 @@ import threading
 import time
 import unittest
 
-import certs
 from harness import MPM
-from test_e2e_clients import (HTPASSWD_PASSWORD, HTPASSWD_USER, OPENSSL, REPO_ID, REPOSITORY, TLS_CONF,
-                              BasicAuthMode, E2ECase, make_cert_dirs, sha256)
+from test_e2e_clients import (HTPASSWD_PASSWORD, HTPASSWD_USER, REPO_ID, REPOSITORY, TLS_CONF,
+                              BasicAuthMode, E2ECase, make_cert_dirs, new_test_pki, sha256)
 from test_e2e_containerd import Containerd
 from test_e2e_oci import REPO_ID as OCI_REPO_ID, WithOciImages
 
@@ -247,10 +246,7 @@ class H2TlsCase(H2Case):
 
     @classmethod
     def setup_tls(cls):
-        if not OPENSSL:
-            raise unittest.SkipTest("openssl is not installed")
-        os.makedirs(os.path.join(cls.work, "pki"))
-        cls.pki = certs.TestPKI(os.path.join(cls.work, "pki"))
+        cls.pki = new_test_pki(cls.work)
         cls.certs = make_cert_dirs(cls.pki)
         cls.tls = TLS_CONF.format(pki=cls.pki)
 
@@ -407,10 +403,7 @@ class H2EntitlementTest(H2Case):
 
     @classmethod
     def setup_tls(cls):
-        if not OPENSSL:
-            raise unittest.SkipTest("openssl is not installed")
-        os.makedirs(os.path.join(cls.work, "pki"))
-        cls.pki = certs.TestPKI(os.path.join(cls.work, "pki"))
+        cls.pki = new_test_pki(cls.work)
         cls.certs = {"A": cls.pki.v1("A", ["/pub/e2e-app"]), "B": cls.pki.v3("B", ["/pub/e2e-oci"]),
                      "AB": cls.pki.v1("AB", ["/pub/e2e-app", "/pub/e2e-oci"]), None: None}
         cls.tls = TLS_CONF.format(pki=cls.pki)
