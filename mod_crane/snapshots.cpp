@@ -54,6 +54,8 @@ crane::SharedScanStatus* shared_status(server_rec* s, const std::string& data_di
 APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance)* g_wd_get_instance = nullptr;
 APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback)* g_wd_register_callback = nullptr;
 constexpr const char kWatchdogName[] = "crane-index";
+// The per-child watchdog (every child runs it, see follow_generations).
+constexpr const char kFollowerName[] = "crane-follow";
 
 }  // namespace
 
@@ -122,6 +124,56 @@ void build_outside_the_parent(crane::SnapshotBuilder& builder, server_rec* s) {
                      crane::log_id::kStartupBuildEnded, builder.data_dir().c_str(), wstatus);
     }
 }
+// ---- every child follows the generation, idle or not ----
+//
+// A reader remaps when current() sees a newer generation; a request calls
+// it, but a child no request reaches would keep the generation it saw last
+// and, with it, the pages of a file already unlinked. So every child also
+// runs a mod_watchdog child watchdog (parent 0, singleton 0) that calls
+// current() every kFollowInterval: it maps the new file and lets go of the
+// old one, which is unmapped there and then unless a request still holds it
+// (a request keeps the snapshot it started with; its shared_ptr is the last
+// reference then, and the request unmaps it when it ends). While nothing
+// changed the tick is one atomic load.
+
+// Short and fixed: how long a child may keep an old generation after the
+// builder published a new one, whatever the poll interval (mod_watchdog
+// wakes every 100 ms anyway).
+constexpr apr_interval_time_t kFollowInterval = apr_time_from_msec(200);
+
+apr_status_t follow_callback(int state, void* data, apr_pool_t*) {
+    if (state == AP_WATCHDOG_STATE_STOPPING) return APR_SUCCESS;
+    auto* index = static_cast<DataDirIndex*>(data);
+    // always APR_SUCCESS: any other status would stop the callback for good
+    walled(crane::log_id::kSnapshotMapFailed, APLOG_ERR, ap_server_conf, "cannot map the index snapshot", 0, [index] {
+        if (index->reader) index->reader->current();
+        return 0;
+    });
+    return APR_SUCCESS;
+}
+
+// post_config: registers follow_callback for every data dir with the child
+// watchdog (mod_watchdog starts it in each child's child_init).
+bool follow_generations(apr_pool_t* pconf, server_rec* s) {
+    ap_watchdog_t* follower = nullptr;
+    apr_status_t rv = g_wd_get_instance(&follower, kFollowerName, 0, 0, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "%s: mod_crane: cannot get a watchdog instance",
+                     crane::log_id::kWatchdogInstance);
+        return false;
+    }
+    for (auto& [data_dir, index] : *g_indexes) {
+        rv = g_wd_register_callback(follower, kFollowInterval, &index, follow_callback);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                         "%s: mod_crane: cannot register the snapshot follower of %s with mod_watchdog",
+                         crane::log_id::kWatchdogRegister, data_dir.c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
 // The name of the server for the snapshot file names: its ServerRoot and
 // configuration file.
 std::string server_identity() {
@@ -183,7 +235,7 @@ bool start_snapshots(apr_pool_t* pconf, server_rec* main_server, const std::vect
             return false;
         }
     }
-    return true;
+    return follow_generations(pconf, main_server);
 }
 
 std::shared_ptr<crane::SnapshotSource> snapshot_source(const std::string& data_dir) {

@@ -1,0 +1,309 @@
+"""Idle children follow the snapshot generation: after publishes with no
+request in between, no child maps an old (unlinked) snapshot file and the
+Pss of every process's snapshot mappings adds up to one snapshot; a request
+keeps the snapshot it started with while a publish happens under it (a
+search held by a slow backend), and its child lets go of the old file once
+it ends. The mappings are read from /proc/PID/maps and /proc/PID/smaps of
+the httpd processes."""
+
+import json
+import os
+import re
+import sys
+import threading
+import time
+import unittest
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from harness import REPO, Httpd, write_atomically
+
+sys.path.insert(0, os.path.join(REPO, "bench"))
+import gen_metadata  # noqa: E402
+
+CHILDREN = 4  # prefork; event runs StartServers 2 processes
+
+
+def mpm_conf(mpm):
+    if mpm == "prefork":
+        # a busy child starts no new one (MinSpareServers 1), none is stopped
+        return ("StartServers {n}\nMinSpareServers 1\nMaxSpareServers {n}\nServerLimit 10\n"
+                "MaxRequestWorkers 10\nMaxConnectionsPerChild 0\n").format(n=CHILDREN)
+    return "StartServers 2\nMinSpareThreads 5\nMaxSpareThreads 100\nMaxConnectionsPerChild 0\n"
+
+
+def children_of(ppid):
+    kids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == ppid:
+            kids.append(int(name))
+    return sorted(kids)
+
+
+MAPS_LINE = re.compile(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s+(.*)$")
+
+
+def snapshot_inodes(pid, snap_dir):
+    """{inode: deleted} of the files in snap_dir that pid maps."""
+    out = {}
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            m = MAPS_LINE.match(line.rstrip("\n"))
+            if m and m.group(2).startswith(snap_dir + "/"):
+                out[int(m.group(1))] = m.group(2).endswith(" (deleted)")
+    return out
+
+
+def snapshot_pss_kib(pid, snap_dir):
+    total = 0
+    current = False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            m = MAPS_LINE.match(line.rstrip("\n"))
+            if m:
+                current = m.group(2).startswith(snap_dir + "/")
+            elif current and line.startswith("Pss:"):
+                total += int(line.split()[1])
+    return total
+
+
+def wait_until(fn, timeout, what):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.02)
+    raise AssertionError("%s not reached in %ss (last %r)" % (what, timeout, last))
+
+
+class Server:
+    """An Httpd with CranePollInterval 1 and a way to look at its snapshot."""
+
+    def __init__(self, test, conf="", prepare=None):
+        h = Httpd(conf=mpm_conf(os.environ.get("CRANE_MPM", "event")) + conf)
+        if prepare:
+            prepare(h.data)
+        self.h = test.enterContext(h)  # starts it
+        self.snap_dir = os.path.join(self.h.dir, "run", "crane")
+        self.want = CHILDREN if self.h.mpm == "prefork" else 2
+
+    def children(self):
+        return children_of(self.h.proc.pid)
+
+    def snapshot_path(self):
+        names = [n for n in os.listdir(self.snap_dir) if n.endswith(".snap")]
+        assert len(names) == 1, names
+        return os.path.join(self.snap_dir, names[0])
+
+    def inode(self):
+        return os.stat(self.snapshot_path()).st_ino
+
+    def maps(self):
+        """{pid: {inode: deleted}} of every process (parent included)."""
+        out = {}
+        for pid in [self.h.proc.pid] + self.children():
+            try:
+                out[pid] = snapshot_inodes(pid, self.snap_dir)
+            except OSError:
+                pass
+        return out
+
+    def all_children_on(self, ino):
+        """True once every child maps ino and nothing else (the parent maps none)."""
+        maps = self.maps()
+        kids = [p for p in maps if p != self.h.proc.pid]
+        return len(kids) == self.want and maps[self.h.proc.pid] == {} and \
+            all(maps[p] == {ino: False} for p in kids)
+
+    def wait_publish(self, old_ino, timeout=10):
+        return wait_until(lambda: (lambda i: i if i != old_ino else None)(self.inode()), timeout,
+                          "a new snapshot file in place")
+
+    def ready(self):
+        wait_until(lambda: len(self.children()) == self.want, 30, "%d children" % self.want)
+        ino = self.inode()
+        wait_until(lambda: self.all_children_on(ino), 10, "every child mapping the snapshot")
+        return ino
+
+
+def v2_doc(repo_id):
+    return json.dumps({"version": 2, "repo-registry-id": repo_id, "url": "http://cdn.example.com/%s/" % repo_id})
+
+
+class IdleChildren(unittest.TestCase):
+    def test_publishes_with_no_requests_leave_no_old_snapshot_mapped(self):
+        s = Server(self, prepare=lambda data: gen_metadata.generate(data, 400))
+        names = sorted(n for n in os.listdir(s.h.data) if n.endswith(".json"))
+        ino = s.ready()
+        # three publishes, no request in between: every child moves on alone
+        for rnd in range(3):
+            for name in names[:10]:
+                path = os.path.join(s.h.data, name)
+                with open(path) as f:
+                    doc = json.load(f)
+                doc["description"] = "round %d" % rnd
+                write_atomically(path, json.dumps(doc))
+            new = s.wait_publish(ino)
+            wait_until(lambda: s.all_children_on(new), 3, "every child on the new snapshot, none on the old")
+            ino = new
+        size_kib = os.path.getsize(s.snapshot_path()) / 1024.0
+        pss = sum(snapshot_pss_kib(p, s.snap_dir) for p in [s.h.proc.pid] + s.children())
+        self.assertLessEqual(pss, 1.2 * size_kib + 4 * (len(s.children()) + 1))
+        self.assertGreaterEqual(pss, 0.8 * size_kib)
+        self.assertEqual({p: m for p, m in s.maps().items() if any(m.values())}, {})
+        r = s.h.curl("/v2/")
+        self.assertEqual(r.status, 200, r)
+
+    def test_a_request_keeps_the_snapshot_it_started_with(self):
+        backend = HeldBackend()
+        self.addCleanup(backend.stop)
+        s = Server(self, conf="CraneSolrURL %s\n" % backend.url("/solr?q={0}"),
+                   prepare=lambda data: write_atomically(os.path.join(data, "keep.json"), v2_doc("keep")))
+        ino = s.ready()
+        for attempt in range(8):
+            gone = "gone%d" % attempt
+            path = os.path.join(s.h.data, gone + ".json")
+            write_atomically(path, v2_doc(gone))
+            ino = s.wait_publish(ino)
+            wait_until(lambda: s.all_children_on(ino), 3, "every child on the snapshot with %s" % gone)
+            # a scan has just run: the next comes about a second later, while
+            # the search below waits for its backend (which answers after
+            # at most 0.85 s, under the 1 s search timeout)
+            time.sleep(0.3)
+            os.remove(path)
+            backend.hold(gone, ino, s)
+            reply = {}
+            t = threading.Thread(target=lambda: reply.update(r=s.h.curl("/v1/search?q=" + urllib.parse.quote(gone))))
+            t.start()
+            held = backend.wait_held()
+            overlap = None
+            if held == ino:  # the request took the old snapshot
+                try:
+                    new = wait_until(lambda: (lambda i: i if i != ino else None)(s.inode()), backend.left(),
+                                     "the publish during the request")
+                    # every child maps the new file; only the one serving the
+                    # held request still maps the old (now unlinked) one
+                    overlap = wait_until(lambda: self.holder(s, ino, new), backend.left(),
+                                         "every child on the new snapshot but the holder")
+                except AssertionError:
+                    overlap = None
+            backend.release()
+            t.join()
+            r = reply["r"]
+            self.assertEqual(r.status, 200, r)
+            if overlap is None:
+                print("attempt %d: no publish seen while the request was held" % attempt, file=sys.stderr)
+                ino = s.wait_publish(ino) if s.inode() == ino else s.inode()
+                wait_until(lambda: s.all_children_on(ino), 3, "every child on the snapshot without %s" % gone)
+                continue
+            # answered from the snapshot it started with: gone still there
+            self.assertEqual(r.body, json.dumps({"num_results": 2, "query": gone, "results": [
+                search_result(gone), search_result("keep")]}, sort_keys=True).encode("ascii"))
+            # and the holder let go of the old file when the request ended
+            wait_until(lambda: s.all_children_on(new), 2, "the holder dropping the old snapshot")
+            # a new request answers from the new snapshot: gone is filtered out
+            backend.hold(gone, new, s, wait=False)
+            r = s.h.curl("/v1/search?q=" + urllib.parse.quote(gone))
+            self.assertEqual(r.body, json.dumps({"num_results": 1, "query": gone, "results": [
+                search_result("keep")]}, sort_keys=True).encode("ascii"))
+            return
+        self.fail("no attempt saw a publish while the request was held")
+
+    @staticmethod
+    def holder(s, old, new):
+        maps = s.maps()
+        kids = [p for p in maps if p != s.h.proc.pid]
+        if len(kids) != s.want or maps[s.h.proc.pid]:
+            return None
+        holders = [p for p in kids if maps[p] == {old: True, new: False}]
+        others = [p for p in kids if maps[p] == {new: False}]
+        if len(holders) == 1 and len(others) == len(kids) - 1:
+            return holders[0]
+        return None
+
+
+def search_result(name):
+    return {"description": "about " + name, "is_official": False, "is_trusted": False, "name": name,
+            "should_filter": True, "star_count": 0}
+
+
+class HeldBackend:
+    """A Solr look-alike on 127.0.0.1 that answers a held query only when
+    released (or 0.85 s after it arrived), and records which snapshot file
+    was in place when the query reached it."""
+
+    HOLD = 0.85
+
+    def __init__(self):
+        backend = self
+        self.arrived = threading.Event()
+        self.go = threading.Event()
+        self.q = None
+        self.at = 0.0
+        self.seen_inode = None
+        self.server_state = None
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("q", [""])[0]
+                if q == backend.q and backend.server_state is not None:
+                    backend.at = time.time()
+                    backend.seen_inode = backend.server_state.inode()
+                    backend.arrived.set()
+                    backend.go.wait(backend.HOLD)
+                docs = [{"allTitle": q, "ir_description": "about " + q, "documentKind": "ImageRepository"},
+                        {"allTitle": "keep", "ir_description": "about keep", "documentKind": "ImageRepository"}]
+                body = json.dumps({"response": {"numFound": 2, "start": 0, "docs": docs}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
+
+    def hold(self, q, ino, server_state, wait=True):
+        self.q = q if wait else None
+        self.server_state = server_state if wait else None
+        self.arrived.clear()
+        self.go.clear()
+        self.seen_inode = None
+
+    def wait_held(self):
+        if not self.arrived.wait(5):
+            return None
+        return self.seen_inode
+
+    def left(self):
+        return max(0.0, self.at + self.HOLD - 0.05 - time.time())
+
+    def release(self):
+        self.go.set()
+
+    def stop(self):
+        self.go.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+if __name__ == "__main__":
+    unittest.main()
