@@ -74,18 +74,23 @@ def smaps_figures(pid, snap_dir):
 
 def measure(h, snap_dir):
     pids = [h.proc.pid] + children_of(h.proc.pid)
-    out = {"processes": len(pids), "pss_kib": 0, "snapshot_pss_kib": 0, "old_mappings": 0, "per_child": []}
+    out = {"processes": len(pids), "pss_kib": 0, "snapshot_pss_kib": 0, "old_mappings": 0, "per_child": [],
+           "pss_anon_kib": 0}
     for pid in pids:
         try:
             total, snap, maps = smaps_figures(pid, snap_dir)
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                anon = int(re.search(r"^Pss_Anon:\s+(\d+) kB", f.read(), re.M).group(1))
         except OSError:
             continue
+        out["pss_anon_kib"] += anon
         out["pss_kib"] += total
         out["snapshot_pss_kib"] += snap
         old = sum(1 for p in maps if p.endswith("(deleted)"))
         out["old_mappings"] += old
         if pid != h.proc.pid:
-            out["per_child"].append({"pid": pid, "pss_kib": total, "snapshot_pss_kib": snap, "old_mappings": old})
+            out["per_child"].append({"pid": pid, "pss_kib": total, "pss_anon_kib": anon, "snapshot_pss_kib": snap,
+                                     "old_mappings": old})
     return out
 
 
@@ -96,18 +101,13 @@ def wait_children(h, want, timeout=60):
 
 
 def rewrite(data, files, round_no):
-    """Rewrites `files` generated files atomically (one more tag each)."""
+    """Rewrites `files` generated files atomically (a new url each)."""
     names = sorted(n for n in os.listdir(data) if n.endswith(".json"))[:files]
     for name in names:
         path = os.path.join(data, name)
         with open(path) as f:
             doc = json.load(f)
-        if doc.get("version") == 4 and doc.get("schema2_data"):
-            tag = "rewrite-%d" % round_no
-            first = next(iter(doc["schema2_data"]))
-            doc["schema2_data"][tag] = doc["schema2_data"][first]
-        else:
-            doc["description"] = "rewrite %d" % round_no
+        doc["url"] = re.sub(r"(-r\d+)?/$", "-r%d/" % round_no, doc["url"])
         write_atomically(path, json.dumps(doc))
     return len(names)
 
@@ -190,10 +190,12 @@ def main():
         out["index_pss_mib_" + when] = round(index, 1)
         out["snapshot_map_pss_mib_" + when] = round(full[when]["snapshot_pss_kib"] / mib, 1)
         out["old_mappings_" + when] = full[when]["old_mappings"]
+        out["anon_pss_mib_" + when] = round((full[when]["pss_anon_kib"] - base[when]["pss_anon_kib"]) / mib, 1)
+        out["per_child_" + when] = full[when]["per_child"]
         print("%-6s sum of Pss minus the empty-data server: %7.1f MiB (%.2fx one snapshot); snapshot "
-              "mappings %6.1f MiB; mappings of unlinked snapshots: %d"
+              "mappings %6.1f MiB; anonymous %5.1f MiB; mappings of unlinked snapshots: %d"
               % (when, index, index / snap_mib if snap_mib else 0, full[when]["snapshot_pss_kib"] / mib,
-                 full[when]["old_mappings"]))
+                 out["anon_pss_mib_" + when], full[when]["old_mappings"]))
     print("one snapshot: %.1f MiB; %s, %d children" % (snap_mib, args.mpm, out["children"]))
     out["unexpected_log_lines"] = full["unexpected_log_lines"] + base["unexpected_log_lines"]
     if out["unexpected_log_lines"]:

@@ -2,6 +2,9 @@
 // the children's readers.
 #include "snapshots.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -242,10 +245,31 @@ std::shared_ptr<crane::SnapshotSource> snapshot_source(const std::string& data_d
     return g_indexes->at(data_dir).reader;
 }
 
+namespace {
+
+// glibc raises its mmap threshold to the size of the largest block freed
+// (up to 32 MiB) and its trim threshold to twice that, so after the first
+// build the builder's next builds (an image and every carried record: about
+// a snapshot's worth each) come from a thread arena whose free top is never
+// given back: the builder's child kept one to two snapshots' worth of free
+// heap. Fixed thresholds keep large blocks in their own mappings, unmapped
+// when freed, and an arena's free top under 1 MiB. Set in every child (any
+// of them may become the builder) before its threads start.
+void bound_free_heap() {
+#ifdef __GLIBC__
+    constexpr int kThreshold = 1 << 20;
+    ::mallopt(M_MMAP_THRESHOLD, kThreshold);
+    ::mallopt(M_TRIM_THRESHOLD, kThreshold);
+#endif
+}
+
+}  // namespace
+
 // Each child maps the snapshots before it takes requests, so that the
 // first request does not pay for the mapping and its validation.
 void map_snapshots(server_rec* s) {
     if (!g_indexes) return;
+    bound_free_heap();
     walled(crane::log_id::kSnapshotMapFailed, APLOG_ERR, s, "cannot map the index snapshot", 0, [] {
         for (auto& [data_dir, index] : *g_indexes) index.reader->current();
         return 0;
