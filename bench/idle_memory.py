@@ -8,10 +8,13 @@ and after them, and the same for a server with an empty data dir started
 the same way: the difference is what the index costs the whole server.
 Also printed: the Pss of the snapshot mappings alone (smaps entries of
 files in CraneSnapshotDir, the unlinked old generations included) and the
-snapshot file's size, so the figure can be compared with one snapshot.
+snapshot file's size, so the figure can be compared with one snapshot, and
+the peak of the same sum sampled every --sample seconds during the rounds
+(a build's own memory and the moments before every child moved on).
 
     bench/idle_memory.py [--mpm prefork|event] [--children 8] [--repos 10000]
                          [--data DIR] [--rounds 3] [--files 10] [--gap 4]
+                         [--sample 0.05]
 
 --data reuses a generated tree (else one is generated in a temp dir).
 CRANE_MODULE picks the mod_crane.so (tests/integration/harness.py).
@@ -134,12 +137,19 @@ def run(args, data, label):
             raise SystemExit("GET /v2/ answered %d" % r.status)
         time.sleep(args.gap)
         result["before"] = measure(h, snap_dir)
-        if args.rounds and label == "data":
-            for i in range(args.rounds):
+        # sampled while the rounds run: the peak includes the builds' own
+        # memory and the moments before every child let go of the old file
+        peak = {"pss_kib": 0}
+        for i in range(args.rounds):
+            if label == "data":
                 rewrite(data, args.files, i)
-                time.sleep(args.gap)
-        else:
-            time.sleep(args.gap * args.rounds)
+            end = time.time() + args.gap
+            while time.time() < end:
+                m = measure(h, snap_dir)
+                if m["pss_kib"] > peak["pss_kib"]:
+                    peak = m
+                time.sleep(args.sample)
+        result["peak"] = peak
         result["after"] = measure(h, snap_dir)
         snaps = [os.path.join(snap_dir, n) for n in os.listdir(snap_dir) if n.endswith(".snap")]
         result["snapshot_bytes"] = sum(os.path.getsize(p) for p in snaps)
@@ -159,6 +169,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--files", type=int, default=10)
     ap.add_argument("--gap", type=float, default=4.0)
+    ap.add_argument("--sample", type=float, default=0.05, help="seconds between samples during the rounds")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="crane-idle-")
@@ -196,6 +207,12 @@ def main():
               "mappings %6.1f MiB; anonymous %5.1f MiB; mappings of unlinked snapshots: %d"
               % (when, index, index / snap_mib if snap_mib else 0, full[when]["snapshot_pss_kib"] / mib,
                  out["anon_pss_mib_" + when], full[when]["old_mappings"]))
+    peak = (full["peak"]["pss_kib"] - base["after"]["pss_kib"]) / mib
+    out["index_pss_mib_peak"] = round(peak, 1)
+    out["snapshot_map_pss_mib_peak"] = round(full["peak"]["snapshot_pss_kib"] / mib, 1)
+    print("peak   sum of Pss minus the empty-data server: %7.1f MiB (%.2fx one snapshot); snapshot mappings "
+          "%6.1f MiB (sampled every %.0f ms during the rounds)"
+          % (peak, peak / snap_mib if snap_mib else 0, full["peak"]["snapshot_pss_kib"] / mib, args.sample * 1000))
     print("one snapshot: %.1f MiB; %s, %d children" % (snap_mib, args.mpm, out["children"]))
     out["unexpected_log_lines"] = full["unexpected_log_lines"] + base["unexpected_log_lines"]
     if out["unexpected_log_lines"]:
