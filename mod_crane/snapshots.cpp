@@ -140,8 +140,8 @@ void build_outside_the_parent(crane::SnapshotBuilder& builder, server_rec* s) {
 // changed the tick is one atomic load.
 
 // Short and fixed: how long a child may keep an old generation after the
-// builder published a new one, whatever the poll interval (mod_watchdog
-// wakes every 100 ms anyway).
+// builder published a new one, whatever the poll interval (mod_watchdog's
+// timer resolution is 100 ms).
 constexpr apr_interval_time_t kFollowInterval = apr_time_from_msec(200);
 
 apr_status_t follow_callback(int state, void* data, apr_pool_t*) {

@@ -1,6 +1,7 @@
 // The index snapshot of each data dir: built once at start-up (in a
 // short-lived process, before the children fork), rebuilt by a mod_watchdog
-// singleton when files change, mapped by every child. The shared status
+// singleton when files change, mapped by every child (and followed by a
+// mod_watchdog child watchdog in each, idle or not). The shared status
 // page of each data dir is what mod_status (and any other reader of the
 // figures) shows.
 #pragma once
@@ -21,7 +22,8 @@ bool require_watchdog(server_rec* s);
 
 // post_config, the one call: prepares CraneSnapshotDir, builds (or adopts
 // and brings up to date) the snapshot of every data dir the servers name,
-// and hands each builder to the watchdog singleton. False when it failed
+// hands each builder to the watchdog singleton and each reader to the
+// child watchdog that follows new generations. False when it failed
 // (logged): httpd does not start.
 bool start_snapshots(apr_pool_t* pconf, server_rec* main_server, const std::vector<ServerSetup>& servers);
 

@@ -10,7 +10,9 @@
 // One SnapshotReader per data dir in every process that answers requests:
 // current() costs one atomic load while nothing changed; when the
 // generation moved, it maps the new file (after validation) and drops the
-// old mapping when the last request holding it ends.
+// old mapping when the last request holding it ends. The module also calls
+// it from a timer in every child, so that a process no request reaches does
+// not keep an old generation mapped.
 #pragma once
 
 #include <atomic>
