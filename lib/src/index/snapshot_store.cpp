@@ -581,9 +581,13 @@ std::shared_ptr<const Snapshot> SnapshotReader::current() {
 
 void SnapshotReader::remap(std::uint64_t want_generation) {
     // one thread maps and checks the new file; the others go on with the
-    // snapshot in place rather than wait for it
+    // snapshot in place rather than wait for it, unless there is none yet
+    // (a new child whose timer maps the first one while child_init asks)
     std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
-    if (!lock.owns_lock()) return;
+    if (!lock.owns_lock()) {
+        if (!status_ || seen_generation_.load(std::memory_order_acquire) != 0) return;
+        lock.lock();
+    }
     if (status_ && seen_generation_.load(std::memory_order_acquire) == want_generation) return;  // raced
     struct stat st;
     if (::stat(path_.c_str(), &st) != 0) {
@@ -593,16 +597,17 @@ void SnapshotReader::remap(std::uint64_t want_generation) {
     const FileStamp stamp = FileStamp::of(st);
     if (!status_ && stamp == stamp_) return;
     auto opened = Snapshot::open(path_);
-    // tried once per generation (or stamp): a refused file is logged once
-    if (status_) seen_generation_.store(want_generation, std::memory_order_release);
     stamp_ = stamp;
-    if (!opened) {
+    if (opened) {
+        std::atomic_store(&current_, *opened);
+    } else {
         log(log_, LogLevel::Error, log_id::kSnapshotRefused,
             "snapshot refused: " + opened.error() + "; still answering from generation " +
                 std::to_string(std::atomic_load(&current_)->generation()));
-        return;
     }
-    std::atomic_store(&current_, *opened);
+    // tried once per generation (or stamp): a refused file is logged once.
+    // Stored after current_: a caller that sees it finds that snapshot in place.
+    if (status_) seen_generation_.store(want_generation, std::memory_order_release);
 }
 
 }  // namespace crane
