@@ -127,6 +127,7 @@ void build_outside_the_parent(crane::SnapshotBuilder& builder, server_rec* s) {
                      crane::log_id::kStartupBuildEnded, builder.data_dir().c_str(), wstatus);
     }
 }
+
 // ---- every child follows the generation, idle or not ----
 //
 // A reader remaps when current() sees a newer generation; a request calls
@@ -254,7 +255,7 @@ namespace {
 // given back: the builder's child kept one to two snapshots' worth of free
 // heap. Fixed thresholds keep large blocks in their own mappings, unmapped
 // when freed, and an arena's free top under 1 MiB. Set in every child (any
-// of them may become the builder) before its threads start.
+// of them may become the builder), first thing in child_init.
 void bound_free_heap() {
 #ifdef __GLIBC__
     constexpr int kThreshold = 1 << 20;
