@@ -168,7 +168,7 @@ int count_request_unwalled(request_rec* r) {
 }
 
 int metrics_page(request_rec* r) {
-    r->allowed = AP_METHOD_BIT << M_GET;
+    ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", nullptr);
     if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
     if (!g_counters) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "%s: mod_crane: crane-metrics: CraneMetrics is Off",
