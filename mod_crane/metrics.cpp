@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -33,7 +34,7 @@ struct Retained {
     std::size_t size;
 };
 constexpr char kRetainedKey[] = "mod_crane:metrics:v1";
-constexpr std::uintptr_t kAlign = 64;
+constexpr std::size_t kAlign = 64;
 
 // This generation's counters; none with CraneMetrics Off.
 std::optional<SharedCounters> g_counters;
@@ -88,8 +89,9 @@ bool make_block(server_rec* s, Retained* kept, crane::metrics::Shape shape) {
                      crane::log_id::kMetricsMemory, size + kAlign);
         return false;
     }
-    auto at = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(kept->shm));
-    kept->base = reinterpret_cast<void*>((at + kAlign - 1) / kAlign * kAlign);
+    void* base = apr_shm_baseaddr_get(kept->shm);
+    std::size_t space = size + kAlign;
+    kept->base = std::align(kAlign, size, base, space);  // room was made for it
     kept->size = size;
     g_counters = SharedCounters::create(kept->base, shape);
     return true;
