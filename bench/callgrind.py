@@ -5,7 +5,9 @@ single-process (-X) under valgrind, answers N requests over keep-alive and
 stops; the same with no requests gives the fixed cost, and
 (total - fixed) / N is the cost of one request.
 
-  bench/callgrind.py [--requests 1000] [--htaccess] [--only TARGET...]
+  bench/callgrind.py [--requests 1000] [--htaccess] [--only TARGET...] [--conf TEXT]
+
+--conf adds server config (e.g. "CraneMetrics Off" to measure the metrics' cost).
 """
 
 import argparse
@@ -21,8 +23,9 @@ from harness import Httpd, HTTPD, TEST_DATA  # noqa: E402
 from redirect import TARGETS, bench_conf, prepare_docroot  # noqa: E402
 
 
-def run(requests, path, headers, htaccess):
-    h = Httpd(data_src=os.path.join(TEST_DATA, "metadata"), conf=bench_conf(htaccess), extra_modules=("alias",),
+def run(requests, path, headers, htaccess, extra_conf=""):
+    h = Httpd(data_src=os.path.join(TEST_DATA, "metadata"), conf=bench_conf(htaccess) + extra_conf,
+              extra_modules=("alias",),
               loglevel="warn", mpm="prefork")
     prepare_docroot(h, htaccess)
     # httpd drops root for www-data before callgrind writes its file
@@ -63,14 +66,15 @@ def main():
     ap.add_argument("--htaccess", action="store_true",
                     help="AllowOverride All and a permissive .htaccess in the DocumentRoot")
     ap.add_argument("--only", nargs="*", help="subset of targets")
+    ap.add_argument("--conf", default="", help="server config text added to the bench config")
     opts = ap.parse_args()
     # one request in the baseline too, so lazy first-request work cancels out
-    base = run(1, "/v2/", [], opts.htaccess)
+    base = run(1, "/v2/", [], opts.htaccess, opts.conf)
     results = {}
     for name, path, headers, _ in TARGETS:
         if opts.only and name not in opts.only:
             continue
-        total = run(opts.requests + 1, path, headers, opts.htaccess)
+        total = run(opts.requests + 1, path, headers, opts.htaccess, opts.conf)
         results[name] = (total - base) / opts.requests
         print("%-12s %9.0f instructions/request" % (name, results[name]), flush=True)
     ratios = ["%s/%s %.2f" % (name, ceiling, results[name] / results[ceiling])

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "crane/log_ids.h"
+#include "crane/metrics.h"
 #include "walls.h"
 
 namespace mod_crane {
@@ -23,6 +24,9 @@ std::shared_ptr<const crane::IniFile> g_fallback_ini;
 // for the default DefaultRuntimeDir/crane. Reset before each read of the
 // configuration.
 const char* g_snapshot_dir = nullptr;
+
+// CraneMetrics, CraneMetricsRepositories; reset with g_snapshot_dir.
+MetricsSettings g_metrics;
 
 }  // namespace
 
@@ -135,6 +139,23 @@ const char* set_snapshot_dir(cmd_parms* cmd, void*, const char* arg) {
     return nullptr;
 }
 
+const char* set_metrics(cmd_parms* cmd, void*, int flag) {
+    if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
+    g_metrics.enabled = flag != 0;
+    return nullptr;
+}
+
+const char* set_metrics_repositories(cmd_parms* cmd, void*, const char* arg) {
+    if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
+    const std::optional<std::int64_t> n = crane::parse_int(arg);
+    if (!n || *n < 0 || *n > crane::metrics::kMaxRepositoryLimit) {
+        return apr_psprintf(cmd->pool, "CraneMetricsRepositories: '%s' is not a whole number from 0 to %u", arg,
+                            static_cast<unsigned>(crane::metrics::kMaxRepositoryLimit));
+    }
+    g_metrics.repository_limit = static_cast<std::uint32_t>(*n);
+    return nullptr;
+}
+
 const char* set_search_ca_file(cmd_parms* cmd, void*, const char* arg) {
     const char* path = ap_server_root_relative(cmd->pool, arg);
     apr_finfo_t finfo;
@@ -189,6 +210,14 @@ const command_rec* directive_table() noexcept {
                          RSRC_CONF, TAKE1,
                          "Directory of the index snapshot files, on local disk (default: "
                          "DefaultRuntimeDir/crane)"});
+            t.push_back({"CraneMetrics",
+                         directive_fn(walled_directive<set_metrics, int>), nullptr,
+                         RSRC_CONF, FLAG,
+                         "Off: count nothing for the crane-metrics handler (default On)"});
+            t.push_back({"CraneMetricsRepositories",
+                         directive_fn(walled_directive<set_metrics_repositories, const char*>), nullptr,
+                         RSRC_CONF, TAKE1,
+                         "How many repositories get a pull counter of their own (default 100, 0: none)"});
             t.push_back({nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr});
             return t;
         }();
@@ -201,7 +230,12 @@ const command_rec* directive_table() noexcept {
     return none;
 }
 
-void reset_global_directives() { g_snapshot_dir = nullptr; }
+void reset_global_directives() {
+    g_snapshot_dir = nullptr;
+    g_metrics = MetricsSettings();
+}
+
+const MetricsSettings& metrics_settings() { return g_metrics; }
 
 namespace {
 

@@ -3,6 +3,7 @@
 // crane::Config of each server computed from them in post_config.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -63,6 +64,14 @@ std::vector<ServerSetup> server_setups(server_rec* main_server, apr_pool_t* pcon
 
 // CraneSnapshotDir, or its default DefaultRuntimeDir/crane.
 std::string snapshot_dir(apr_pool_t* pconf);
+
+// CraneMetrics and CraneMetricsRepositories (server config only: one
+// shared block of counters for the whole server).
+struct MetricsSettings {
+    bool enabled = true;
+    std::uint32_t repository_limit = 100;
+};
+const MetricsSettings& metrics_settings();
 
 // Gives the server its Registry, reading the snapshots from `source`.
 void attach_registry(ServerSetup setup, std::shared_ptr<crane::SnapshotSource> source);

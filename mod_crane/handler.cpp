@@ -10,6 +10,7 @@
 #include "crane/file_digest_cache.h"
 #include "crane/log_ids.h"
 #include "crane/registry.h"
+#include "metrics.h"
 #include "walls.h"
 
 namespace mod_crane {
@@ -177,6 +178,7 @@ int crane_handler(request_rec* r) {
         req.now = apr_time_sec(r->request_time);
         req.client_certificate = [r] { return client_certificate(r); };
         crane::Response resp = conf->registry->handle(req);
+        note_answer(r, resp);  // for the metrics (metrics.h)
         if (!resp.file_path.empty()) return send_file(r, resp);
         return send_body(r, resp);
     } catch (const std::exception& e) {

@@ -4,12 +4,14 @@
 //   config.cpp   the directives and each server's effective crane::Config
 //   snapshots.cpp  the index snapshots: start-up build, watchdog, readers
 //   status.cpp   the mod_status section
+//   metrics.cpp  the Prometheus counters and the crane-metrics page
 //   handler.cpp  request_rec <-> crane::Request / crane::Response, access hooks
 #include "apache_includes.h"
 #include "config.h"
 #include "crane/log_ids.h"
 #include "crane/search.h"
 #include "handler.h"
+#include "metrics.h"
 #include "snapshots.h"
 #include "status.h"
 #include "walls.h"
@@ -46,6 +48,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* m
                       report_config_issues(main_server, ptemp, true);  // fatal ones stopped check_config
                       std::vector<ServerSetup> servers = server_setups(main_server, pconf);
                       if (!start_snapshots(pconf, main_server, servers)) return HTTP_INTERNAL_SERVER_ERROR;
+                      if (!start_metrics(main_server)) return HTTP_INTERNAL_SERVER_ERROR;
                       for (ServerSetup& setup : servers) {
                           auto source = snapshot_source(setup.config.data_dir);
                           attach_registry(std::move(setup), std::move(source));
@@ -65,6 +68,8 @@ void register_hooks(apr_pool_t*) {
     ap_hook_translate_name(translate_name, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_type_checker(type_checker, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(crane_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_handler(metrics_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(count_request, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
 }  // namespace

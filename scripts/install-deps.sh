@@ -22,7 +22,7 @@ PKGS=(
   libssl-dev zlib1g-dev libcurl4-openssl-dev libexpat1-dev rapidjson-dev
   catch2 curl openssl ca-certificates
   skopeo podman clang-tidy docker.io
-  containerd buildah nghttp2-client python3-h2
+  containerd buildah nghttp2-client python3-h2 python3-prometheus-client
 )
 # What httpd, mod_ssl, mod_crane and curl load at run time. apt installs
 # them as dependencies but never upgrades one that is already there and

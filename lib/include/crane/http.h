@@ -37,6 +37,31 @@ struct Request {
 inline constexpr char kApiVersionHeader[] = "Docker-Distribution-API-Version";
 inline constexpr char kApiVersion[] = "registry/2.0";
 
+// Which endpoint answered: the route table's entries (api/registry.cpp);
+// Unmatched: a path no entry takes. The metrics count by it.
+enum class RouteId : std::uint8_t {
+    Unmatched,
+    V1Ping, V1Users, V1Search, V1ImageFile, V1RepositoryImages, V1RepositoryTags, V1RepositoryTag,
+    V2Base, V2Catalog, V2Manifest, V2Blob, V2TagList, V2TagFile, V2Referrers, V2NoName,
+    AdminV1, AdminV2,
+    Count
+};
+
+// Why an error answer is one, set where the error is made (the metrics
+// count 4xx answers by it). Unauthorized: a protected repository the
+// client's certificate does not entitle (answered as an unknown name).
+enum class ErrorReason : std::uint8_t {
+    None,
+    NotFound,            // v1 and plain 404s
+    BadRequest,          // v1 and plain 400s
+    MethodNotAllowed,    // v1 and plain 405s
+    NameUnknown, ManifestUnknown, BlobUnknown, DigestInvalid, NameInvalid, PaginationNumberInvalid,
+    Unsupported,         // v2 405
+    PreconditionFailed,  // 412
+    Unauthorized,
+    Count
+};
+
 struct Header {
     std::string_view name;  // static names only
     std::string value;
@@ -59,6 +84,12 @@ struct Response {
     // every Response.
     const Response* if_missing = nullptr;
     const Response* if_precondition_failed = nullptr;
+    // For the metrics: the endpoint, the error's reason, and the
+    // repository NAME of the path (a view into Request::path; empty when
+    // the path names none).
+    RouteId route = RouteId::Unmatched;
+    ErrorReason reason = ErrorReason::None;
+    std::string_view repository;
 
     // The value of a header this answer carries (kApiVersionHeader included
     // when api_version is set); null when it carries none.

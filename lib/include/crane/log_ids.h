@@ -59,4 +59,11 @@ inline constexpr char kCertExpired[] = "CRANE0203";         // debug: outside it
 inline constexpr char kSearchFailed[] = "CRANE0301";        // error: the search backend failed
 inline constexpr char kSearchNotice[] = "CRANE0302";        // warn: the search backend answered oddly
 
+// ---- metrics (mod_crane/metrics.cpp): 0400-0499 ----
+inline constexpr char kMetricsMemory[] = "CRANE0401";       // crit: the metrics' shared memory could not be made
+inline constexpr char kMetricsReset[] = "CRANE0402";        // info: the counters' shape changed on a restart; they start again
+inline constexpr char kMetricsPageFailed[] = "CRANE0403";   // error: the crane-metrics page failed unexpectedly
+inline constexpr char kMetricsCountFailed[] = "CRANE0404";  // error: counting a request failed unexpectedly
+inline constexpr char kMetricsOff[] = "CRANE0405";          // debug: crane-metrics asked for with CraneMetrics Off
+
 }  // namespace crane::log_id

@@ -34,6 +34,16 @@ const char* reason(int status) {
     }
 }
 
+ErrorReason plain_reason(int status) {
+    switch (status) {
+        case 400: return ErrorReason::BadRequest;
+        case 404: return ErrorReason::NotFound;
+        case 405: return ErrorReason::MethodNotAllowed;
+        case 412: return ErrorReason::PreconditionFailed;
+        default: return ErrorReason::None;
+    }
+}
+
 }  // namespace
 
 namespace {
@@ -104,6 +114,7 @@ Response plain_error(int status, std::string_view message, std::string_view allo
     r.status = status;
     r.content_type = std::string(kHtmlType);
     r.body = message.empty() ? reason(status) : std::string(message);
+    r.reason = plain_reason(status);
     if (status == 405) r.headers.push_back({"Allow", std::string(allow)});
     return r;
 }
@@ -118,23 +129,24 @@ namespace {
 
 struct V2ErrorInfo {
     int status;
+    ErrorReason reason;
     std::string_view code;
     std::string_view message;
 };
 
 V2ErrorInfo v2_error_info(V2Error error) {
     switch (error) {
-        case V2Error::NameUnknown: return {404, "NAME_UNKNOWN", "repository name not known to registry"};
-        case V2Error::ManifestUnknown: return {404, "MANIFEST_UNKNOWN", "manifest unknown"};
-        case V2Error::BlobUnknown: return {404, "BLOB_UNKNOWN", "blob unknown to registry"};
-        case V2Error::Unsupported: return {405, "UNSUPPORTED", "The operation is unsupported."};
-        case V2Error::DigestInvalid: return {400, "DIGEST_INVALID", "provided digest did not match uploaded content"};
-        case V2Error::NameInvalid: return {400, "NAME_INVALID", "invalid repository name"};
+        case V2Error::NameUnknown: return {404, ErrorReason::NameUnknown, "NAME_UNKNOWN", "repository name not known to registry"};
+        case V2Error::ManifestUnknown: return {404, ErrorReason::ManifestUnknown, "MANIFEST_UNKNOWN", "manifest unknown"};
+        case V2Error::BlobUnknown: return {404, ErrorReason::BlobUnknown, "BLOB_UNKNOWN", "blob unknown to registry"};
+        case V2Error::Unsupported: return {405, ErrorReason::Unsupported, "UNSUPPORTED", "The operation is unsupported."};
+        case V2Error::DigestInvalid: return {400, ErrorReason::DigestInvalid, "DIGEST_INVALID", "provided digest did not match uploaded content"};
+        case V2Error::NameInvalid: return {400, ErrorReason::NameInvalid, "NAME_INVALID", "invalid repository name"};
         case V2Error::PaginationNumberInvalid:
-            return {400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested"};
-        case V2Error::PreconditionFailed: return {412, "UNKNOWN", "precondition failed"};
+            return {400, ErrorReason::PaginationNumberInvalid, "PAGINATION_NUMBER_INVALID", "invalid number of results requested"};
+        case V2Error::PreconditionFailed: return {412, ErrorReason::PreconditionFailed, "UNKNOWN", "precondition failed"};
     }
-    return {500, "UNKNOWN", "unknown error"};
+    return {500, ErrorReason::None, "UNKNOWN", "unknown error"};
 }
 
 }  // namespace
@@ -143,6 +155,7 @@ Response v2_error_allow(V2Error error, std::string_view message, std::string_vie
     const V2ErrorInfo info = v2_error_info(error);
     Response r;
     r.status = info.status;
+    r.reason = info.reason;
     r.content_type = std::string(kMediaJson);
     json::Writer w;
     w.begin_object().key("errors").begin_array().begin_object();

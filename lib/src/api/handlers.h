@@ -49,7 +49,14 @@ public:
     }
 
     // A repository this client may read: unprotected, or entitled.
-    bool may_read(const RepoView& repo) { return !repo.is_protected() || entitled(repo.url_path()); }
+    bool may_read(const RepoView& repo) {
+        if (!repo.is_protected() || entitled(repo.url_path())) return true;
+        refused_ = true;
+        return false;
+    }
+
+    // Whether may_read refused a repository (the metrics' Unauthorized).
+    bool refused() const { return refused_; }
 
     // What asking for an unknown name costs: the same certificate fetch and
     // a path walk as for a protected repo, result unused. Without it the 404
@@ -89,6 +96,7 @@ private:
     const Request& req_;
     const Settings& settings_;
     bool fetched_ = false;
+    bool refused_ = false;
     volatile bool decoy_result_ = false;  // kept so the decoy walk is not optimised away
     std::shared_ptr<const EntitlementCertificate> cert_;
 };

@@ -100,6 +100,7 @@ struct Route {
     unsigned methods;
     bool (*matches)(RouteMatch& m);  // m.rest (and for /v2/, m.v2) set
     Handler handle;
+    RouteId id;  // the metrics' name of the entry
 };
 
 bool match_v1_image(RouteMatch& m) {
@@ -153,39 +154,50 @@ bool match_v2(RouteMatch& m) {
 template <Response (*Endpoint)(Context&, const V1View&)>
 Response v1_readable(Context& c) {
     const std::optional<V1View> repo = readable_v1_repository(c);
-    return repo ? Endpoint(c, *repo) : v1_error(404, "");
+    if (repo) return Endpoint(c, *repo);
+    Response r = v1_error(404, "");
+    if (c.client.refused()) r.reason = ErrorReason::Unauthorized;
+    return r;
 }
 
 template <Response (*Endpoint)(Context&, const V2View&)>
 Response v2_readable(Context& c) {
     const std::optional<V2View> repo = readable_v2_repository(c);
-    return repo ? Endpoint(c, *repo) : v2_error(V2Error::NameUnknown);
+    if (repo) return Endpoint(c, *repo);
+    Response r = v2_error(V2Error::NameUnknown);
+    if (c.client.refused()) r.reason = ErrorReason::Unauthorized;
+    return r;
 }
 
 bool match_v2_tag_list(RouteMatch& m) { return match_v2<V2Kind::Tags>(m) && m.v2->rest == "list"; }
 
 // In match order within each area.
 constexpr Route kRoutes[] = {
-    {Area::V1, kRead, [](RouteMatch& m) { return m.rest == "_ping"; }, v1_ping},
-    {Area::V1, kRead | kPost, [](RouteMatch& m) { return m.rest == "users" || m.rest == "users/"; }, v1_users},
-    {Area::V1, kRead, [](RouteMatch& m) { return m.rest == "search"; }, v1_search},
-    {Area::V1, kRead, match_v1_image, v1_image_file},
-    {Area::V1, kRead, match_v1_repository<V1RepoPart::Images>, v1_readable<v1_repository_images>},
-    {Area::V1, kRead, match_v1_repository<V1RepoPart::Tags>, v1_readable<v1_repository_tags>},
-    {Area::V1, kRead, match_v1_repository<V1RepoPart::Tag>, v1_readable<v1_repository_tag>},
+    {Area::V1, kRead, [](RouteMatch& m) { return m.rest == "_ping"; }, v1_ping, RouteId::V1Ping},
+    {Area::V1, kRead | kPost, [](RouteMatch& m) { return m.rest == "users" || m.rest == "users/"; }, v1_users,
+     RouteId::V1Users},
+    {Area::V1, kRead, [](RouteMatch& m) { return m.rest == "search"; }, v1_search, RouteId::V1Search},
+    {Area::V1, kRead, match_v1_image, v1_image_file, RouteId::V1ImageFile},
+    {Area::V1, kRead, match_v1_repository<V1RepoPart::Images>, v1_readable<v1_repository_images>,
+     RouteId::V1RepositoryImages},
+    {Area::V1, kRead, match_v1_repository<V1RepoPart::Tags>, v1_readable<v1_repository_tags>,
+     RouteId::V1RepositoryTags},
+    {Area::V1, kRead, match_v1_repository<V1RepoPart::Tag>, v1_readable<v1_repository_tag>,
+     RouteId::V1RepositoryTag},
     // v2 is read-only as a whole: every path under /v2 is an entry, so any
     // write answers 405 UNSUPPORTED, even where the path names nothing
-    {Area::V2, kRead, [](RouteMatch& m) { return m.rest.empty(); }, v2_base},
-    {Area::V2, kRead, [](RouteMatch& m) { return m.rest == "_catalog"; }, v2_catalog},
-    {Area::V2, kRead, match_v2<V2Kind::Manifests>, v2_readable<v2_manifest>},
-    {Area::V2, kRead, match_v2<V2Kind::Blobs>, v2_readable<v2_blob>},
-    {Area::V2, kRead, match_v2_tag_list, v2_readable<v2_tag_list>},
-    {Area::V2, kRead, match_v2<V2Kind::Tags>, v2_readable<v2_tag_file>},
-    {Area::V2, kRead, match_v2<V2Kind::Referrers>, v2_readable<v2_referrers>},
-    {Area::V2, kRead, [](RouteMatch&) { return true; }, v2_no_name},
+    {Area::V2, kRead, [](RouteMatch& m) { return m.rest.empty(); }, v2_base, RouteId::V2Base},
+    {Area::V2, kRead, [](RouteMatch& m) { return m.rest == "_catalog"; }, v2_catalog, RouteId::V2Catalog},
+    {Area::V2, kRead, match_v2<V2Kind::Manifests>, v2_readable<v2_manifest>, RouteId::V2Manifest},
+    {Area::V2, kRead, match_v2<V2Kind::Blobs>, v2_readable<v2_blob>, RouteId::V2Blob},
+    {Area::V2, kRead, match_v2_tag_list, v2_readable<v2_tag_list>, RouteId::V2TagList},
+    {Area::V2, kRead, match_v2<V2Kind::Tags>, v2_readable<v2_tag_file>, RouteId::V2TagFile},
+    {Area::V2, kRead, match_v2<V2Kind::Referrers>, v2_readable<v2_referrers>, RouteId::V2Referrers},
+    {Area::V2, kRead, [](RouteMatch&) { return true; }, v2_no_name, RouteId::V2NoName},
     {Area::Admin, kRead, [](RouteMatch& m) { return m.rest.empty() || m.rest == "/" || m.rest == "/v1" || m.rest == "/v1/"; },
-     admin_v1},
-    {Area::Admin, kRead, [](RouteMatch& m) { return m.rest == "/v2" || m.rest == "/v2/"; }, admin_v2},
+     admin_v1, RouteId::AdminV1},
+    {Area::Admin, kRead, [](RouteMatch& m) { return m.rest == "/v2" || m.rest == "/v2/"; }, admin_v2,
+     RouteId::AdminV2},
 };
 
 // The area a path is in, and the rest of the path after the area's prefix.
@@ -239,6 +251,8 @@ Response Registry::handle(const Request& req) const {
         Context c{req, m, *snapshot, client, *settings_};
         r = route->handle(c);
     }
+    if (route) r.route = route->id;
+    if (m.v2) r.repository = m.v2->name;
     r.api_version = area == Area::V2;
     return r;
 }
