@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string>
 
+#include "crane/change_notifier.h"
 #include "crane/log_ids.h"
 #include "snapshots.h"
 #include "walls.h"
@@ -74,6 +75,8 @@ constexpr Field kFields[] = {
          return seconds_text(s.status.last_scan_duration_ns) + (style == Style::Html ? " s" : "");
      }},
     {"LastBuild", "Built", [](const SnapshotState& s, Style style) { return when(s.status.last_build_at_ns, style); }},
+    {"ChangeNotice", "Changes seen by",
+     [](const SnapshotState& s, Style) { return std::string(crane::change_notice_name(s.status.change_notice)); }},
     {"BuilderPid", "Builder pid", [](const SnapshotState& s, Style) { return std::to_string(s.status.builder_pid); }},
     {"LastError", "Last error",
      [](const SnapshotState& s, Style style) {
