@@ -26,6 +26,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -83,7 +84,7 @@ def main():
     extra = sb.prefork_conf(opts.children) + "KeepAliveTimeout 600\nMaxKeepAliveRequests 0\n"
     if opts.mpm != "prefork":
         extra = "KeepAliveTimeout 600\nMaxKeepAliveRequests 0\n"
-    server = sb.Server(ds.data, opts.mpm, opts.poll, extra_conf=extra)
+    server = sb.Server(ds.data, opts.mpm, opts.poll, extra_conf=extra, loglevel="info")
     res = {"repos": opts.repos, "children": opts.children, "mpm": opts.mpm, "poll_s": opts.poll}
     try:
         t = time.time()
@@ -123,6 +124,11 @@ def main():
         st = server.status().get(0, {})
         res["last_scan_duration_s"] = st.get("LastScanDuration")
         kids.close()
+        # the builds' own account of their steps (CRANE0106: scan, parse, build, write)
+        with open(server.h.error_log, errors="replace") as f:
+            steps = re.findall(r"CRANE0106: .*?(\d+) parsed.*?; scan (\d+) ms, parse (\d+) ms, build (\d+) ms, write (\d+) ms", f.read())
+        res["builds"] = [{"parsed": int(p), "scan_ms": int(a), "parse_ms": int(b), "build_ms": int(c), "write_ms": int(d)}
+                         for p, a, b, c, d in steps[-(opts.rounds + 2):]]
     finally:
         ds.restore()
         bad = server.stop()
