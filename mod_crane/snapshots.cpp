@@ -15,6 +15,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "crane/change_notifier.h"
 #include "crane/log_ids.h"
 #include "crane/snapshot_plan.h"
 #include "walls.h"
@@ -30,6 +31,7 @@ struct DataDirIndex {
     std::int64_t interval = 0;  // seconds: the smallest scan interval of the servers sharing it
     crane::SharedScanStatus* status = nullptr;
     std::unique_ptr<crane::SnapshotBuilder> builder;
+    std::unique_ptr<crane::NotifiedRebuilds> notified;  // in the watchdog child, while it has the role
     std::shared_ptr<crane::SnapshotReader> reader;
 };
 
@@ -43,7 +45,7 @@ std::map<std::string, DataDirIndex>* g_indexes = nullptr;
 // restart; the key names the layout, so a module upgrade gets a fresh page.
 crane::SharedScanStatus* shared_status(server_rec* s, const std::string& data_dir) {
     apr_pool_t* pproc = s->process->pool;
-    const std::string key = "mod_crane:scan-status:v1:" + data_dir;
+    const std::string key = "mod_crane:scan-status:v2:" + data_dir;
     void* page = nullptr;
     apr_pool_userdata_get(&page, key.c_str(), pproc);
     if (page) return static_cast<crane::SharedScanStatus*>(page);
@@ -75,12 +77,36 @@ bool require_watchdog(server_rec* s) {
 
 namespace {
 
+// Changes noticed as they happen (inotify), built at once by a thread of
+// the watchdog child; the watchdog's poll stays as the safety net (and is
+// all there is where notification does not work: the status page says
+// which). Its own functions: the builder's wiring, nothing else.
+void start_notified_rebuilds(DataDirIndex& index) {
+    walled(crane::log_id::kReloadFailed, APLOG_ERR, ap_server_conf, "cannot watch the data dir for changes", 0,
+           [&index] {
+               index.notified = std::make_unique<crane::NotifiedRebuilds>(*index.builder, server_log_sink(ap_server_conf));
+               index.notified->start();
+               return 0;
+           });
+}
+
+void stop_notified_rebuilds(DataDirIndex& index) {
+    if (!index.notified) return;
+    index.notified->stop();
+    index.notified.reset();
+}
+
 // The watchdog singleton: one child of the server runs this for each data
 // dir every interval (and once when it takes the role over). It always
 // answers APR_SUCCESS: any other status would stop the callback for good.
 apr_status_t watchdog_callback(int state, void* data, apr_pool_t*) {
-    if (state == AP_WATCHDOG_STATE_STOPPING) return APR_SUCCESS;
     auto* index = static_cast<DataDirIndex*>(data);
+    if (state == AP_WATCHDOG_STATE_STOPPING) {
+        stop_notified_rebuilds(*index);
+        return APR_SUCCESS;
+    }
+    // watched before the scan below: a change is either notified or scanned
+    if (state == AP_WATCHDOG_STATE_STARTING) start_notified_rebuilds(*index);
     walled(crane::log_id::kReloadFailed, APLOG_ERR, ap_server_conf, "metadata reload failed; the snapshot in place stays", 0, [index] {
         index->builder->refresh();
         return 0;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "crane/change_notifier.h"
 #include "crane/log_ids.h"
 #include "snapshots.h"
 #include "walls.h"
@@ -144,6 +145,9 @@ constexpr Field kFields[] = {
     {"LastBuild", "Built", [](const SnapshotState& s, Style style) { return when(s.status.last_build_at_ns, style); },
      {"crane_snapshot_last_build_timestamp_seconds", "gauge", "When the snapshot in place was built (unix seconds).",
       {}, [](const SnapshotState& s, std::int64_t) { return at(s.status.last_build_at_ns); }}},
+    {"ChangeNotice", "Changes seen by",
+     [](const SnapshotState& s, Style) { return std::string(crane::change_notice_name(s.status.change_notice)); },
+     {}},
     {"BuilderPid", "Builder pid", [](const SnapshotState& s, Style) { return std::to_string(s.status.builder_pid); },
      {}},
     {"LastError", "Last error",

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "crane/change_notifier.h"
 #include "crane/file_stamp.h"
 #include "crane/log.h"
 #include "crane/result.h"
@@ -53,6 +54,7 @@ struct ScanFigures {
     std::int64_t last_scan_duration_ns = 0;  // scan, parse, build and publish
     std::int64_t last_build_at_ns = 0;       // when the snapshot in place was built
     std::int64_t last_error_at_ns = 0;
+    ChangeNotice change_notice = ChangeNotice::Poll;  // how the builder learns of changes
 };
 
 // The state of one data dir, shared by every process of a server (it lives
@@ -96,6 +98,16 @@ public:
     // caller returns false at once. True when a new snapshot is in place.
     bool refresh(ReloadStats* stats = nullptr);
 
+    // What a ChangeNotifier saw, applied: only the files and subtrees it
+    // names are looked at (everything when changes.full), the rest of the
+    // table is taken as it stands. Waits for a refresh under way (a change
+    // must not be lost to a scan that looked before it). True when a new
+    // snapshot is in place.
+    bool refresh_changes(const DataDirChanges& changes, ReloadStats* stats = nullptr);
+
+    // Says in the shared status how changes are noticed.
+    void set_change_notice(ChangeNotice notice);
+
     // The snapshot last published (or adopted); an empty one before that.
     std::shared_ptr<const Snapshot> latest() const;
 
@@ -119,7 +131,9 @@ private:
     struct InputPlan;
     struct ScanClock;
     std::shared_ptr<const Snapshot> choose_base();
-    ScanPlan plan_scan(const Snapshot& base, std::int64_t started_wall);
+    bool refresh_locked(const DataDirChanges* changes, ReloadStats* stats);
+    ScanPlan plan_scan(const Snapshot& base, std::int64_t started_wall, const DataDirChanges* changes);
+    void apply_changes(const DataDirChanges& changes, ScanPlan& plan);
     void record_unchanged_scan(const std::shared_ptr<const Snapshot>& base, const ScanPlan& scan,
                                const ScanClock& clock, std::int64_t t_scan, ReloadStats* stats);
     InputPlan plan_inputs(const ScanPlan& scan, std::int64_t started_wall, ReloadStats& st);

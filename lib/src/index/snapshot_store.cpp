@@ -315,12 +315,19 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::choose_base() {
 
 // Scans the data dir and compares it with the base's table; a racy entry
 // whose bytes changed is re-parsed even with an equal stamp.
-SnapshotBuilder::ScanPlan SnapshotBuilder::plan_scan(const Snapshot& base, std::int64_t started_wall) {
+// With notified changes, the walk is replaced by the base's table with
+// those changes applied (apply_changes).
+SnapshotBuilder::ScanPlan SnapshotBuilder::plan_scan(const Snapshot& base, std::int64_t started_wall,
+                                                     const DataDirChanges* changes) {
     ScanPlan plan;
-    plan.files = scan_metadata_files(data_dir_, &plan.problems);
     const std::size_t old_count = base.file_count();
     plan.old.reserve(old_count);
     for (std::size_t i = 0; i < old_count; ++i) plan.old.push_back(base.file(i));
+    if (changes) {
+        apply_changes(*changes, plan);
+    } else {
+        plan.files = scan_metadata_files(data_dir_, &plan.problems);
+    }
     for (const auto& f : plan.old) {
         if (!f.racy || settled_.count(std::string(f.path))) continue;
         ++plan.rechecked;
@@ -514,6 +521,69 @@ struct HeapTrim {
 bool SnapshotBuilder::refresh(ReloadStats* stats) {
     std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
+    return refresh_locked(nullptr, stats);
+}
+
+bool SnapshotBuilder::refresh_changes(const DataDirChanges& changes, ReloadStats* stats) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    // the first build of this builder scans: its base may be any older file
+    // (and so does a burst of many subtrees: a walk costs less than matching them)
+    constexpr std::size_t kMaxSubtrees = 64;
+    const bool scan_all = changes.full || !loaded_once_ || changes.dirs.size() > kMaxSubtrees;
+    return refresh_locked(scan_all ? nullptr : &changes, stats);
+}
+
+void SnapshotBuilder::set_change_notice(ChangeNotice notice) {
+    update_status(status_, [notice](SharedScanStatus& s) { s.change_notice = notice; });
+}
+
+// The base's table (sorted by path) with the notified files stat'ed again
+// and the notified subtrees scanned again; the rest stands as it was.
+void SnapshotBuilder::apply_changes(const DataDirChanges& changes, ScanPlan& plan) {
+    auto under = [](std::string_view path, const std::string& dir) {
+        return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+    };
+    auto in_rescanned = [&](std::string_view path) {
+        // the subtrees are few: a notified burst names a handful
+        for (const auto& d : changes.dirs) {
+            if (under(path, d)) return true;
+        }
+        return false;
+    };
+    // what comes back: the notified files as they are now, the subtrees' files
+    std::vector<std::pair<std::string, FileStamp>> fresh;
+    for (const auto& d : changes.dirs) {
+        struct stat st;
+        if (::stat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;  // gone: its files go
+        auto found = scan_metadata_files(d, &plan.problems);
+        for (auto& f : found) fresh.push_back(std::move(f));
+    }
+    for (const auto& p : changes.paths) {
+        if (in_rescanned(p) || changes.dirs.count(p)) continue;
+        struct stat st;
+        if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) fresh.emplace_back(p, FileStamp::of(st));
+    }
+    std::sort(fresh.begin(), fresh.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    fresh.erase(std::unique(fresh.begin(), fresh.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+                fresh.end());
+    // merge: the old entries that were neither notified nor under a
+    // rescanned subtree, with the fresh ones
+    plan.files.reserve(plan.old.size() + fresh.size());
+    std::size_t k = 0;
+    for (const SnapshotFileInfo& f : plan.old) {
+        while (k < fresh.size() && fresh[k].first < f.path) plan.files.push_back(std::move(fresh[k++]));
+        if (k < fresh.size() && fresh[k].first == f.path) {
+            plan.files.push_back(std::move(fresh[k++]));
+            continue;
+        }
+        const std::string path(f.path);
+        if (changes.paths.count(path) || in_rescanned(f.path) || changes.dirs.count(path)) continue;  // gone
+        plan.files.emplace_back(path, f.stamp);
+    }
+    while (k < fresh.size()) plan.files.push_back(std::move(fresh[k++]));
+}
+
+bool SnapshotBuilder::refresh_locked(const DataDirChanges* changes, ReloadStats* stats) {
     // declared before the scan's and the build's locals: trims once they are freed
     const HeapTrim trim;
     if (background_) lower_thread_priority();
@@ -521,7 +591,7 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
 
     const ScanClock clock{wall_ns(), mono_ns()};
     std::shared_ptr<const Snapshot> base = choose_base();
-    const ScanPlan scan = plan_scan(*base, clock.started_wall);
+    const ScanPlan scan = plan_scan(*base, clock.started_wall, changes);
     const std::int64_t t_scan = mono_ns();
     if (!scan.changed) {
         record_unchanged_scan(base, scan, clock, t_scan, stats);
