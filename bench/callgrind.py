@@ -107,8 +107,10 @@ def profile(mpm, requests, path, headers, conf, tls=None):
     out = os.path.join(outdir, "callgrind.out")
     # one file per process (the snapshot builder forks); the httpd exits by
     # itself, and callgrind writes its file, once its two connections (the probe, the keep-alive one) are done
-    with open(h.conf_path, "a") as f:
-        f.write("\nMaxConnectionsPerChild 2\n")
+    # (prefork; event stops on SIGTERM after the requests instead)
+    if mpm == "prefork":
+        with open(h.conf_path, "a") as f:
+            f.write("\nMaxConnectionsPerChild 2\n")
     # valgrind creates its file at start and writes it at exit: the whole
     # httpd runs as www-data so both happen as the same user
     prefix = []
@@ -129,6 +131,9 @@ def profile(mpm, requests, path, headers, conf, tls=None):
             except OSError:
                 time.sleep(0.3)
         statuses = send(h.port, path, headers, requests, tls=None if not tls else TLS_CONTEXT[0])
+        if mpm != "prefork":
+            time.sleep(1)
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=120)
             exited = True
