@@ -1,20 +1,19 @@
 #!/usr/bin/env python3
 """Request-rate benchmark: mod_crane against Apache's own ceilings, in one
-httpd (event MPM) on 127.0.0.1, measured with wrk.
+httpd on 127.0.0.1, measured with wrk (HTTP/1.1 keep-alive) or, with
+--h2c, h2load (HTTP/2 cleartext, `Protocols h2c http/1.1`).
 
 Targets, run alternately round after round (this machine's speed drifts):
-  v2_manifest  302 with manifest negotiation (Accept: schema 2)
-  v2_blob      302 blob redirect
-  v1_tags      200 JSON from the index
-  v2_ping      200 {}
-  alias        mod_alias `Redirect` of a fixed path (answers in translate_name)
-  static       a static 500-byte file (core's default handler)
-Prints requests/s and p99 per run, the medians, and the median ratio of each
-mod_crane target to its ceiling (redirects to `alias`, 200s to `static`).
+the v2 manifest-list and blob redirects, /v2/, /v1/_ping, v1 tags, v2
+tags/list, a v2 404 (TARGETS), and the two ceilings: `ceiling`, mod_alias's
+server-level `Redirect` (answered in translate_name), and `ceiling_rules`,
+a `Redirect` inside `<Location>` (answered after the directory walk and the
+access checks a crane URL pays too). Prints requests/s per run, the medians,
+and the median of each round's ratio of a target to each ceiling.
 With --htaccess the DocumentRoot has `AllowOverride All` and a permissive
-.htaccess, so every target but `alias` reads and applies it.
+.htaccess. bench/callgrind.py counts the same targets' instructions.
 
-  bench/redirect.py [--rounds 5] [--seconds 5] [--connections 32] [--threads 2] [--htaccess]
+  bench/redirect.py [--rounds 5] [--seconds 5] [--connections 32] [--threads 2] [--mpm event] [--h2c] [--htaccess]
 """
 
 import argparse
@@ -29,21 +28,36 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import Httpd, TEST_DATA  # noqa: E402
 
 S2 = "application/vnd.docker.distribution.manifest.v2+json"
+LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+CEILING_URL = "http://cdn.example.com/pulp/docker/v2/zoo/manifests/sha256:aaaa000000000000000000000000000000000000000000000000000000000002"
+
+
+class Target:
+    def __init__(self, name, path, headers=(), ceilings=(), tls=False):
+        self.name, self.path, self.headers, self.ceilings, self.tls = name, path, list(headers), ceilings, tls
+
+
+BOTH = ("ceiling", "ceiling_rules")
 TARGETS = [
-    ("v2_manifest", "/v2/zoo/manifests/latest", ["Accept: " + S2], "alias"),
-    ("v2_blob", "/v2/zoo/blobs/sha256:5c2b4d5ff1b4a50b2d10ea2b57b7e1f3c3a1e1c1a4f2e2a3a9b0b1c2d3e4f5a6", [], "alias"),
-    ("v1_tags", "/v1/repositories/busybox/tags", [], "static"),
-    ("v2_ping", "/v2/", [], "static"),
-    ("alias", "/alias/blob", [], None),
-    ("static", "/static/file500.txt", [], None),
+    Target("v2_manifest", "/v2/zoo/manifests/latest", ["Accept: " + LIST], BOTH),
+    Target("v2_blob", "/v2/zoo/blobs/sha256:5c2b4d5ff1b4a50b2d10ea2b57b7e1f3c3a1e1c1a4f2e2a3a9b0b1c2d3e4f5a6", [], BOTH),
+    Target("v2_ping", "/v2/", [], BOTH),
+    Target("v1_ping", "/v1/_ping", [], BOTH),
+    Target("v1_tags", "/v1/repositories/busybox/tags", [], BOTH),
+    Target("v2_tags_list", "/v2/zoo/tags/list", [], BOTH),
+    Target("v2_404", "/v2/nosuchrepo/manifests/latest", [], BOTH),
+    # Apache's own answers: mod_alias in translate_name (server level), and
+    # in fixups from a <Location> (after the directory walk and access checks)
+    Target("ceiling", "/ceiling"),
+    Target("ceiling_rules", "/ceiling-rules"),
 ]
 
 
 CONF = """
-Redirect 302 /alias/blob http://cdn.example.com/pulp/docker/v2/zoo/blobs/sha256:5c2b4d5ff1b4a50b2d10ea2b57b7e1f3c3a1e1c1a4f2e2a3a9b0b1c2d3e4f5a6
-Alias /static {dir}/htdocs
-<Location "/static">
+Redirect 302 /ceiling %s
+<Location "/ceiling-rules">
     SetHandler None
+    Redirect 302 %s
 </Location>
 # as in a stock site config: no .htaccess above the DocumentRoot
 <Directory "/">
@@ -55,7 +69,7 @@ Alias /static {dir}/htdocs
 </Directory>
 KeepAlive On
 MaxKeepAliveRequests 0
-"""
+""" % (CEILING_URL, CEILING_URL)
 
 
 def bench_conf(htaccess):
@@ -87,47 +101,60 @@ def wrk(url, headers, seconds, connections, threads):
     return rps, float(p99.group(1)) * scale, (errors.group(1) if errors else "0"), socket_errors
 
 
+def h2load(url, headers, seconds, connections, threads):
+    args = ["h2load", "-t%d" % threads, "-c%d" % connections, "-m10", "-D%d" % seconds]
+    for h in headers:
+        args += ["-H", h]
+    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    return rps, 0.0, "0", None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--mpm", default="event")
+    ap.add_argument("--h2c", action="store_true", help="HTTP/2 over cleartext with h2load instead of wrk")
     ap.add_argument("--only", nargs="*", help="subset of targets (ceilings are always run)")
     ap.add_argument("--htaccess", action="store_true",
                     help="AllowOverride All and a permissive .htaccess in the DocumentRoot")
     opts = ap.parse_args()
-    if not shutil.which("wrk"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
-
-    h = Httpd(data_src=os.path.join(TEST_DATA, "metadata"), conf=bench_conf(opts.htaccess), extra_modules=("alias",),
-              loglevel="warn", mpm="event")
+    conf = bench_conf(opts.htaccess)
+    mods = ("alias",)
+    tool = wrk
+    if opts.h2c:
+        conf += "\nProtocols h2c http/1.1\n"
+        mods = ("alias", "http2")
+        tool = h2load
+    h = Httpd(data_src=os.path.join(TEST_DATA, "metadata"), conf=conf, extra_modules=mods,
+              loglevel="warn", mpm=opts.mpm)
     prepare_docroot(h, opts.htaccess)
     h.start()
     try:
-        targets = [t for t in TARGETS if not opts.only or t[0] in opts.only or t[3] is None]
-        for name, path, headers, _ in targets:
-            r = h.curl(path, headers=headers)
-            assert r.status in (200, 302), (name, r)
-        results = {name: [] for name, *_ in targets}
+        targets = [t for t in TARGETS if not t.tls and (not opts.only or t.name in opts.only or not t.ceilings)]
+        for t in targets:
+            r = h.curl(t.path, headers=t.headers)
+            assert r.status in (200, 302, 404), (t.name, r)
+        results = {t.name: [] for t in targets}
         for rnd in range(opts.rounds):
-            for name, path, headers, _ in targets:
-                rps, p99, non23, sock = wrk(h.url(path), headers, opts.seconds, opts.connections, opts.threads)
-                results[name].append((rps, p99))
-                print("round %d %-12s %10.0f req/s  p99 %7.2f ms  non-2xx/3xx %s%s" % (
-                    rnd + 1, name, rps, p99, non23, ("  socket errors: " + sock.group(1)) if sock else ""),
+            for t in targets:
+                rps, p99, non23, sock = tool(h.url(t.path), t.headers, opts.seconds, opts.connections, opts.threads)
+                results[t.name].append((rps, p99))
+                print("round %d %-14s %10.0f req/s  p99 %7.2f ms  non-2xx/3xx %s%s" % (
+                    rnd + 1, t.name, rps, p99, non23, ("  socket errors: " + sock.group(1)) if sock else ""),
                     flush=True)
-        print("\nmedians over %d rounds (%ds each, %d connections, %d wrk threads%s):" % (
-            opts.rounds, opts.seconds, opts.connections, opts.threads,
-            ", .htaccess in the DocumentRoot" if opts.htaccess else ""))
-        for name, _, _, ceiling in targets:
-            rps = statistics.median(r for r, _ in results[name])
-            p99 = statistics.median(p for _, p in results[name])
-            line = "  %-12s %10.0f req/s  p99 %7.2f ms" % (name, rps, p99)
-            if ceiling:
-                ratios = [a[0] / b[0] for a, b in zip(results[name], results[ceiling])]
-                line += "   ratio to %s: median %.3f (per round %s)" % (
-                    ceiling, statistics.median(ratios), " ".join("%.2f" % x for x in ratios))
+        print("\nmedians over %d rounds (%ds each, %d connections, %d threads, %s, %s MPM%s):" % (
+            opts.rounds, opts.seconds, opts.connections, opts.threads, "h2load h2c" if opts.h2c else "wrk HTTP/1.1",
+            opts.mpm, ", .htaccess in the DocumentRoot" if opts.htaccess else ""))
+        for t in targets:
+            rps = statistics.median(r for r, _ in results[t.name])
+            line = "  %-14s %10.0f req/s" % (t.name, rps)
+            for c in t.ceilings:
+                ratios = [a[0] / b[0] for a, b in zip(results[t.name], results[c])]
+                line += "   /%s %.3f" % (c, statistics.median(ratios))
             print(line)
     finally:
         bad = h.stop()

@@ -88,11 +88,20 @@ int send_body(request_rec* r, const crane::Response& resp) {
     r->status = resp.status;
     set_headers(r, resp);
     ap_set_content_length(r, static_cast<apr_off_t>(resp.body.size()));
-    // ap_rwrite takes an int length: bodies go out in pieces that fit one
-    constexpr std::size_t kPiece = std::size_t{1} << 20;
-    for (std::size_t at = 0; !r->header_only && at < resp.body.size(); at += kPiece) {
-        std::size_t n = std::min(kPiece, resp.body.size() - at);
-        if (ap_rwrite(resp.body.data() + at, static_cast<int>(n), r) < 0) break;
+    if (r->header_only) return OK;
+    // the whole answer in one pass down the filters, body and end of stream
+    // together (ap_rwrite would make one pass per piece, and httpd another
+    // for the end of stream); the heap bucket takes a copy, resp dies here
+    apr_bucket_alloc_t* ba = r->connection->bucket_alloc;
+    apr_bucket_brigade* bb = apr_brigade_create(r->pool, ba);
+    if (!resp.body.empty()) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_heap_create(resp.body.data(), resp.body.size(), nullptr, ba));
+    }
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(ba));
+    apr_status_t rv = ap_pass_brigade(r->output_filters, bb);
+    if (rv != APR_SUCCESS && !r->connection->aborted) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "%s: mod_crane: sending the answer failed",
+                      crane::log_id::kContentSend);
     }
     return OK;
 }

@@ -23,6 +23,7 @@ PKGS=(
   catch2 curl openssl ca-certificates
   skopeo podman clang-tidy docker.io
   containerd buildah nghttp2-client python3-h2 python3-prometheus-client
+  wrk valgrind
 )
 # What httpd, mod_ssl, mod_crane and curl load at run time. apt installs
 # them as dependencies but never upgrades one that is already there and

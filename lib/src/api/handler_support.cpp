@@ -88,6 +88,7 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
 }
 
 void v1_headers(Response& r) {
+    r.headers.reserve(r.headers.size() + 2);  // one allocation, not a regrowth per header
     r.headers.push_back({"X-Docker-Registry-Version", "0.6.6"});
     r.headers.push_back({"X-Docker-Registry-Config", "common"});
 }
