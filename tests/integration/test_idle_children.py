@@ -176,16 +176,15 @@ class IdleChildren(unittest.TestCase):
             write_atomically(path, v2_doc(gone))
             ino = s.wait_publish(ino)
             wait_until(lambda: s.all_children_on(ino), 3, "every child on the snapshot with %s" % gone)
-            # a scan has just run: the next comes about a second later, while
-            # the search below waits for its backend (which answers after
-            # at most 0.85 s, under the 1 s search timeout)
-            time.sleep(0.3)
-            os.remove(path)
             backend.hold(gone, ino, s)
             reply = {}
             t = threading.Thread(target=lambda: reply.update(r=s.h.curl("/v1/search?q=" + urllib.parse.quote(gone))))
             t.start()
             held = backend.wait_held()
+            # the request holds its snapshot (the backend answers after at
+            # most 0.85 s, under the 1 s search timeout): the removal is
+            # noticed at once (inotify) and built while it waits
+            os.remove(path)
             overlap = None
             if held == ino:  # the request took the old snapshot
                 try:
