@@ -347,26 +347,6 @@ std::string sha256_digest(std::string_view bytes) {
     return finish_sha256(sha);
 }
 
-bool is_sha256_digest(std::string_view s) {
-    constexpr std::string_view prefix = "sha256:";
-    if (s.size() != prefix.size() + 64 || s.substr(0, prefix.size()) != prefix) return false;
-    for (char c : s.substr(prefix.size())) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    }
-    return true;
-}
-
-bool is_valid_tag(std::string_view tag) {
-    if (tag.empty() || tag.size() > 128) return false;
-    for (std::size_t i = 0; i < tag.size(); ++i) {
-        char c = tag[i];
-        bool word =
-            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-        if (!word && (i == 0 || (c != '.' && c != '-'))) return false;
-    }
-    return true;
-}
-
 bool is_valid_repo_id(std::string_view id) {
     if (id.empty() || id.size() > 255) return false;
     auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
@@ -736,7 +716,7 @@ Options normalized(Options o) {
     if (o.tags.empty()) throw Error("Nothing to publish: give at least one TAG=DIR.");
     std::set<std::string> seen;
     for (const auto& [tag, dir] : o.tags) {
-        if (!is_valid_tag(tag)) {
+        if (!is_tag(tag)) {
             throw Error("Tag '" + tag +
                         "' is not a valid Docker tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}).");
         }
