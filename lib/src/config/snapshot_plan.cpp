@@ -9,18 +9,14 @@
 #include <cstdio>
 #include <cstring>
 
+#include "crane/strings.h"
+
 namespace crane {
 
 std::int64_t scan_interval(std::int64_t configured) { return configured > 0 ? configured : kDefaultScanInterval; }
 
 std::string snapshot_file_path(std::string_view dir, std::string_view data_dir, std::string_view server) {
-    std::uint64_t h = 0xcbf29ce484222325ULL;
-    auto mix = [&h](std::string_view part) {
-        for (unsigned char c : part) h = (h ^ c) * 0x100000001b3ULL;
-    };
-    mix(data_dir);
-    mix("\n");
-    mix(server);
+    const std::uint64_t h = fnv1a(server, fnv1a("\n", fnv1a(data_dir)));
     std::string name;
     for (char c : data_dir) {
         if (name.size() >= 48) break;
