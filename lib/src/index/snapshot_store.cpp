@@ -580,7 +580,7 @@ void SnapshotReader::remap(std::uint64_t want_generation) {
     if (status_) seen_generation_.store(want_generation, std::memory_order_release);
     stamp_ = stamp;
     if (!opened) {
-        log(log_, LogLevel::Error, log_id::kSnapshotRefused,
+        log(log_, LogLevel::Error, log_id::kSnapshotNotSwitched,
             "snapshot refused: " + opened.error() + "; still answering from generation " +
                 std::to_string(std::atomic_load(&current_)->generation()));
         return;
