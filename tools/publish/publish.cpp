@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -108,14 +109,9 @@ void write_new_file(const std::string& path, std::string_view bytes) {
 
 // mkdir -p with mode 0755 for every directory it creates.
 void make_dirs(const std::string& path) {
-    if (path.empty() || is_directory(path)) return;
-    auto slash = path.find_last_of('/');
-    if (slash != std::string::npos && slash > 0) make_dirs(path.substr(0, slash));
-    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
-        throw Error("Cannot create directory " + path + ": " + errno_text(errno) + ".");
-    }
-    if (!is_directory(path)) throw Error(path + " exists and is not a directory.");
-    ::chmod(path.c_str(), 0755);  // whatever the umask
+    if (path.empty()) return;
+    const auto made = make_directories(path, 0755);
+    if (!made) throw Error(std::string(1, static_cast<char>(std::toupper(made.error()[0]))) + made.error().substr(1) + ".");
 }
 
 void sync_dir(const std::string& path) {
