@@ -21,8 +21,10 @@
 #include "crane/metadata.h"
 #include "api/negotiation.h"
 #include "publish/publish.h"
+#include "temp_dir.h"
 
 using namespace crane::publish;
+using crane::testing::TempDir;
 using crane::is_sha256_digest;
 using crane::is_tag;
 using crane::kMediaManifestList;
@@ -47,23 +49,6 @@ crane::ManifestChoice negotiate(const crane::MetadataResult& r, std::string_view
     return crane::negotiate_manifest(*view, ref, accept);
 }
 
-
-class TempDir {
-  public:
-    TempDir() {
-        char name[] = "/tmp/crane_publish_XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        path_ = name;
-    }
-    ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-    std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
-  private:
-    std::string path_;
-};
 
 void write(const std::string& path, const std::string& bytes) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
