@@ -15,20 +15,13 @@
 #include <string>
 
 #include "crane/fd.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
-namespace {
+using crane::testing::TempDir;
 
-struct TempDir {
-    TempDir() {
-        char name[] = "/tmp/crane-fd-XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string path;
-};
+namespace {
 
 std::string slurp(const std::string& path) {
     std::ifstream f(path);
@@ -47,7 +40,7 @@ std::set<std::string> names(const std::string& dir) {
 
 TEST_CASE("a replacement file takes the final name only when committed", "[fd]") {
     TempDir d;
-    const std::string path = d.path + "/index";
+    const std::string path = d.path() + "/index";
     std::ofstream(path) << "old";
     {
         crane::ReplacementFile f(path, path + ".tmp.1");
@@ -60,7 +53,7 @@ TEST_CASE("a replacement file takes the final name only when committed", "[fd]")
         REQUIRE(f.commit());
     }
     CHECK(slurp(path) == "new bytes");
-    CHECK(names(d.path) == std::set<std::string>{"index"});
+    CHECK(names(d.path()) == std::set<std::string>{"index"});
     struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0644);
@@ -68,7 +61,7 @@ TEST_CASE("a replacement file takes the final name only when committed", "[fd]")
 
 TEST_CASE("an uncommitted replacement file leaves nothing behind", "[fd]") {
     TempDir d;
-    const std::string path = d.path + "/index";
+    const std::string path = d.path() + "/index";
     {
         crane::ReplacementFile f(path, path + ".tmp.XXXXXX");
         REQUIRE(f.ok());
@@ -76,14 +69,14 @@ TEST_CASE("an uncommitted replacement file leaves nothing behind", "[fd]") {
         CHECK(f.temp_path().compare(0, path.size() + 5, path + ".tmp.") == 0);
         CHECK(f.temp_path().substr(path.size() + 5) != "XXXXXX");
         REQUIRE(f.write("part"));
-        CHECK(names(d.path).size() == 1);
+        CHECK(names(d.path()).size() == 1);
     }
-    CHECK(names(d.path).empty());
+    CHECK(names(d.path()).empty());
 }
 
 TEST_CASE("a replacement file that cannot be made says so and does nothing", "[fd]") {
     TempDir d;
-    const std::string path = d.path + "/missing/index";
+    const std::string path = d.path() + "/missing/index";
     crane::ReplacementFile f(path, path + ".tmp.1");
     CHECK_FALSE(f.ok());
     CHECK_FALSE(f.created());
@@ -97,15 +90,15 @@ TEST_CASE("a replacement file that cannot be made says so and does nothing", "[f
 TEST_CASE("temporary files are removed by the caller's rule only", "[fd]") {
     TempDir d;
     for (const char* n : {"index.tmp.12", "index.tmp.34", "index.tmp.", "other.tmp.12", "index"}) {
-        std::ofstream(d.path + "/" + n) << "x";
+        std::ofstream(d.path() + "/" + n) << "x";
     }
-    crane::remove_temp_files(d.path, "index.tmp.", [](std::string_view suffix) { return suffix == "12"; });
-    CHECK(names(d.path) == std::set<std::string>{"index.tmp.34", "index.tmp.", "other.tmp.12", "index"});
+    crane::remove_temp_files(d.path(), "index.tmp.", [](std::string_view suffix) { return suffix == "12"; });
+    CHECK(names(d.path()) == std::set<std::string>{"index.tmp.34", "index.tmp.", "other.tmp.12", "index"});
 }
 
 TEST_CASE("write_all writes every byte", "[fd]") {
     TempDir d;
-    const std::string path = d.path + "/f";
+    const std::string path = d.path() + "/f";
     crane::Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
     REQUIRE(fd.get() >= 0);
     const std::string big(1 << 20, 'z');

@@ -15,28 +15,14 @@
 #include <vector>
 
 #include "crane/file_digest_cache.h"
+#include "temp_dir.h"
 
 using crane::FileDigestCache;
 using namespace std::chrono_literals;
 
+using crane::testing::TempDir;
+
 namespace {
-
-// A fresh temporary directory, removed with its files at scope exit.
-class TempDir {
-  public:
-    TempDir() {
-        char name[] = "/tmp/crane_digest_XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        path_ = name;
-    }
-    ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-  private:
-    std::string path_;
-};
 
 // Rewrites in place (same inode): truncate and write.
 void write_file(const std::string& path, const std::string& content) {

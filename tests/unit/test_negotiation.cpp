@@ -7,6 +7,7 @@
 
 #include "api/negotiation.h"
 #include "api/v2_path.h"
+#include "crane/reference.h"
 #include "crane/snapshot.h"
 
 using namespace crane;
@@ -111,7 +112,7 @@ TEST_CASE("digests follow the grammar; sha256 and sha512 are lowercase hex of th
          {"sha256:" + hex64, "sha512:" + std::string(128, '0'), std::string("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"),
           std::string("sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564"), std::string("a.b_c-d+e:Z=_-")}) {
         INFO(good);
-        CHECK(is_valid_digest(good));
+        CHECK(is_digest(good));
     }
     for (const std::string& bad :
          {std::string(""), std::string("sha256"), std::string(":abc"), std::string("sha256:"), std::string("sha256:abc"),
@@ -120,7 +121,7 @@ TEST_CASE("digests follow the grammar; sha256 and sha512 are lowercase hex of th
           std::string("a.:x"), std::string(".a:x"), std::string("a:x:y"), std::string("a:x/y"), std::string("a:x y"),
           "sha256:" + hex64 + "\n"}) {
         INFO(bad);
-        CHECK_FALSE(is_valid_digest(bad));
+        CHECK_FALSE(is_digest(bad));
     }
 }
 

@@ -21,8 +21,12 @@
 #include "crane/metadata.h"
 #include "api/negotiation.h"
 #include "publish/publish.h"
+#include "temp_dir.h"
 
 using namespace crane::publish;
+using crane::testing::TempDir;
+using crane::is_sha256_digest;
+using crane::is_tag;
 using crane::kMediaManifestList;
 using crane::kMediaManifestV2;
 using crane::kMediaOciIndex;
@@ -45,23 +49,6 @@ crane::ManifestChoice negotiate(const crane::MetadataResult& r, std::string_view
     return crane::negotiate_manifest(*view, ref, accept);
 }
 
-
-class TempDir {
-  public:
-    TempDir() {
-        char name[] = "/tmp/crane_publish_XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        path_ = name;
-    }
-    ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-    std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
-  private:
-    std::string path_;
-};
 
 void write(const std::string& path, const std::string& bytes) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -317,11 +304,11 @@ TEST_CASE("sha256 digests are computed and recognised", "[publish]") {
 }
 
 TEST_CASE("tags, repository ids and directories follow Docker's grammar", "[publish]") {
-    for (const std::string ok : {"latest", "1.0", "v1.2-rc_3", "_x", "A"}) CHECK(is_valid_tag(ok));
-    CHECK(is_valid_tag(std::string(128, 'a')));
+    for (const std::string ok : {"latest", "1.0", "v1.2-rc_3", "_x", "A"}) CHECK(is_tag(ok));
+    CHECK(is_tag(std::string(128, 'a')));
     for (const char* bad : {"", ".x", "-x", "a:b", "a/b", "a b", "sha256:abc"})
-        CHECK_FALSE(is_valid_tag(bad));
-    CHECK_FALSE(is_valid_tag(std::string(129, 'a')));
+        CHECK_FALSE(is_tag(bad));
+    CHECK_FALSE(is_tag(std::string(129, 'a')));
 
     for (const char* ok : {"app", "ns/app", "a.b/c__d/e---f", "library/busybox", "a0/1b"}) {
         CHECK(is_valid_repo_id(ok));
@@ -1230,7 +1217,7 @@ TEST_CASE("each subject with referrers gets the referrers tag schema's index", "
 
     const std::string hex_of_subject = hex(single.digest);
     CHECK(referrers_tag(single.digest) == "sha256-" + hex_of_subject);
-    CHECK(is_valid_tag(referrers_tag(single.digest)));
+    CHECK(is_tag(referrers_tag(single.digest)));
     CHECK(
         referrers_index_json({}) ==
         R"({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})");

@@ -12,25 +12,13 @@
 #include <string>
 
 #include "crane/snapshot_plan.h"
+#include "temp_dir.h"
 
 using namespace crane;
 
-namespace {
+using crane::testing::TempDir;
 
-// A fresh directory, removed with everything in it at the end of the test.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/crane-plan-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::permissions(path, std::filesystem::perms::owner_all, ec);
-        std::filesystem::remove_all(path, ec);
-    }
-};
+namespace {
 
 mode_t mode_of(const std::string& path) {
     struct stat st;
@@ -69,17 +57,17 @@ TEST_CASE("a snapshot file is named after its data dir and hashed with the serve
 
 TEST_CASE("CraneSnapshotDir is made when missing: parents 0755, itself 0700", "[snapshot_plan]") {
     TempDir t;
-    const std::string dir = t.path + "/a/b/snaps";
+    const std::string dir = t.path() + "/a/b/snaps";
     CHECK(prepare_snapshot_dir(dir, me(), false) == std::nullopt);
-    CHECK(mode_of(t.path + "/a") == 0755);
-    CHECK(mode_of(t.path + "/a/b") == 0755);
+    CHECK(mode_of(t.path() + "/a") == 0755);
+    CHECK(mode_of(t.path() + "/a/b") == 0755);
     CHECK(mode_of(dir) == 0700);
     CHECK(prepare_snapshot_dir(dir, me(), false) == std::nullopt);  // an existing one is fine
 }
 
 TEST_CASE("CraneSnapshotDir must be a directory", "[snapshot_plan]") {
     TempDir t;
-    const std::string file = t.path + "/snapfile";
+    const std::string file = t.path() + "/snapfile";
     std::ofstream(file) << "x";
     CHECK(prepare_snapshot_dir(file, me(), false) == "CraneSnapshotDir " + file + ": not a directory");
     CHECK(prepare_snapshot_dir(file, me(), true) == "CraneSnapshotDir " + file + ": not a directory");
@@ -87,7 +75,7 @@ TEST_CASE("CraneSnapshotDir must be a directory", "[snapshot_plan]") {
 
 TEST_CASE("started as root, an existing CraneSnapshotDir must be User's and reachable by User", "[snapshot_plan]") {
     TempDir t;
-    const std::string dir = t.path + "/snaps";
+    const std::string dir = t.path() + "/snaps";
     REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
     const SnapshotWriter other{::getuid() + 4242, ::getgid() + 4242};
     CHECK(prepare_snapshot_dir(dir, other, true) ==
@@ -95,8 +83,8 @@ TEST_CASE("started as root, an existing CraneSnapshotDir must be User's and reac
               std::to_string(other.uid) + ") who writes the snapshots; chown it or name another directory");
     CHECK(prepare_snapshot_dir(dir, me(), true) == std::nullopt);
     // a directory on the way that User cannot pass through
-    REQUIRE(::chmod(t.path.c_str(), 0755) == 0);
-    const std::string closed = t.path + "/closed";
+    REQUIRE(::chmod(t.path().c_str(), 0755) == 0);
+    const std::string closed = t.path() + "/closed";
     const std::string inner = closed + "/snaps";
     REQUIRE(::mkdir(closed.c_str(), 0700) == 0);
     REQUIRE(::mkdir(inner.c_str(), 0700) == 0);
@@ -104,5 +92,5 @@ TEST_CASE("started as root, an existing CraneSnapshotDir must be User's and reac
     CHECK(unreachable_for(inner, owner_of_inner_only) ==
           closed + " (mode 0700, owner uid " + std::to_string(::getuid()) + ")");
     CHECK(unreachable_for(inner, me()) == "");
-    CHECK(unreachable_for(t.path + "/none/x", me()) == t.path + "/none (No such file or directory)");
+    CHECK(unreachable_for(t.path() + "/none/x", me()) == t.path() + "/none (No such file or directory)");
 }

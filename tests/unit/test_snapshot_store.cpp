@@ -231,7 +231,7 @@ TEST_CASE("a snapshot that fails validation is never mapped", "[snapshot_store]"
     auto s = r.current();
     CHECK(s->generation() == 1);  // the old one stays
     CHECK(s->find_v2("alpha"));
-    CHECK(log.has(log_id::kSnapshotRefused));
+    CHECK(log.has(log_id::kSnapshotNotSwitched));
     CHECK(log.has("still answering from generation 1"));
     const std::size_t logged = log.lines.size();
     r.current();

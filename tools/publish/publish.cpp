@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -108,14 +109,9 @@ void write_new_file(const std::string& path, std::string_view bytes) {
 
 // mkdir -p with mode 0755 for every directory it creates.
 void make_dirs(const std::string& path) {
-    if (path.empty() || is_directory(path)) return;
-    auto slash = path.find_last_of('/');
-    if (slash != std::string::npos && slash > 0) make_dirs(path.substr(0, slash));
-    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
-        throw Error("Cannot create directory " + path + ": " + errno_text(errno) + ".");
-    }
-    if (!is_directory(path)) throw Error(path + " exists and is not a directory.");
-    ::chmod(path.c_str(), 0755);  // whatever the umask
+    if (path.empty()) return;
+    const auto made = make_directories(path, 0755);
+    if (!made) throw Error(std::string(1, static_cast<char>(std::toupper(made.error()[0]))) + made.error().substr(1) + ".");
 }
 
 void sync_dir(const std::string& path) {
@@ -345,26 +341,6 @@ std::string sha256_digest(std::string_view bytes) {
     Sha256 sha;
     sha.update(bytes);
     return finish_sha256(sha);
-}
-
-bool is_sha256_digest(std::string_view s) {
-    constexpr std::string_view prefix = "sha256:";
-    if (s.size() != prefix.size() + 64 || s.substr(0, prefix.size()) != prefix) return false;
-    for (char c : s.substr(prefix.size())) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    }
-    return true;
-}
-
-bool is_valid_tag(std::string_view tag) {
-    if (tag.empty() || tag.size() > 128) return false;
-    for (std::size_t i = 0; i < tag.size(); ++i) {
-        char c = tag[i];
-        bool word =
-            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-        if (!word && (i == 0 || (c != '.' && c != '-'))) return false;
-    }
-    return true;
 }
 
 bool is_valid_repo_id(std::string_view id) {
@@ -736,7 +712,7 @@ Options normalized(Options o) {
     if (o.tags.empty()) throw Error("Nothing to publish: give at least one TAG=DIR.");
     std::set<std::string> seen;
     for (const auto& [tag, dir] : o.tags) {
-        if (!is_valid_tag(tag)) {
+        if (!is_tag(tag)) {
             throw Error("Tag '" + tag +
                         "' is not a valid Docker tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}).");
         }

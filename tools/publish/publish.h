@@ -16,6 +16,7 @@
 
 #include "crane/media_types.h"
 #include "crane/metadata.h"
+#include "crane/reference.h"  // is_sha256_digest, is_tag
 
 namespace crane::publish {
 
@@ -31,10 +32,6 @@ class Error : public std::runtime_error {
 
 // "sha256:" + 64 lowercase hex of bytes.
 std::string sha256_digest(std::string_view bytes);
-// "sha256:" followed by exactly 64 lowercase hex digits.
-bool is_sha256_digest(std::string_view s);
-// Docker's tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
-bool is_valid_tag(std::string_view tag);
 // Docker's repository name grammar: lowercase components
 // [a-z0-9]+([._]|__|-+)[a-z0-9]+)* joined by '/'.
 bool is_valid_repo_id(std::string_view id);

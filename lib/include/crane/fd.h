@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "crane/result.h"
+
 namespace crane {
 
 class Fd {
@@ -88,5 +90,12 @@ private:
 // temporary files of writers that died mid-write).
 void remove_temp_files(const std::string& dir, const std::string& prefix,
                        const std::function<bool(std::string_view suffix)>& orphaned);
+
+// mkdir -p: each missing parent is made with `parent_mode`, `dir` itself
+// with `mode` (both whatever the umask). Ok with `dir` when it is a
+// directory afterwards; else an error naming the path that failed
+// ("cannot create directory P: reason", "P exists and is not a
+// directory"), errno set.
+Result<std::string> make_directories(const std::string& dir, mode_t mode, mode_t parent_mode = 0755);
 
 }  // namespace crane

@@ -48,8 +48,9 @@ inline constexpr char kMetadataLoaded[] = "CRANE0106";      // info: a reload's 
 inline constexpr char kReloadFailed[] = "CRANE0107";        // error: a watchdog rebuild failed unexpectedly
 inline constexpr char kWatcherFailed[] = "CRANE0108";       // error: the watcher thread failed or could not stop (no longer written)
 inline constexpr char kSnapshotWrite[] = "CRANE0109";       // error: a snapshot could not be written or renamed
-inline constexpr char kSnapshotRefused[] = "CRANE0110";     // error: a snapshot file failed validation; not mapped
+inline constexpr char kSnapshotRefused[] = "CRANE0110";     // error: the builder's snapshot file failed validation; rebuilt
 inline constexpr char kChangeNoticeOff[] = "CRANE0111";     // warn: changes not notified (NFS, no inotify, watch limit); polling only
+inline constexpr char kSnapshotNotSwitched[] = "CRANE0130"; // error: a reader's new snapshot failed validation; old one kept
 
 // ---- entitlement (lib/src/api/registry.cpp): 0200-0299 ----
 inline constexpr char kCertUnverified[] = "CRANE0201";      // debug: mod_ssl did not verify the certificate

@@ -2,14 +2,14 @@
 // (see content_path.h).
 #include "api/content_path.h"
 
+#include "crane/reference.h"
+
 namespace crane {
 
 namespace {
 
 constexpr std::size_t kMaxSegment = 255;  // NAME_MAX
 constexpr std::size_t kMaxPath = 4095;    // PATH_MAX (4096) minus the NUL
-constexpr std::string_view kDigestPrefix = "sha256:";
-constexpr std::size_t kDigestHexLength = 64;
 
 bool is_unsafe_byte(char c) {
     const auto b = static_cast<unsigned char>(c);
@@ -34,17 +34,6 @@ bool has_only_safe_segments(std::string_view part) {
         if (slash == std::string_view::npos) return true;
         part.remove_prefix(slash + 1);
     }
-}
-
-bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-
-bool is_sha256_digest(std::string_view s) {
-    if (s.size() != kDigestPrefix.size() + kDigestHexLength) return false;
-    if (s.substr(0, kDigestPrefix.size()) != kDigestPrefix) return false;
-    for (char c : s.substr(kDigestPrefix.size())) {
-        if (!is_lower_hex(c)) return false;
-    }
-    return true;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "crane/registry.h"
+#include "crane/strings.h"
 
 namespace crane {
 
@@ -15,11 +16,6 @@ namespace api {
 
 inline constexpr std::string_view kHtmlType = "text/html; charset=utf-8";
 inline constexpr std::string_view kAllowRead = "GET, HEAD";
-
-inline bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-inline bool ends_with(std::string_view s, std::string_view p) {
-    return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
-}
 
 // A request-derived path appended to a redirect base URL: what would change
 // the URL's meaning (?, #, CR/LF, spaces, ...) is percent-encoded.

@@ -1,42 +1,15 @@
 // Manifest negotiation (see negotiation.h).
 #include "api/negotiation.h"
 
+#include "crane/reference.h"
+#include "crane/strings.h"
+
 #include <algorithm>
 #include <cctype>
 
 namespace crane {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-    return s;
-}
-
-bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool lower_hex(char c) { return (c >= 'a' && c <= 'f') || (c >= '0' && c <= '9'); }
-
-bool valid_algorithm(std::string_view a) {
-    // components of [a-z0-9]+ separated by single . + _ -
-    bool need_alnum = true;
-    for (char c : a) {
-        if (lower_alnum(c)) {
-            need_alnum = false;
-        } else if (!need_alnum && (c == '.' || c == '+' || c == '_' || c == '-')) {
-            need_alnum = true;
-        } else {
-            return false;
-        }
-    }
-    return !need_alnum;
-}
-
-bool valid_encoded(std::string_view e) {
-    return !e.empty() && std::all_of(e.begin(), e.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '=' || c == '_' || c == '-';
-    });
-}
 
 constexpr std::string_view kOciManifestNotAccepted = "OCI manifest found, but the Accept header does not allow it";
 constexpr std::string_view kOciIndexNotAccepted = "OCI index found, but the Accept header does not allow it";
@@ -98,21 +71,9 @@ bool AcceptSet::contains(std::string_view media_type) const {
     return std::find(types_.begin(), types_.end(), media_type) != types_.end();
 }
 
-bool is_valid_digest(std::string_view digest) {
-    auto colon = digest.find(':');
-    if (colon == std::string_view::npos) return false;
-    std::string_view algorithm = digest.substr(0, colon), encoded = digest.substr(colon + 1);
-    if (!valid_algorithm(algorithm) || !valid_encoded(encoded)) return false;
-    if (algorithm == "sha256" || algorithm == "sha512") {
-        return encoded.size() == (algorithm == "sha256" ? 64U : 128U) &&
-               std::all_of(encoded.begin(), encoded.end(), lower_hex);
-    }
-    return true;
-}
-
 ManifestChoice negotiate_manifest(const V2View& repo, std::string_view ref, const AcceptSet& accept) {
     const bool digest = ref.find(':') != std::string_view::npos;
-    if (digest && !is_valid_digest(ref)) {
+    if (digest && !is_digest(ref)) {
         return failed(ManifestOutcome::DigestInvalid, "provided digest did not match uploaded content");
     }
     const std::string r(ref);

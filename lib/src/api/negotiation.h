@@ -24,11 +24,6 @@ private:
     std::vector<std::string_view> types_;
 };
 
-// A well-formed digest: ALGORITHM ":" ENCODED, algorithm components
-// [a-z0-9]+ joined by one of . + _ -, encoded [a-zA-Z0-9=_-]+; sha256 is
-// 64 and sha512 128 lowercase hex digits.
-bool is_valid_digest(std::string_view digest);
-
 enum class ManifestOutcome {
     Found,          // path and media_type name the manifest
     Unknown,        // no such manifest in the metadata (404 MANIFEST_UNKNOWN); path

@@ -4,6 +4,7 @@
 #include "api/negotiation.h"
 #include "crane/json_writer.h"
 #include "crane/media_types.h"
+#include "crane/reference.h"
 #include "crane/referrers_index.h"
 
 namespace crane::api {
@@ -85,7 +86,7 @@ Response v2_manifest(Context& c, const V2View& repo) {
 }
 
 Response v2_blob(Context& c, const V2View& repo) {
-    if (!is_valid_digest(c.match.v2->rest)) return v2_error(V2Error::DigestInvalid);
+    if (!is_digest(c.match.v2->rest)) return v2_error(V2Error::DigestInvalid);
     return file_answer(c, repo, std::string(c.match.v2->path), kMediaOctetStream, V2Error::BlobUnknown);
 }
 
@@ -189,7 +190,7 @@ Response v2_tag_list(Context& c, const V2View& repo) {
 // artifactType; an empty index when there are none.
 Response v2_referrers(Context& c, const V2View& repo) {
     const std::string_view digest = c.match.v2->rest;
-    if (!is_valid_digest(digest)) return v2_error(V2Error::DigestInvalid);
+    if (!is_digest(digest)) return v2_error(V2Error::DigestInvalid);
     std::string filter = query_param(c.req.query, "artifactType").value_or(std::string());
     ReferrersIndexWriter index;
     for (const ReferrerView d : repo.find_referrers(digest)) {

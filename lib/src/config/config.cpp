@@ -2,6 +2,7 @@
 #include "crane/config.h"
 #include "crane/read_file.h"
 #include "crane/search.h"
+#include "crane/strings.h"
 
 #include <algorithm>
 #include <cctype>
@@ -21,14 +22,8 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-    return s;
-}
-
 bool is_hex(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+    return std::all_of(s.begin(), s.end(), [](char c) { return hex_value(c) >= 0; });
 }
 
 // The first control character (C0 or DEL) in s, or -1.

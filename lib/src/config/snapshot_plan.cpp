@@ -9,18 +9,15 @@
 #include <cstdio>
 #include <cstring>
 
+#include "crane/fd.h"
+#include "crane/strings.h"
+
 namespace crane {
 
 std::int64_t scan_interval(std::int64_t configured) { return configured > 0 ? configured : kDefaultScanInterval; }
 
 std::string snapshot_file_path(std::string_view dir, std::string_view data_dir, std::string_view server) {
-    std::uint64_t h = 0xcbf29ce484222325ULL;
-    auto mix = [&h](std::string_view part) {
-        for (unsigned char c : part) h = (h ^ c) * 0x100000001b3ULL;
-    };
-    mix(data_dir);
-    mix("\n");
-    mix(server);
+    const std::uint64_t h = fnv1a(server, fnv1a("\n", fnv1a(data_dir)));
     std::string name;
     for (char c : data_dir) {
         if (name.size() >= 48) break;
@@ -37,21 +34,6 @@ std::string snapshot_file_path(std::string_view dir, std::string_view data_dir, 
     path += ".snap";
     return path;
 }
-
-namespace {
-
-// mkdir -p: missing parents get 0755 (as `mkdir -p` gives them), the
-// directory itself `mode`. False with errno set on a failure.
-bool make_directories(const std::string& dir, mode_t mode) {
-    for (std::size_t slash = dir.find('/', 1); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
-        const std::string parent = dir.substr(0, slash);
-        if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return false;
-    }
-    if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) return false;
-    return ::chmod(dir.c_str(), mode) == 0;  // whatever the umask made of it
-}
-
-}  // namespace
 
 std::string unreachable_for(const std::string& dir, SnapshotWriter writer) {
     std::string path;
@@ -78,7 +60,7 @@ std::optional<std::string> prepare_snapshot_dir(const std::string& dir, Snapshot
     const bool existed = ::stat(dir.c_str(), &st) == 0;
     if (existed && !S_ISDIR(st.st_mode)) return "CraneSnapshotDir " + dir + ": not a directory";
     if (!existed) {
-        if (!make_directories(dir, 0700)) {
+        if (!make_directories(dir, 0700)) {  // errno says why
             return "CraneSnapshotDir " + dir + ": cannot be created: " + std::strerror(errno);
         }
         if (as_root && ::chown(dir.c_str(), writer.uid, writer.gid) != 0) {

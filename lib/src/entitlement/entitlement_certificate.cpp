@@ -36,6 +36,7 @@
 #include <tuple>
 #include <utility>
 #include "crane/sha256.h"
+#include "crane/strings.h"
 
 namespace crane {
 
@@ -51,14 +52,6 @@ constexpr std::size_t kMaxListedDepth = 256;
 constexpr std::size_t kMaxListingSteps = 1u << 20;
 
 constexpr std::string_view kRedHatOidPrefix = "1.3.6.1.4.1.2312.9.";
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
 
 // Non-empty segments of a path; duplicate, leading and trailing slashes vanish.
 std::vector<std::string_view> split_segments(std::string_view path) {

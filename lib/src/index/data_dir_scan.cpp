@@ -20,9 +20,7 @@ namespace crane {
 
 namespace {
 
-bool ends_with_json(const std::string& name) {
-    return name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0;
-}
+bool ends_with_json(const std::string& name) { return name.size() > 5 && ends_with(name, ".json"); }
 
 void walk(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& seen_dirs,
           std::vector<std::pair<std::string, FileStamp>>& out, std::vector<std::string>* problems,
@@ -107,10 +105,7 @@ long FileReader::read(char* buf, std::size_t n) {
         error_ = "larger than 256 MiB";
         return -1;
     }
-    // FNV-1a
-    for (ssize_t i = 0; hashing_ && i < got; ++i) {
-        hash_ = (hash_ ^ static_cast<unsigned char>(buf[i])) * 0x100000001b3ULL;
-    }
+    if (hashing_) hash_ = fnv1a(std::string_view(buf, static_cast<std::size_t>(got)), hash_);
     return static_cast<long>(got);
 }
 

@@ -10,6 +10,7 @@
 
 #include "crane/fd.h"
 #include "crane/result.h"
+#include "crane/strings.h"
 
 namespace crane {
 
@@ -44,7 +45,7 @@ private:
     bool hashing_;
     std::string error_;
     std::size_t total_ = 0;
-    std::uint64_t hash_ = 0xcbf29ce484222325ULL;  // FNV-1a
+    std::uint64_t hash_ = kFnv1aBasis;  // FNV-1a (crane/strings.h)
 };
 
 }  // namespace crane

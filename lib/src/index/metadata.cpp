@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "crane/json_writer.h"
+#include "crane/reference.h"
 #include "util/url.h"
 #include "index/pyjson.h"
 
@@ -28,83 +29,6 @@ std::string shown(std::string_view s) {
     std::string out = json::quoted(s.substr(0, kMax));
     if (s.size() > kMax) out += "...";
     return out;
-}
-
-// Character classes of the reference grammars, one table lookup per byte
-// (every ref and digest of every file goes through these).
-enum CharClass : unsigned char {
-    kWord = 1,       // [A-Za-z0-9_]
-    kLowerAlnum = 2,  // [a-z0-9]
-    kLowerHex = 4,    // [a-f0-9]
-    kEncoded = 8,     // [A-Za-z0-9=_-]
-};
-
-struct CharTable {
-    unsigned char bits[256] = {};
-    constexpr CharTable() {
-        for (int c = 0; c < 256; ++c) {
-            const bool lower = c >= 'a' && c <= 'z', upper = c >= 'A' && c <= 'Z', digit = c >= '0' && c <= '9';
-            unsigned char b = 0;
-            if (lower || upper || digit || c == '_') b |= kWord;
-            if (lower || digit) b |= kLowerAlnum;
-            if ((c >= 'a' && c <= 'f') || digit) b |= kLowerHex;
-            if (lower || upper || digit || c == '=' || c == '_' || c == '-') b |= kEncoded;
-            bits[c] = b;
-        }
-    }
-    bool is(char c, CharClass k) const { return (bits[static_cast<unsigned char>(c)] & k) != 0; }
-};
-constexpr CharTable kChars;
-
-// Tags as the distribution spec defines them.
-bool is_tag(std::string_view s) {
-    if (s.empty() || s.size() > 128) return false;
-    if (!kChars.is(s[0], kWord)) return false;
-    for (std::size_t i = 1; i < s.size(); ++i) {
-        const char c = s[i];
-        if (!kChars.is(c, kWord) && c != '.' && c != '-') return false;
-    }
-    return true;
-}
-
-// algorithm:encoded as the OCI image spec defines digests; the registered
-// algorithms have their exact lowercase-hex length.
-bool is_digest(std::string_view s) {
-    const std::size_t colon = s.find(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size()) return false;
-    const std::string_view alg = s.substr(0, colon);
-    const std::string_view enc = s.substr(colon + 1);
-    std::size_t hex_len = 0;
-    if (alg == "sha256") hex_len = 64;
-    if (alg == "sha512") hex_len = 128;
-    if (hex_len != 0) {
-        if (enc.size() != hex_len) return false;
-        for (char c : enc) {
-            if (!kChars.is(c, kLowerHex)) return false;
-        }
-        return true;
-    }
-    // [a-z0-9]+ ([.+_-] [a-z0-9]+)*
-    bool after_sep = true;
-    for (char c : alg) {
-        if (kChars.is(c, kLowerAlnum)) {
-            after_sep = false;
-        } else if ((c == '.' || c == '+' || c == '_' || c == '-') && !after_sep) {
-            after_sep = true;
-        } else {
-            return false;
-        }
-    }
-    if (after_sep) return false;
-    for (char c : enc) {
-        if (!kChars.is(c, kEncoded)) return false;
-    }
-    return true;
-}
-
-bool is_ref(std::string_view s) {
-    // a tag has no ':', a digest always has one
-    return s.find(':') == std::string_view::npos ? is_tag(s) : is_digest(s);
 }
 
 // v1 image ids become one path segment of /v1/images/ID/FILE redirects.
@@ -622,7 +546,7 @@ std::vector<std::string> refs(StringList& l, const char* name, bool tags_only) {
     if (l.kind != Kind::Array || l.bad) throw Failure{std::string("'") + name + "' must be a list of strings"};
     sort_unique(l.items);
     for (const auto& r : l.items) {
-        if (tags_only ? !is_tag(r) : !is_ref(r)) {
+        if (tags_only ? !is_tag(r) : !is_reference(r)) {
             throw Failure{std::string("'") + name + "' entry " + shown(r) +
                           (tags_only ? " is not a tag" : " is neither a tag nor a digest")};
         }
@@ -723,7 +647,7 @@ std::shared_ptr<const V2Repo> ParsedRepoBuilder::read_v2(int version, const std:
         if (bad_amd64_) throw Failure{"'manifest_list_amd64_tags' entry " + shown(*bad_amd64_) + " must be [digest, 1 or 2]"};
         sort_last_wins(amd64_, [](const Amd64Tag& t) -> const std::string& { return t.tag; });
         for (const auto& t : amd64_) {
-            if (!is_ref(t.tag)) throw Failure{"'manifest_list_amd64_tags' key " + shown(t.tag) + " is neither a tag nor a digest"};
+            if (!is_reference(t.tag)) throw Failure{"'manifest_list_amd64_tags' key " + shown(t.tag) + " is neither a tag nor a digest"};
             if (!is_digest(t.digest)) throw Failure{"'manifest_list_amd64_tags' entry " + shown(t.tag) + " names no digest"};
         }
         r->manifest_list_amd64_tags = std::move(amd64_);

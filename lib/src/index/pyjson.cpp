@@ -14,6 +14,7 @@
 #include <numeric>
 
 #include "crane/json_writer.h"
+#include "crane/strings.h"
 
 namespace crane::pyjson {
 
@@ -88,13 +89,6 @@ struct Invalid {
 };
 
 bool is_digit(int c) { return c >= '0' && c <= '9'; }
-
-int hex_value(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 void append_utf8(std::string& out, std::uint32_t cp) {
     if (cp < 0x80) {

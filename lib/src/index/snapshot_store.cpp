@@ -65,21 +65,18 @@ public:
         // read-only and 0644: the start-up build runs as root, the watchdog
         // builder as User, and both must be able to open it (flock needs no
         // write access)
-        fd_ = ::open((path + ".lock").c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd_ >= 0) ::fchmod(fd_, 0644);  // whatever the umask made of it (fails harmlessly if not ours)
-        if (fd_ >= 0) {
-            while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+        fd_ = Fd(::open((path + ".lock").c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644));
+        if (fd_.get() >= 0) ::fchmod(fd_.get(), 0644);  // whatever the umask made of it (fails harmlessly if not ours)
+        if (fd_.get() >= 0) {
+            while (::flock(fd_.get(), LOCK_EX) != 0 && errno == EINTR) {
             }
         }
-    }
-    ~BuildLock() {
-        if (fd_ >= 0) ::close(fd_);  // releases the lock
     }
     BuildLock(const BuildLock&) = delete;
     BuildLock& operator=(const BuildLock&) = delete;
 
 private:
-    int fd_ = -1;
+    Fd fd_;  // closing it releases the lock
 };
 
 // Removes the part-written files of builders that died mid-write (a
@@ -671,7 +668,7 @@ void SnapshotReader::remap(std::uint64_t want_generation) {
     if (opened) {
         std::atomic_store(&current_, *opened);
     } else {
-        log(log_, LogLevel::Error, log_id::kSnapshotRefused,
+        log(log_, LogLevel::Error, log_id::kSnapshotNotSwitched,
             "snapshot refused: " + opened.error() + "; still answering from generation " +
                 std::to_string(std::atomic_load(&current_)->generation()));
     }

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 namespace crane {
@@ -97,6 +98,39 @@ void remove_temp_files(const std::string& dir, const std::string& prefix,
         if (orphaned(name.substr(prefix.size()))) ::unlink((dir + "/" + std::string(name)).c_str());
     }
     ::closedir(d);
+}
+
+namespace {
+
+// One level: made with `mode` if missing, then checked to be a directory.
+std::optional<std::string> make_one_directory(const std::string& path, mode_t mode) {
+    if (::mkdir(path.c_str(), mode) == 0) {
+        if (::chmod(path.c_str(), mode) != 0) {
+            return "cannot create directory " + path + ": " + std::strerror(errno);
+        }
+        return std::nullopt;
+    }
+    if (errno != EEXIST) return "cannot create directory " + path + ": " + std::strerror(errno);
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return "cannot create directory " + path + ": " + std::strerror(errno);
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return path + " exists and is not a directory";
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::string> make_directories(const std::string& dir, mode_t mode, mode_t parent_mode) {
+    for (std::size_t slash = dir.find('/', 1); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
+        if (slash + 1 == dir.size()) break;  // a trailing slash: dir itself
+        if (auto error = make_one_directory(dir.substr(0, slash), parent_mode)) {
+            return Result<std::string>::failure(std::move(*error));
+        }
+    }
+    if (auto error = make_one_directory(dir, mode)) return Result<std::string>::failure(std::move(*error));
+    return dir;
 }
 
 }  // namespace crane

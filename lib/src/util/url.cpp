@@ -1,6 +1,8 @@
 // URL helpers (see url.h).
 #include "util/url.h"
 
+#include "crane/strings.h"
+
 namespace crane {
 
 namespace {
@@ -28,17 +30,6 @@ std::string url_path_of(std::string_view url) {
     return std::string(rest.substr(0, rest.find_first_of("?#")));
 }
 
-namespace {
-
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-}  // namespace
-
 std::string unquote_plus(std::string_view s) {
     std::string out;
     out.reserve(s.size());
@@ -46,8 +37,8 @@ std::string unquote_plus(std::string_view s) {
         const char c = s[i];
         if (c == '+') {
             out += ' ';
-        } else if (c == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
-            out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+        } else if (c == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+            out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
             i += 2;
         } else {
             out += c;
