@@ -33,24 +33,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 sys.path.insert(0, HERE)
-from harness import Httpd, write_atomically  # noqa: E402
+from harness import Httpd, children_of, write_atomically  # noqa: E402
 import gen_metadata  # noqa: E402
 
-
-def children_of(ppid):
-    kids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == ppid:
-            kids.append(int(name))
-    return sorted(kids)
 
 
 def smaps_figures(pid, snap_dir):

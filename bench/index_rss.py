@@ -25,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
-from harness import Httpd  # noqa: E402
+from harness import Httpd, children_of  # noqa: E402
 
 FIELDS = ("Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Anonymous")
 
@@ -44,22 +44,6 @@ def rollup(pid):
                 out["VmRSS"] = int(line.split()[1])
     return out
 
-
-def children_of(ppid):
-    kids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the command may hold spaces or parentheses; fields follow the last ')'
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == ppid:
-            kids.append(int(name))
-    return sorted(kids)
 
 
 def snapshot(parent):

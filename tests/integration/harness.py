@@ -88,6 +88,36 @@ def sanitizer_env():
     return env
 
 
+def children_of(ppid):
+    """The pids whose parent is ppid (an httpd's children), sorted."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the command may hold spaces or parentheses; fields follow the last ')'
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == ppid:
+            kids.append(int(name))
+    return sorted(kids)
+
+
+def wait_until(fn, timeout=20, what="condition", interval=0.1):
+    """fn()'s first truthy answer within timeout seconds, else AssertionError."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("%s not reached in %ss (last %r)" % (what, timeout, last))
+
+
 def write_atomically(path, text):
     """Writes a world-readable file the way a publisher should: a temp file
     renamed over the target, so readers see the old or the new bytes."""

@@ -16,7 +16,8 @@ import unittest
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import REPO, Httpd, write_atomically
+from harness import REPO, Httpd, children_of, write_atomically
+from harness import wait_until as harness_wait_until
 
 sys.path.insert(0, os.path.join(REPO, "bench"))
 import gen_metadata  # noqa: E402
@@ -31,21 +32,6 @@ def mpm_conf(mpm):
                 "MaxRequestWorkers 10\nMaxConnectionsPerChild 0\n").format(n=CHILDREN)
     return "StartServers 2\nMinSpareThreads 5\nMaxSpareThreads 100\nMaxConnectionsPerChild 0\n"
 
-
-def children_of(ppid):
-    kids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == ppid:
-            kids.append(int(name))
-    return sorted(kids)
 
 
 MAPS_LINE = re.compile(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s+(.*)$")
@@ -75,15 +61,9 @@ def snapshot_pss_kib(pid, snap_dir):
     return total
 
 
+
 def wait_until(fn, timeout, what):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.02)
-    raise AssertionError("%s not reached in %ss (last %r)" % (what, timeout, last))
+    return harness_wait_until(fn, timeout, what, interval=0.02)
 
 
 class Server:

@@ -13,7 +13,7 @@ import signal
 import time
 import unittest
 
-from harness import Httpd, TEST_DATA, free_port, write_atomically
+from harness import Httpd, TEST_DATA, free_port, wait_until, write_atomically
 
 METADATA = os.path.join(TEST_DATA, "metadata")
 
@@ -47,16 +47,6 @@ def status(h, index=0):
                 out[rest] = value
     return out
 
-
-def wait_until(fn, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError("%s not reached in %ss (last %r)" % (what, timeout, last))
 
 
 def wait_served(h, path, status_code, location=None, consecutive=8, timeout=20):
