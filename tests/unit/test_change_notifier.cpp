@@ -19,6 +19,7 @@
 #include "crane/log_ids.h"
 #include "crane/snapshot_store.h"
 #include "store_test_helpers.h"
+#include "temp_dir.h"
 
 using namespace crane;
 using crane::testing::LogCapture;
@@ -28,13 +29,7 @@ namespace {
 
 class Tree {
 public:
-    Tree() {
-        char name[] = "/tmp/crane-notify-XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        root_ = name;
-        REQUIRE(::mkdir(data().c_str(), 0755) == 0);
-    }
-    ~Tree() { std::system(("rm -rf '" + root_ + "'").c_str()); }
+    Tree() { REQUIRE(::mkdir(data().c_str(), 0755) == 0); }
     Tree(const Tree&) = delete;
     Tree& operator=(const Tree&) = delete;
 
@@ -53,7 +48,8 @@ public:
     }
 
 private:
-    std::string root_;
+    crane::testing::TempDir tmp_;
+    const std::string root_ = tmp_.path();
 };
 
 // The events so far (they are queued by the time the calls above return).

@@ -17,6 +17,7 @@
 
 #include "crane/log_ids.h"
 #include "store_test_helpers.h"
+#include "temp_dir.h"
 #include "crane/snapshot_store.h"
 
 using namespace crane;
@@ -28,13 +29,9 @@ namespace {
 class Dir {
 public:
     Dir() {
-        char name[] = "/tmp/crane-snapstore-XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        path_ = name;
         REQUIRE(::mkdir((path_ + "/data").c_str(), 0755) == 0);
         REQUIRE(::mkdir((path_ + "/snap").c_str(), 0700) == 0);
     }
-    ~Dir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
     Dir(const Dir&) = delete;
     Dir& operator=(const Dir&) = delete;
 
@@ -52,7 +49,8 @@ public:
     }
 
 private:
-    std::string path_;
+    crane::testing::TempDir tmp_;
+    const std::string path_ = tmp_.path();
 };
 
 // A status page as the module makes it (any zeroed memory will do in-process).
