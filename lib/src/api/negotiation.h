@@ -16,12 +16,20 @@ namespace crane {
 // which must outlive it.
 class AcceptSet {
 public:
+    // `header` must outlive the set: nothing is copied, and contains()
+    // scans it in place (no allocation per request)
     explicit AcceptSet(std::string_view header);
     bool contains(std::string_view media_type) const;
-    const std::vector<std::string_view>& types() const { return types_; }
+    const std::vector<std::string_view>& types() const;  // built on first use
 
 private:
-    std::vector<std::string_view> types_;
+    // calls f(type) for each media range's type, in order; stops when f is true
+    template <typename F>
+    bool any_type(F f) const;
+    std::string_view header_;
+    unsigned known_ = 0;  // which of the manifest types negotiation asks about are listed (one scan)
+    mutable std::vector<std::string_view> types_;
+    mutable bool listed_ = false;
 };
 
 enum class ManifestOutcome {
