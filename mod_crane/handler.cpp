@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cstdio>
 #include <string>
 
 #include "config.h"
@@ -159,6 +160,7 @@ int send_file(request_rec* r, const crane::Response& resp) {
 
 int crane_handler(request_rec* r) {
     if (!r->handler || std::strcmp(r->handler, "crane") != 0) return DECLINED;
+    char what[512] = "";  // copied: the exception is gone after its catch block
     try {
         ServerConf* conf = server_conf(r->server);
         if (!conf->registry) {
@@ -191,11 +193,12 @@ int crane_handler(request_rec* r) {
         if (!resp.file_path.empty()) return send_file(r, resp);
         return send_body(r, resp);
     } catch (const std::exception& e) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: mod_crane: internal error: %s", crane::log_id::kInternalError,
-                      e.what());
+        std::snprintf(what, sizeof what, "%s", e.what());  // cannot throw, unlike a std::string copy
     } catch (...) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: mod_crane: internal error", crane::log_id::kInternalError);
+        std::snprintf(what, sizeof what, "%s", "not a std::exception");
     }
+    // one log call: one id (httpd's log-message-tags rule)
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: mod_crane: internal error: %s", crane::log_id::kInternalError, what);
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
