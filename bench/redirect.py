@@ -53,7 +53,10 @@ TARGETS = [
 ]
 
 
-CONF = """
+def ceilings_conf(url):
+    """Apache's own answers to measure against: the server-level `Redirect`
+    and the one in a `<Location>` (bench/tls_redirect.py uses them too)."""
+    return """
 Redirect 302 /ceiling %s
 <Location "/ceiling-rules">
     SetHandler None
@@ -63,13 +66,16 @@ Redirect 302 /ceiling %s
 <Directory "/">
     AllowOverride None
 </Directory>
-<Directory "{dir}/htdocs">
+""" % (url, url)
+
+
+CONF = ceilings_conf(CEILING_URL) + """<Directory "{dir}/htdocs">
     Require all granted
     AllowOverride {allow_override}
 </Directory>
 KeepAlive On
 MaxKeepAliveRequests 0
-""" % (CEILING_URL, CEILING_URL)
+"""
 
 
 def bench_conf(htaccess):

@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 import certs  # noqa: E402
 from harness import TEST_DATA, Httpd  # noqa: E402
+from redirect import ceilings_conf  # noqa: E402
 
 URL = "https://cdn.example.com/content/dist/rhel/server/7/containers/secret/"
 S2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -42,20 +43,12 @@ TARGETS = [
     ("ceiling", "/ceiling", []),
     ("ceiling_rules", "/ceiling-rules", []),
 ]
-CONF = """
+CONF = ceilings_conf(URL) + """
 SSLSessionCache shmcb:{dir}/ssl_scache(512000)
 KeepAlive On
 KeepAliveTimeout 60
 MaxKeepAliveRequests 0
-Redirect 302 /ceiling %s
-<Location "/ceiling-rules">
-    SetHandler None
-    Redirect 302 %s
-</Location>
-<Directory "/">
-    AllowOverride None
-</Directory>
-""" % (URL, URL)
+"""
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
 
