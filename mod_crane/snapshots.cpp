@@ -12,11 +12,13 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 
 #include "crane/change_notifier.h"
 #include "crane/log_ids.h"
+#include "crane/signals.h"
 #include "crane/snapshot_plan.h"
 #include "walls.h"
 
@@ -31,7 +33,12 @@ struct DataDirIndex {
     std::int64_t interval = 0;  // seconds: the smallest scan interval of the servers sharing it
     crane::SharedScanStatus* status = nullptr;
     std::unique_ptr<crane::SnapshotBuilder> builder;
-    std::unique_ptr<crane::NotifiedRebuilds> notified;  // in the watchdog child, while it has the role
+    // in the watchdog child, while it has the role; mod_watchdog calls the
+    // STOPPING state from the child's exit cleanup, on another thread than
+    // the one that may be STARTING it: both hold notified_mutex
+    std::unique_ptr<crane::NotifiedRebuilds> notified;
+    std::mutex notified_mutex;
+    bool stopping = false;  // guarded by notified_mutex: nothing starts after STOPPING
     std::shared_ptr<crane::SnapshotReader> reader;
 };
 
@@ -82,6 +89,8 @@ namespace {
 // all there is where notification does not work: the status page says
 // which). Its own functions: the builder's wiring, nothing else.
 void start_notified_rebuilds(DataDirIndex& index) {
+    const std::lock_guard<std::mutex> lock(index.notified_mutex);
+    if (index.stopping || index.notified) return;
     walled(crane::log_id::kReloadFailed, APLOG_ERR, ap_server_conf, "cannot watch the data dir for changes", 0,
            [&index] {
                index.notified = std::make_unique<crane::NotifiedRebuilds>(*index.builder, server_log_sink(ap_server_conf));
@@ -91,6 +100,8 @@ void start_notified_rebuilds(DataDirIndex& index) {
 }
 
 void stop_notified_rebuilds(DataDirIndex& index) {
+    const std::lock_guard<std::mutex> lock(index.notified_mutex);
+    index.stopping = true;
     if (!index.notified) return;
     index.notified->stop();
     index.notified.reset();
@@ -101,10 +112,11 @@ void stop_notified_rebuilds(DataDirIndex& index) {
 // answers APR_SUCCESS: any other status would stop the callback for good.
 apr_status_t watchdog_callback(int state, void* data, apr_pool_t*) {
     auto* index = static_cast<DataDirIndex*>(data);
-    if (state == AP_WATCHDOG_STATE_STOPPING) {
+    if (state == AP_WATCHDOG_STATE_STOPPING) {  // from the exit cleanup: not the watchdog's thread
         stop_notified_rebuilds(*index);
         return APR_SUCCESS;
     }
+    crane::leave_process_signals_to_the_main_thread();  // and to the notifier thread it starts
     // watched before the scan below: a change is either notified or scanned
     if (state == AP_WATCHDOG_STATE_STARTING) start_notified_rebuilds(*index);
     walled(crane::log_id::kReloadFailed, APLOG_ERR, ap_server_conf, "metadata reload failed; the snapshot in place stays", 0, [index] {
@@ -160,7 +172,8 @@ void build_outside_the_parent(crane::SnapshotBuilder& builder, server_rec* s) {
 // it, but a child no request reaches would keep the generation it saw last
 // and, with it, the pages of a file already unlinked. So every child also
 // runs a mod_watchdog child watchdog (parent 0, singleton 0) that calls
-// current() every kFollowInterval: it maps the new file and lets go of the
+// follow() every kFollowInterval (current() that never waits on a mapping
+// another thread is making): it maps the new file and lets go of the
 // old one, which is unmapped there and then unless a request still holds it
 // (a request keeps the snapshot it started with; its shared_ptr is the last
 // reference then, and the request unmaps it when it ends). While nothing
@@ -173,10 +186,11 @@ constexpr apr_interval_time_t kFollowInterval = apr_time_from_msec(200);
 
 apr_status_t follow_callback(int state, void* data, apr_pool_t*) {
     if (state == AP_WATCHDOG_STATE_STOPPING) return APR_SUCCESS;
+    crane::leave_process_signals_to_the_main_thread();
     auto* index = static_cast<DataDirIndex*>(data);
     // always APR_SUCCESS: any other status would stop the callback for good
     walled(crane::log_id::kSnapshotMapFailed, APLOG_ERR, ap_server_conf, "cannot map the index snapshot", 0, [index] {
-        if (index->reader) index->reader->current();
+        if (index->reader) index->reader->follow();
         return 0;
     });
     return APR_SUCCESS;
@@ -309,8 +323,10 @@ std::vector<SnapshotState> snapshot_states() {
     for (const auto& [data_dir, index] : *g_indexes) {
         SnapshotState st;
         st.data_dir = data_dir;
-        st.status = crane::read_status(*index.status);
+        // the mapping first: a child that has none yet waits for the first
+        // build, and the status read after it is never older than it
         st.mapped_generation = index.reader ? index.reader->current()->generation() : 0;
+        st.status = crane::read_status(*index.status);
         states.push_back(std::move(st));
     }
     return states;

@@ -62,6 +62,13 @@ def snapshot_pss_kib(pid, snap_dir):
 
 
 
+class Mismatch(dict):
+    """A falsy answer of all_children_on that prints what it saw."""
+
+    def __bool__(self):
+        return False
+
+
 def wait_until(fn, timeout, what):
     return harness_wait_until(fn, timeout, what, interval=0.02)
 
@@ -99,15 +106,29 @@ class Server:
         return out
 
     def all_children_on(self, ino):
-        """True once every child maps ino and nothing else (the parent maps none)."""
+        """True once every child maps ino and nothing else (the parent maps
+        none); else a falsy Mismatch that shows what was seen."""
         maps = self.maps()
         kids = [p for p in maps if p != self.h.proc.pid]
-        return len(kids) == self.want and maps[self.h.proc.pid] == {} and \
-            all(maps[p] == {ino: False} for p in kids)
+        if len(kids) == self.want and maps[self.h.proc.pid] == {} and \
+                all(maps[p] == {ino: False} for p in kids):
+            return True
+        return Mismatch(want=ino, parent=self.h.proc.pid, maps=maps)
 
     def wait_publish(self, old_ino, timeout=10):
         return wait_until(lambda: (lambda i: i if i != old_ino else None)(self.inode()), timeout,
                           "a new snapshot file in place")
+
+    def wait_settled(self, quiet=1.0, timeout=15):
+        """The snapshot file's inode once it has not changed for quiet seconds."""
+        seen = {"ino": self.inode(), "since": time.time()}
+
+        def settled():
+            ino = self.inode()
+            if ino != seen["ino"]:
+                seen.update(ino=ino, since=time.time())
+            return ino if time.time() - seen["since"] >= quiet else None
+        return wait_until(settled, timeout, "the snapshot file unchanged for %ss" % quiet)
 
     def ready(self):
         wait_until(lambda: len(self.children()) == self.want, 30, "%d children" % self.want)
@@ -133,7 +154,10 @@ class IdleChildren(unittest.TestCase):
                     doc = json.load(f)
                 doc["description"] = "round %d" % rnd
                 write_atomically(path, json.dumps(doc))
-            new = s.wait_publish(ino)
+            s.wait_publish(ino)
+            # ten renames may be built as more than one generation: wait for
+            # the last one, then every child must be on it alone
+            new = s.wait_settled()
             wait_until(lambda: s.all_children_on(new), 3, "every child on the new snapshot, none on the old")
             ino = new
         size_kib = os.path.getsize(s.snapshot_path()) / 1024.0

@@ -109,6 +109,36 @@ TEST_CASE("the builder publishes by rename and bumps the generation last", "[sna
     CHECK(s1->find_v2("alpha")->url() == "http://cdn.example.com/a/");
 }
 
+TEST_CASE("follow() keeps an idle reader on the generation in place and lets the old one go", "[snapshot_store]") {
+    Dir d;
+    d.write("a.json", v2_metadata("alpha", "http://cdn.example.com/a/"));
+    auto status = status_page();
+    SnapshotBuilder b(d.data(), d.snap(), status.get(), nullptr);
+    REQUIRE(b.refresh());
+    SnapshotReader r(d.snap(), status.get(), nullptr);
+    r.follow();
+    std::weak_ptr<const Snapshot> first = r.current();
+    REQUIRE(first.lock()->generation() == 1);
+
+    d.write("b.json", v2_metadata("beta", "http://cdn.example.com/b/"));
+    REQUIRE(b.refresh());
+    r.follow();  // no request in between: the timer alone moves the reader on
+    CHECK(first.expired());  // nobody held generation 1: unmapped there and then
+    auto now = r.current();
+    CHECK(now->generation() == 2);
+    CHECK(now->find_v2("beta"));
+
+    // a snapshot a request holds stays mapped until that request lets go
+    d.write("c.json", v2_metadata("gamma", "http://cdn.example.com/c/"));
+    REQUIRE(b.refresh());
+    std::weak_ptr<const Snapshot> held = now;
+    r.follow();
+    CHECK(r.current()->generation() == 3);
+    CHECK_FALSE(held.expired());
+    now.reset();
+    CHECK(held.expired());
+}
+
 TEST_CASE("a restart adopts the snapshot in place and parses only what changed", "[snapshot_store]") {
     Dir d;
     for (int i = 0; i < 5; ++i) {

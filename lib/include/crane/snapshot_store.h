@@ -166,9 +166,16 @@ public:
     // status may be null: the file is then stat-checked at most once a second.
     SnapshotReader(std::string snapshot_path, const SharedScanStatus* status, LogSink log);
     std::shared_ptr<const Snapshot> current() override;
+    // What a timer calls to keep up with the generation when no request
+    // does: maps a newer one and lets go of the old one, like current(),
+    // but never waits: when another thread is mapping, it leaves it to that
+    // thread (a thread that waits could hold up the child's exit, whose
+    // cleanups join it from whatever the main thread was doing).
+    void follow();
 
 private:
-    void remap(std::uint64_t want_generation);
+    enum class Wait { IfNoneYet, Never };
+    void remap(std::uint64_t want_generation, Wait wait);
 
     std::string path_;
     const SharedScanStatus* status_;

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "crane/log_ids.h"
+#include "crane/signals.h"
 #include "crane/snapshot_store.h"
 
 namespace crane {
@@ -297,6 +298,7 @@ void NotifiedRebuilds::stop() {
 }
 
 void NotifiedRebuilds::run() {
+    leave_process_signals_to_the_main_thread();
     DataDirChanges changes;
     // waits for events (or stop): `timeout_ms` -1 waits for ever. True: events are readable.
     auto wait = [this](int timeout_ms, bool* stopping) {

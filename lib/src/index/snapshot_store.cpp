@@ -635,24 +635,30 @@ SnapshotReader::SnapshotReader(std::string snapshot_path, const SharedScanStatus
 std::shared_ptr<const Snapshot> SnapshotReader::current() {
     if (status_) {
         const std::uint64_t g = status_->generation.load(std::memory_order_acquire);
-        if (g != seen_generation_.load(std::memory_order_acquire)) remap(g);
+        if (g != seen_generation_.load(std::memory_order_acquire)) remap(g, Wait::IfNoneYet);
     } else {
         const std::int64_t now = mono_ns();
         if (now >= next_stat_ns_.load(std::memory_order_relaxed)) {
             next_stat_ns_.store(now + 1000000000, std::memory_order_relaxed);
-            remap(0);
+            remap(0, Wait::IfNoneYet);
         }
     }
     return std::atomic_load(&current_);
 }
 
-void SnapshotReader::remap(std::uint64_t want_generation) {
+void SnapshotReader::follow() {
+    if (!status_) return;  // without a status page only current() stats the file
+    const std::uint64_t g = status_->generation.load(std::memory_order_acquire);
+    if (g != seen_generation_.load(std::memory_order_acquire)) remap(g, Wait::Never);
+}
+
+void SnapshotReader::remap(std::uint64_t want_generation, Wait wait) {
     // one thread maps and checks the new file; the others go on with the
     // snapshot in place rather than wait for it, unless there is none yet
-    // (a new child whose timer maps the first one while child_init asks)
+    // (child_init asking while the timer maps the first one) and they may
     std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
     if (!lock.owns_lock()) {
-        if (!status_ || seen_generation_.load(std::memory_order_acquire) != 0) return;
+        if (wait == Wait::Never || !status_ || seen_generation_.load(std::memory_order_acquire) != 0) return;
         lock.lock();
     }
     if (status_ && seen_generation_.load(std::memory_order_acquire) == want_generation) return;  // raced
