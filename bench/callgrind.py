@@ -33,7 +33,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 from harness import Httpd, HTTPD, TEST_DATA  # noqa: E402
-from redirect import TARGETS, bench_conf, prepare_docroot  # noqa: E402
+from redirect import TARGETS, bench_conf, ceiling_label, ceiling_runs, prepare_docroot  # noqa: E402
 
 # phase -> function names (demangled, as callgrind_annotate prints them),
 # summed; in the order the request meets them
@@ -171,10 +171,12 @@ def main():
     opts = ap.parse_args()
     conf = bench_conf(False) + ("\n" + opts.conf + "\n" if opts.conf else "")
     table = {}
+    picked = [t for t in TARGETS if not t.tls and (not opts.only or t.name in opts.only)]
+    # each ceiling also with the request headers of the targets it is compared with
+    runs = picked + [c for c in ceiling_runs([t for t in picked if t.ceilings])
+                     if c.name not in {p.name for p in picked}]
     for mpm in opts.mpm:
-        for t in TARGETS:
-            if t.tls or (opts.only and t.name not in opts.only):
-                continue
+        for t in runs:
             statuses, counts = profile(mpm, opts.requests, t.path, t.headers, conf)
             n = opts.requests
             row = {"total": counts.get(TOTAL, 0) / n}
@@ -188,19 +190,21 @@ def main():
                                 if ("crane" in k) and v / n >= 100), reverse=True)
                 for v, k in crane[:40]:
                     print("    %8.0f  %s" % (v, k[:150]))
-    names = [t.name for t in TARGETS if not t.tls and (not opts.only or t.name in opts.only)]
+    names = [t.name for t in runs]
     for mpm in opts.mpm:
         print("\n%s, instructions per request (inclusive):" % mpm)
-        print("%-28s" % "phase" + "".join("%13s" % n[:12] for n in names))
+        print("%-28s" % "phase" + "".join("%16s" % n[:15] for n in names))
         for phase in ["total"] + [p for p, _ in PHASES]:
-            print("%-28s" % phase + "".join("%13.0f" % table[(mpm, n)][phase] for n in names))
+            print("%-28s" % phase + "".join("%16.0f" % table[(mpm, n)][phase] for n in names))
         ratios = []
         for t in TARGETS:
             if t.name not in names:
                 continue
             for c in t.ceilings:
-                if c in names and table[(mpm, t.name)]["total"]:
-                    ratios.append("%s/%s %.3f" % (c, t.name, table[(mpm, c)]["total"] / table[(mpm, t.name)]["total"]))
+                label = ceiling_label(c, t.headers)
+                if label in names and table[(mpm, t.name)]["total"]:
+                    ratios.append("%s/%s %.3f" % (label, t.name,
+                                                  table[(mpm, label)]["total"] / table[(mpm, t.name)]["total"]))
         print("cost ratios (ceiling/target; 1.0 = as cheap as the ceiling): " + "  ".join(ratios))
 
 

@@ -5,11 +5,17 @@ httpd on 127.0.0.1, measured with wrk (HTTP/1.1 keep-alive) or, with
 
 Targets, run alternately round after round (this machine's speed drifts):
 the v2 manifest-list and blob redirects, /v2/, /v1/_ping, v1 tags, v2
-tags/list, a v2 404 (TARGETS), and the two ceilings: `ceiling`, mod_alias's
-server-level `Redirect` (answered in translate_name), and `ceiling_rules`,
-a `Redirect` inside `<Location>` (answered after the directory walk and the
-access checks a crane URL pays too). Prints requests/s per run, the medians,
-and the median of each round's ratio of a target to each ceiling.
+tags/list, a v2 404 (TARGETS), and three ceilings, Apache's own `Redirect`
+(mod_alias): `ceiling` at server level and `ceiling_rules` in a
+`<Location>`, both answered in translate_name (httpd 2.4 merges the
+<Location> sections before it), so neither pays the directory walk; and
+`ceiling_walk`, a `Redirect` in the DocumentRoot's `<Directory>`, answered
+in fixups after the same directory walk (same depth, same missing first
+segment, the same stat calls) and the access checks a crane URL pays.
+Each ceiling is asked with the request headers of the target it is
+compared with (reading the manifest's Accept header costs httpd ~1,400
+instructions), as e.g. ceiling+accept. Prints requests/s per run, the
+medians, and the median of each round's ratio of a target to each ceiling.
 With --htaccess the DocumentRoot has `AllowOverride All` and a permissive
 .htaccess. bench/callgrind.py counts the same targets' instructions.
 
@@ -37,7 +43,7 @@ class Target:
         self.name, self.path, self.headers, self.ceilings, self.tls = name, path, list(headers), ceilings, tls
 
 
-BOTH = ("ceiling", "ceiling_rules")
+BOTH = ("ceiling", "ceiling_rules", "ceiling_walk")
 TARGETS = [
     Target("v2_manifest", "/v2/zoo/manifests/latest", ["Accept: " + LIST], BOTH),
     Target("v2_blob", "/v2/zoo/blobs/sha256:5c2b4d5ff1b4a50b2d10ea2b57b7e1f3c3a1e1c1a4f2e2a3a9b0b1c2d3e4f5a6", [], BOTH),
@@ -46,27 +52,54 @@ TARGETS = [
     Target("v1_tags", "/v1/repositories/busybox/tags", [], BOTH),
     Target("v2_tags_list", "/v2/zoo/tags/list", [], BOTH),
     Target("v2_404", "/v2/nosuchrepo/manifests/latest", [], BOTH),
-    # Apache's own answers: mod_alias in translate_name (server level), and
-    # in fixups from a <Location> (after the directory walk and access checks)
+    # Apache's own answers: mod_alias in translate_name (server level and
+    # <Location>), and in fixups from the DocumentRoot's <Directory> (after
+    # the directory walk and the access checks, as a crane URL)
     Target("ceiling", "/ceiling"),
     Target("ceiling_rules", "/ceiling-rules"),
+    Target("ceiling_walk", "/ceiling-walk/zoo/manifests/latest"),
 ]
+CEILINGS = {t.name: t for t in TARGETS if not t.ceilings}
+
+
+def ceiling_label(name, headers):
+    """The run of ceiling `name` asked with a target's request headers."""
+    return name + "".join("+" + h.split(":", 1)[0].strip().lower() for h in headers)
+
+
+def ceiling_runs(targets):
+    """The ceiling runs the targets are compared with: each ceiling once
+    per distinct set of request headers among the targets using it."""
+    runs = {}
+    for t in targets:
+        for c in t.ceilings:
+            label = ceiling_label(c, t.headers)
+            if label in runs:
+                assert runs[label].headers == t.headers, "two header sets share the label " + label
+                continue
+            runs[label] = Target(label, CEILINGS[c].path, t.headers)
+    return list(runs.values())
 
 
 def ceilings_conf(url):
-    """Apache's own answers to measure against: the server-level `Redirect`
-    and the one in a `<Location>` (bench/tls_redirect.py uses them too)."""
+    """Apache's own answers to measure against: the server-level `Redirect`,
+    the one in a `<Location>`, and the one in the DocumentRoot's
+    `<Directory>` that pays the directory walk (bench/tls_redirect.py uses
+    them too)."""
     return """
 Redirect 302 /ceiling %s
 <Location "/ceiling-rules">
     SetHandler None
     Redirect 302 %s
 </Location>
+<Directory "{dir}/htdocs">
+    Redirect 302 /ceiling-walk %s
+</Directory>
 # as in a stock site config: no .htaccess above the DocumentRoot
 <Directory "/">
     AllowOverride None
 </Directory>
-""" % (url, url)
+""" % (url, url, url)
 
 
 CONF = ceilings_conf(CEILING_URL) + """<Directory "{dir}/htdocs">
@@ -140,7 +173,8 @@ def main():
     prepare_docroot(h, opts.htaccess)
     h.start()
     try:
-        targets = [t for t in TARGETS if not t.tls and (not opts.only or t.name in opts.only or not t.ceilings)]
+        targets = [t for t in TARGETS if t.ceilings and not t.tls and (not opts.only or t.name in opts.only)]
+        targets += ceiling_runs(targets)
         for t in targets:
             r = h.curl(t.path, headers=t.headers)
             assert r.status in (200, 302, 404), (t.name, r)
@@ -159,7 +193,7 @@ def main():
             rps = statistics.median(r for r, _ in results[t.name])
             line = "  %-14s %10.0f req/s" % (t.name, rps)
             for c in t.ceilings:
-                ratios = [a[0] / b[0] for a, b in zip(results[t.name], results[c])]
+                ratios = [a[0] / b[0] for a, b in zip(results[t.name], results[ceiling_label(c, t.headers)])]
                 line += "   /%s %.3f" % (c, statistics.median(ratios))
             print(line)
     finally:

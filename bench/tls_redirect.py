@@ -12,7 +12,10 @@ pipelines --depth requests at a time (HTTP/1.1 allows it and httpd answers
 them in order), so the client's own cost per request is a small part of
 the server's. Targets, run alternately round after round: the protected
 v2 manifest redirect (`protected`), the server-level `Redirect`
-(`ceiling`) and a `Redirect` in `<Location>` (`ceiling_rules`). Every
+(`ceiling`), a `Redirect` in `<Location>` (`ceiling_rules`) and one in
+the DocumentRoot's `<Directory>`, after the same directory walk as a crane
+URL (`ceiling_walk`), each asked with the protected request's Accept
+header (bench/redirect.py says why). Every
 answer's status is checked. Prints requests/s per run, the medians, and
 the median of each round's ratio protected/ceiling.
 
@@ -40,8 +43,9 @@ URL = "https://cdn.example.com/content/dist/rhel/server/7/containers/secret/"
 S2 = "application/vnd.docker.distribution.manifest.v2+json"
 TARGETS = [
     ("protected", "/v2/private/secret/manifests/latest", ["Accept: " + S2]),
-    ("ceiling", "/ceiling", []),
-    ("ceiling_rules", "/ceiling-rules", []),
+    ("ceiling", "/ceiling", ["Accept: " + S2]),
+    ("ceiling_rules", "/ceiling-rules", ["Accept: " + S2]),
+    ("ceiling_walk", "/ceiling-walk/private/secret/manifests/latest", ["Accept: " + S2]),
 ]
 CONF = ceilings_conf(URL) + """
 SSLSessionCache shmcb:{dir}/ssl_scache(512000)
@@ -145,7 +149,7 @@ def main():
         for name, _, _ in TARGETS:
             line = "  %-14s %10.0f req/s" % (name, statistics.median(results[name]))
             if name == "protected":
-                for c in ("ceiling", "ceiling_rules"):
+                for c in ("ceiling", "ceiling_rules", "ceiling_walk"):
                     ratios = [a / b for a, b in zip(results[name], results[c])]
                     line += "   /%s %.3f" % (c, statistics.median(ratios))
             print(line)
