@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <numeric>
 
 #include "crane/json_writer.h"
@@ -45,7 +46,9 @@ const char* plain_run(const char* p, const char* end) {
 class Input {
 public:
     explicit Input(std::string_view text) : p_(text.data()), end_(text.data() + text.size()), start_(p_) {}
-    explicit Input(const ReadFn* source) : source_(source), buf_(std::size_t{64} * 1024) {}
+    // the chunk is left uninitialised: read() fills what is used (zeroing
+    // 64 KiB per metadata file was a visible part of a full build)
+    explicit Input(const ReadFn* source) : source_(source), buf_(new char[kChunk]) {}
 
     // the next byte, or -1 at the end (or after a read error)
     int peek() {
@@ -64,19 +67,20 @@ private:
     bool refill() {
         if (!source_ || failed_) return false;
         consumed_ += static_cast<std::size_t>(end_ - start_);
-        long n = (*source_)(buf_.data(), buf_.size());
+        long n = (*source_)(buf_.get(), kChunk);
         if (n <= 0) {
             failed_ = n < 0;
             p_ = end_ = start_ = nullptr;
             return false;
         }
-        p_ = start_ = buf_.data();
+        p_ = start_ = buf_.get();
         end_ = p_ + n;
         return true;
     }
 
+    static constexpr std::size_t kChunk = std::size_t{64} * 1024;
     const ReadFn* source_ = nullptr;
-    std::vector<char> buf_;
+    std::unique_ptr<char[]> buf_;
     const char* p_ = nullptr;
     const char* end_ = nullptr;
     const char* start_ = nullptr;
