@@ -43,15 +43,15 @@ class Target:
         self.name, self.path, self.headers, self.ceilings, self.tls = name, path, list(headers), ceilings, tls
 
 
-BOTH = ("ceiling", "ceiling_rules", "ceiling_walk")
+CEILING_NAMES = ("ceiling", "ceiling_rules", "ceiling_walk")
 TARGETS = [
-    Target("v2_manifest", "/v2/zoo/manifests/latest", ["Accept: " + LIST], BOTH),
-    Target("v2_blob", "/v2/zoo/blobs/sha256:5c2b4d5ff1b4a50b2d10ea2b57b7e1f3c3a1e1c1a4f2e2a3a9b0b1c2d3e4f5a6", [], BOTH),
-    Target("v2_ping", "/v2/", [], BOTH),
-    Target("v1_ping", "/v1/_ping", [], BOTH),
-    Target("v1_tags", "/v1/repositories/busybox/tags", [], BOTH),
-    Target("v2_tags_list", "/v2/zoo/tags/list", [], BOTH),
-    Target("v2_404", "/v2/nosuchrepo/manifests/latest", [], BOTH),
+    Target("v2_manifest", "/v2/zoo/manifests/latest", ["Accept: " + LIST], CEILING_NAMES),
+    Target("v2_blob", "/v2/zoo/blobs/sha256:5c2b4d5ff1b4a50b2d10ea2b57b7e1f3c3a1e1c1a4f2e2a3a9b0b1c2d3e4f5a6", [], CEILING_NAMES),
+    Target("v2_ping", "/v2/", [], CEILING_NAMES),
+    Target("v1_ping", "/v1/_ping", [], CEILING_NAMES),
+    Target("v1_tags", "/v1/repositories/busybox/tags", [], CEILING_NAMES),
+    Target("v2_tags_list", "/v2/zoo/tags/list", [], CEILING_NAMES),
+    Target("v2_404", "/v2/nosuchrepo/manifests/latest", [], CEILING_NAMES),
     # Apache's own answers: mod_alias in translate_name (server level and
     # <Location>), and in fixups from the DocumentRoot's <Directory> (after
     # the directory walk and the access checks, as a crane URL)

@@ -37,15 +37,16 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 import certs  # noqa: E402
 from harness import TEST_DATA, Httpd  # noqa: E402
-from redirect import ceilings_conf  # noqa: E402
+from redirect import CEILING_NAMES, ceilings_conf  # noqa: E402
 
 URL = "https://cdn.example.com/content/dist/rhel/server/7/containers/secret/"
 S2 = "application/vnd.docker.distribution.manifest.v2+json"
+ACCEPT = ["Accept: " + S2]  # every target's, the ceilings' too
 TARGETS = [
-    ("protected", "/v2/private/secret/manifests/latest", ["Accept: " + S2]),
-    ("ceiling", "/ceiling", ["Accept: " + S2]),
-    ("ceiling_rules", "/ceiling-rules", ["Accept: " + S2]),
-    ("ceiling_walk", "/ceiling-walk/private/secret/manifests/latest", ["Accept: " + S2]),
+    ("protected", "/v2/private/secret/manifests/latest", ACCEPT),
+    ("ceiling", "/ceiling", ACCEPT),
+    ("ceiling_rules", "/ceiling-rules", ACCEPT),
+    ("ceiling_walk", "/ceiling-walk/private/secret/manifests/latest", ACCEPT),
 ]
 CONF = ceilings_conf(URL) + """
 SSLSessionCache shmcb:{dir}/ssl_scache(512000)
@@ -149,7 +150,7 @@ def main():
         for name, _, _ in TARGETS:
             line = "  %-14s %10.0f req/s" % (name, statistics.median(results[name]))
             if name == "protected":
-                for c in ("ceiling", "ceiling_rules", "ceiling_walk"):
+                for c in CEILING_NAMES:
                     ratios = [a / b for a, b in zip(results[name], results[c])]
                     line += "   /%s %.3f" % (c, statistics.median(ratios))
             print(line)

@@ -1,6 +1,7 @@
 // Loading metadata files of every version, and every kind of bad file.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -210,6 +211,44 @@ TEST_CASE("nesting is refused while reading, at the first level too deep", "[met
     r = parse_metadata_stream(std::ref(array), "f.json");
     CHECK(r.error().message == "the top level is not a JSON object");
     CHECK(array.delivered <= 128 * 1024);
+}
+
+TEST_CASE("a file of many chunks, read in pieces of every size, parses as the whole text does", "[metadata]") {
+    // strings, escapes, numbers and UTF-8 fall across the reader's chunk
+    // ends (64 KiB) and the source's short reads
+    std::string images;
+    std::string tags;
+    for (int i = 0; i < 3000; ++i) {
+        const std::string id = "image-" + std::to_string(i);
+        images += (i ? ", " : "") + std::string("{\"id\": \"") + id +
+                  "\", \"note\": \"caf\\u00e9 \\\" caf\xc3\xa9 plain run of text\", \"size\": " + std::to_string(i * 1.5e3) +
+                  ", \"n\": [1e20, -0.25, " + std::to_string(i) + ", true, null]}";
+        tags += (i ? ", " : "") + std::string("\"t") + std::to_string(i) + "\": \"" + id + "\"";
+    }
+    const std::string text = R"({"version": 1, "repo-registry-id": "big", "url": "http://h/p/big/", "images": [)" +
+                             images + R"(], "tags": {)" + tags + "}}";
+    REQUIRE(text.size() > 4 * 64 * 1024);
+    auto whole = parse_metadata(text, "f.json");
+    REQUIRE(whole.ok());
+
+    const std::size_t pieces[] = {1, 7, 4093, 65536, 65537, 100000};
+    std::size_t at = 0;
+    std::size_t turn = 0;
+    auto r = parse_metadata_stream(
+        [&](char* buf, std::size_t n) -> long {
+            const std::size_t k = std::min({n, pieces[turn++ % 6], text.size() - at});
+            std::copy_n(text.data() + at, k, buf);
+            at += k;
+            return static_cast<long>(k);
+        },
+        "f.json");
+    REQUIRE(r.ok());
+    CHECK(at == text.size());
+    CHECK(v1_of(r)->image_ids == v1_of(whole)->image_ids);
+    CHECK(v1_of(r)->tags == v1_of(whole)->tags);
+    CHECK(v1_of(r)->images_json == v1_of(whole)->images_json);
+    CHECK(v1_of(r)->tags_json == v1_of(whole)->tags_json);
+    CHECK(v1_of(r)->image_ids.size() == 3000);
 }
 
 TEST_CASE("a read error of the source is told apart from bad content", "[metadata][limits]") {
