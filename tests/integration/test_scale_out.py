@@ -250,7 +250,12 @@ class ScaleOut(unittest.TestCase):
             # the old image's digests left the metadata with it (404), or
             # its blobs now redirect to the new publication, which does not
             # hold them (blob redirects are not checked against the metadata)
-            e.superseded = (e.gone or e.missing) and index < len(versions) - 1
+            # (the versions are read again now: the publish may have begun
+            # after the manifest was fetched, while its instances and blobs
+            # were being followed)
+            with self.lock:
+                newest = len(self.published.get((repo, tag), [])) - 1
+            e.superseded = (e.gone or e.missing) and index < newest
             raise
         return index
 
