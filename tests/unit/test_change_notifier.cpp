@@ -61,8 +61,7 @@ DataDirChanges drain(ChangeNotifier& n) {
 
 std::vector<std::string> ids(const Snapshot& s) {
     std::vector<std::string> out;
-    for (std::size_t i = 0; i < s.file_count(); ++i) {
-        const SnapshotFileInfo f = s.file(i);
+    for (const SnapshotFileInfo& f : s.files()) {
         out.push_back(std::string(f.path) + "=" + (f.v2 ? std::string(f.v2->id()) : std::string("-")));
     }
     return out;

@@ -637,18 +637,18 @@ TEST_CASE("damaged images are refused with the reason", "[snapshot]") {
         bad = good;
         const std::uint32_t seven = 7;
         std::memcpy(&bad[8], &seven, 4);
-        CHECK(Snapshot::from_bytes(bad).error() == "format 7, this module reads format 1");
+        CHECK(Snapshot::from_bytes(bad).error() == "format 7, this module reads format 2");
         CHECK(Snapshot::from_bytes("not a snapshot").error().rfind("truncated: 14 bytes", 0) == 0);
     }
     SECTION("a section out of bounds, even with a good checksum") {
         std::string bad = good;
         const std::uint32_t huge = 0x7FFFFFF8;
-        std::memcpy(&bad[64 + 8 * 2], &huge, 4);  // the v1 hash's offset
+        std::memcpy(&bad[offsetof(snapshot_format::SnapshotHeader, sections) + 8 * 2], &huge, 4);  // the v1 hash's offset
         seal_snapshot(bad);
         CHECK(Snapshot::from_bytes(bad).error() == "section v1 hash out of bounds");
         bad = good;
         const std::uint32_t len = 12;
-        std::memcpy(&bad[64 + 8 * 3 + 4], &len, 4);  // the v2 hash: 3 slots
+        std::memcpy(&bad[offsetof(snapshot_format::SnapshotHeader, sections) + 8 * 3 + 4], &len, 4);  // the v2 hash: 3 slots
         seal_snapshot(bad);
         CHECK_FALSE(Snapshot::from_bytes(bad));
     }
@@ -856,4 +856,15 @@ TEST_CASE("write the fuzz seeds", "[.][seeds][snapshot]") {
     bad[200] = static_cast<char>(bad[200] ^ 1);  // a checksum mismatch (resealed by the target)
     write("flipped.snap", bad);
     write("truncated.snap", bad.substr(0, 100));
+    // a delta (the target rebases it onto its own base): two of the test
+    // data's records over the generated ones, a name and a path removed
+    auto over = *Snapshot::from_bytes(build_snapshot(inputs_of(gen), 9, 9, nullptr));
+    auto mine = data_dir_records();
+    mine.resize(2);
+    DeltaKeys keys;
+    keys.v1_names = {"busybox", std::string(over->v2_sorted()[0].id())};
+    keys.v2_names = {std::string(over->v2_sorted()[1].id()), "library/busybox"};
+    keys.images = {"a1b2c3", "i1"};
+    keys.removed_paths = {std::string(over->file(0).path)};
+    write("delta.snap", make_delta(build_snapshot(inputs_of(mine), 10, 10, nullptr), *over, keys));
 }

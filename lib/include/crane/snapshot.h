@@ -29,7 +29,7 @@
 namespace crane {
 
 // Bumped on any layout change: a file of another format is never mapped.
-constexpr std::uint32_t kSnapshotFormat = 1;
+constexpr std::uint32_t kSnapshotFormat = 2;  // 2: deltas (an overlay over a base image)
 
 class Snapshot;
 
@@ -209,14 +209,29 @@ struct SnapshotSummary {
     std::size_t files = 0, failed_files = 0, v1_repos = 0, v2_repos = 0;
 };
 
+struct SnapshotOverlay;  // a delta's merge with its base (snapshot_reader.cpp)
+
+// A snapshot is a full image, or a delta: a small image of the changed
+// files (and of every file competing with them for a name or an image)
+// over a full image, its base, whose lookups it answers for the keys its
+// overlay names and leaves to the base for the rest. Every lookup below
+// answers for the whole, merged: a caller never sees which.
 class Snapshot {
 public:
     // Maps a snapshot file read-only after checking it; the error says why
     // a file is refused (missing, truncated, wrong magic or format, bad
-    // checksum, a section out of bounds).
-    static Result<std::shared_ptr<const Snapshot>> open(const std::string& path);
-    // The same over bytes in memory (tests, fuzzing, the in-process store).
-    static Result<std::shared_ptr<const Snapshot>> from_bytes(std::string bytes);
+    // checksum, a section out of bounds). A delta's base is
+    // base_path(path, its generation), or `known` when that is the base or
+    // another delta over it (a reader that moves from one delta to the
+    // next maps the base once).
+    static Result<std::shared_ptr<const Snapshot>> open(const std::string& path,
+                                                        const std::shared_ptr<const Snapshot>& known = nullptr);
+    // The same over bytes in memory (tests, fuzzing, the in-process store);
+    // a delta's base must be given.
+    static Result<std::shared_ptr<const Snapshot>> from_bytes(std::string bytes,
+                                                              std::shared_ptr<const Snapshot> base = nullptr);
+    // Where the base of the deltas published at `path` lives: PATH.base.GENERATION.
+    static std::string base_path(const std::string& path, std::uint64_t base_generation);
     // A valid snapshot with nothing in it.
     static std::shared_ptr<const Snapshot> empty();
 
@@ -226,8 +241,13 @@ public:
 
     std::uint64_t generation() const;
     std::int64_t built_at_ns() const;  // wall clock, when it was built
-    std::size_t size_bytes() const;
-    SnapshotSummary summary() const;
+    std::size_t size_bytes() const;    // of this image alone
+    std::size_t mapped_bytes() const;  // of this image and its base
+    std::uint64_t checksum() const;
+    SnapshotSummary summary() const;   // of the whole (a delta's merged with its base)
+
+    // A delta's base (a full image); null for a full image.
+    const std::shared_ptr<const Snapshot>& base_image() const { return base_; }
 
     std::optional<V1View> find_v1(std::string_view id) const;
     std::optional<V2View> find_v2(std::string_view name) const;
@@ -237,9 +257,13 @@ public:
     SnapRange<V1View> v1_sorted() const;
     SnapRange<V2View> v2_sorted() const;
 
-    // the builder's per-file table, sorted by path
+    // the builder's per-file table of this image alone, sorted by path
+    // (a delta's: the files it holds; files() is the whole table)
     std::size_t file_count() const;
     SnapshotFileInfo file(std::size_t i) const;
+    // the whole table, sorted by path: a delta's files over its base's,
+    // without the ones it removes
+    std::vector<SnapshotFileInfo> files() const;
 
     // raw access for the views (bounds were checked when the snapshot was opened)
     const unsigned char* base() const { return data_; }
@@ -251,6 +275,8 @@ private:
     std::string owned_;        // from_bytes
     void* mapping_ = nullptr;  // open: munmap on destruction
     std::size_t mapping_size_ = 0;
+    std::shared_ptr<const Snapshot> base_;            // a delta's base
+    std::unique_ptr<const SnapshotOverlay> overlay_;  // a delta's merge with it
     friend struct SnapshotAccess;  // the implementation's private helpers
 };
 
@@ -262,6 +288,18 @@ private:
 // 32-bit offsets (4 GiB).
 std::string build_snapshot(const std::vector<SnapshotFileInput>& files, std::uint64_t generation,
                            std::int64_t built_at_ns, std::vector<std::string>* warnings);
+
+// The keys a delta answers for (any order, duplicates allowed): the v1 and
+// v2 names and v1 image ids whose answers it holds, and the base's files
+// that are gone.
+struct DeltaKeys {
+    std::vector<std::string> v1_names, v2_names, images, removed_paths;
+};
+
+// Makes a delta of `image` (a build_snapshot of the delta's files) over the
+// full image `base`: the overlay of `keys` appended, the header naming the
+// base, sealed again.
+std::string make_delta(std::string image, const Snapshot& base, DeltaKeys keys);
 
 // A one-repo snapshot, for tests of code that takes views.
 std::shared_ptr<const Snapshot> snapshot_of(const ParsedRepo& repo);

@@ -48,7 +48,8 @@ public:
 struct ScanFigures {
     std::int32_t builder_pid = 0;
     std::uint64_t files = 0, failed_files = 0, v1_repos = 0, v2_repos = 0;
-    std::uint64_t snapshot_bytes = 0;
+    std::uint64_t snapshot_bytes = 0;  // the image in place and its base, if it is a delta
+    std::uint64_t delta_bytes = 0;     // of the delta in place; 0: a full image
     std::uint64_t scans = 0, builds = 0;
     std::int64_t last_scan_at_ns = 0;        // wall clock, when the last scan started
     std::int64_t last_scan_duration_ns = 0;  // scan, parse, build and publish
@@ -78,6 +79,7 @@ struct ReloadStats {
     std::size_t files = 0, parsed = 0, failed = 0, v1_repos = 0, v2_repos = 0;
     std::size_t rechecked = 0;  // recently written files compared by content
     std::size_t snapshot_bytes = 0;
+    std::size_t delta_files = 0, delta_changed = 0;  // a delta: the files it holds, those that differ from its base
     std::int64_t scan_ns = 0, parse_ns = 0, build_ns = 0, write_ns = 0;  // durations
 };
 
@@ -107,6 +109,11 @@ public:
 
     // Says in the shared status how changes are noticed.
     void set_change_notice(ChangeNotice notice);
+
+    // Deltas: a build whose files differ from the full image in place in at
+    // most max(files, the image's files / 16) files publishes a delta over
+    // it (see Snapshot); 0 turns them off (every build is full). Default 4096.
+    void set_max_delta_files(std::size_t files) { max_delta_files_ = files; }
 
     // The snapshot last published (or adopted); an empty one before that.
     std::shared_ptr<const Snapshot> latest() const;
@@ -138,14 +145,17 @@ private:
                                const ScanClock& clock, std::int64_t t_scan, ReloadStats* stats);
     InputPlan plan_inputs(const ScanPlan& scan, std::int64_t started_wall, ReloadStats& st);
     void parse_changed(const ScanPlan& scan, InputPlan& plan, ReloadStats& st);
-    std::string build_image(const Snapshot& base, std::vector<SnapshotFileInput>& inputs);
+    std::shared_ptr<const Snapshot> delta_base(const std::shared_ptr<const Snapshot>& latest);
+    std::string build_image(const std::shared_ptr<const Snapshot>& base, std::vector<SnapshotFileInput>& inputs,
+                            std::shared_ptr<const Snapshot>* delta_over, ReloadStats& st);
+    void remove_old_bases(std::uint64_t keep_generation);
     void record_failed_publish(const std::string& error, const ScanClock& clock, std::int64_t t_done);
     void record_scan(const Snapshot& snap, const ScanPlan& scan, ReloadStats& st, const ScanClock& clock,
                      std::int64_t t_done);
     void set_error(const std::string& message);
     // Writes the snapshot beside the one in place and renames it over it
     // (in memory when there is no path); the published snapshot, or why not.
-    Result<std::shared_ptr<const Snapshot>> publish(std::string bytes);
+    Result<std::shared_ptr<const Snapshot>> publish(std::string bytes, const std::shared_ptr<const Snapshot>& delta_over);
 
     std::string data_dir_;
     std::string path_;
@@ -155,6 +165,8 @@ private:
     std::shared_ptr<const Snapshot> latest_;  // std::atomic_load/store
     bool loaded_once_ = false;                // guarded by mutex_
     bool background_ = false;
+    static constexpr std::size_t kDeltaShare = 16;  // a delta may differ in up to 1/16 of its base's files
+    std::size_t max_delta_files_ = 4096;
     FileStamp latest_stamp_;  // of the file latest_ was mapped from; guarded by mutex_
     // racy files of latest_'s table verified unchanged once their stamp was
     // safely past: trusted by their stamp until the next build rewrites the table

@@ -57,8 +57,17 @@ struct SnapshotAccess {
         return snapshot_format::SectionRef{u32at(s, at), u32at(s, at + 4)};
     }
 
-    // The header, checksum and section bounds of a new Snapshot's bytes.
+    // The header, checksum and section bounds of a new Snapshot's bytes; a
+    // delta's overlay is checked too (its keys inside it and sorted).
     static Result<std::shared_ptr<const Snapshot>> validate(std::shared_ptr<Snapshot> s);
+    // A delta's base: the full image its header names, then the merge
+    // worked out (snapshot_reader.cpp). `base` null: refused, a delta alone
+    // answers nothing.
+    static Result<std::shared_ptr<const Snapshot>> attach(std::shared_ptr<Snapshot> s,
+                                                          std::shared_ptr<const Snapshot> base);
+    static bool is_delta(const Snapshot* s) { return u64at(s, offsetof(snapshot_format::SnapshotHeader, base_generation)) != 0; }
+    static const SnapshotOverlay& overlay(const Snapshot* s) { return *s->overlay_; }
+    static const Snapshot& base(const Snapshot* s) { return *s->base_; }
 };
 
 namespace snapshot_format {

@@ -1,4 +1,4 @@
-// The index snapshot's bytes (format 1): the one place that knows them. The
+// The index snapshot's bytes (format 2): the one place that knows them. The
 // reader (snapshot_reader.cpp) and the builder (snapshot_builder.cpp) both
 // name every field and stride from here; the static_asserts tie the named
 // offsets to the structs that spell each entry out.
@@ -8,10 +8,11 @@
 // Sections start 8-aligned, records and strings are 4-aligned, so every
 // field is naturally aligned.
 //
-//   header (SnapshotHeader, 136 bytes): magic, format, header size, total size,
+//   header (SnapshotHeader, 192 bytes): magic, format, header size, total size,
 //     generation, built_at_ns, checksum (snapshot_checksum: the whole image,
-//     this field as 0), the summary (files, failed files, v1 and v2 repos),
-//     then one SectionRef per Section, in this order:
+//     this field as 0), the summary (files, failed files, v1 and v2 repos;
+//     of the image alone), the base's generation and checksum (a delta; 0
+//     in a full image), then one SectionRef per Section, in this order:
 //   records      every record (v1 and v2, winners and losers), see below
 //   strings      interned strings: u32 length, bytes, zero padding to 4
 //   v1 hash      open addressing, u32 record offsets (0 = empty slot),
@@ -22,6 +23,17 @@
 //   image repos  u32 record offsets (each image's v1 repos, by id)
 //   files        FileEntry, by path (the record offset's low bits hold
 //                racy and failed: records are 4-aligned)
+//   overlay strings   a delta's keys (u32 length, bytes, zero padding to 4)
+//   overlay v1 names  u32 offsets of overlay strings, sorted by their bytes,
+//   overlay v2 names  no two equal: the keys a delta answers for in place
+//   overlay images    of its base (an absent key there means "none"), and
+//   overlay removed   the base's files it removes from the table
+//
+// A delta (base_generation != 0) is an image of its own, built from the
+// changed files and every file that competes with them for a key (see
+// docs/design.md "Deltas"); a reader looks a key up in the delta when the
+// delta's overlay names it, and in the base otherwise. Its five overlay
+// sections are empty in a full image.
 //
 // A record starts with CommonRecord: kind, flags, version, then the strings
 // id, repository, url, url_path, source_path (url_path and repository may
@@ -70,9 +82,17 @@ constexpr u64 kMaxImageBytes = 0xFFFFFFF0u;
 
 // ---- the header and its sections ----
 
-enum Section : u32 { kRecords, kStrings, kV1Hash, kV2Hash, kV1Sorted, kV2Sorted, kImages, kImageRepos, kFiles, kSectionCount };
-constexpr const char* kSectionNames[kSectionCount] = {"records",   "strings", "v1 hash",     "v2 hash", "v1 sorted",
-                                                      "v2 sorted", "images",  "image repos", "files"};
+enum Section : u32 {
+    kRecords, kStrings, kV1Hash, kV2Hash, kV1Sorted, kV2Sorted, kImages, kImageRepos, kFiles,
+    // a delta's overlay (empty in a full image): its keys' strings, then the
+    // keys it answers for, each a sorted array of u32 string offsets
+    kOverlayStrings, kOverlayV1, kOverlayV2, kOverlayImages, kOverlayRemoved,
+    kSectionCount
+};
+constexpr const char* kSectionNames[kSectionCount] = {
+    "records",   "strings", "v1 hash",     "v2 hash", "v1 sorted", "v2 sorted", "images", "image repos", "files",
+    "overlay strings", "overlay v1 names", "overlay v2 names", "overlay images", "overlay removed paths"};
+constexpr Section kOverlayKeys[] = {kOverlayV1, kOverlayV2, kOverlayImages, kOverlayRemoved};
 
 struct SectionRef {
     u32 off = 0, len = 0;
@@ -87,12 +107,18 @@ struct SnapshotHeader {
     i64 built_at_ns;
     u64 checksum;
     u32 files, failed_files, v1_repos, v2_repos;
+    // a delta: the generation and checksum of the full image it overlays
+    // (both 0 in a full image)
+    u64 base_generation;
+    u64 base_checksum;
     SectionRef sections[kSectionCount];
 };
 static_assert(offsetof(SnapshotHeader, format) == 8 && offsetof(SnapshotHeader, total_size) == 16, "header layout");
 static_assert(offsetof(SnapshotHeader, checksum) == 40 && offsetof(SnapshotHeader, files) == 48, "header layout");
-static_assert(offsetof(SnapshotHeader, sections) == 64 && sizeof(SectionRef) == 8, "header layout");
-static_assert(sizeof(SnapshotHeader) == 136, "header layout");
+static_assert(offsetof(SnapshotHeader, base_generation) == 64 && offsetof(SnapshotHeader, base_checksum) == 72,
+              "header layout");
+static_assert(offsetof(SnapshotHeader, sections) == 80 && sizeof(SectionRef) == 8, "header layout");
+static_assert(sizeof(SnapshotHeader) == 192, "header layout");
 constexpr std::size_t kChecksumAt = offsetof(SnapshotHeader, checksum);
 
 // an images entry: the image id string and where its v1 repos are listed
@@ -123,7 +149,7 @@ static_assert(kFileRecord + 4 == kFileDev && kFileHash + 8 == kFileEntrySize, "f
 constexpr u32 kRacyBit = 1, kFailedBit = 2;  // the low bits of a file entry's record offset
 
 // entry size of each section (its length is a multiple of it)
-constexpr u32 kSectionUnit[kSectionCount] = {4, 4, 4, 4, 4, 4, kImageEntrySize, 4, kFileEntrySize};
+constexpr u32 kSectionUnit[kSectionCount] = {4, 4, 4, 4, 4, 4, kImageEntrySize, 4, kFileEntrySize, 4, 4, 4, 4, 4};
 
 // ---- records ----
 

@@ -136,6 +136,56 @@ SnapRange<ReferrerView> snapshot_format::referrers_at(const Snapshot* s, u32 bas
     return u32_range<ReferrerView>(s, base, n, referrer_entry);
 }
 
+// ---- a delta over its base ----
+
+// What a delta's lookups need beyond its bytes, worked out once when it is
+// opened (in the overlay's size, never the base's): where its sorted lists
+// go into the base's, and the merged summary.
+struct SnapshotOverlay {
+    // One sorted list (v1 or v2 winners, by id) of the merge: the base's
+    // list without its `hidden` entries (the keys the delta answers for),
+    // with the delta's own winners for those keys (`added`) put in place.
+    struct Merged {
+        std::vector<u32> hidden_before;  // per hidden base entry: visible base entries before it (ascending)
+        std::vector<u32> added;          // the delta's records, by id
+        std::vector<u32> added_at;       // each one's position in the merge (ascending)
+        std::size_t size = 0;
+    };
+    Merged v1, v2;
+    SnapshotSummary summary;
+};
+
+namespace {
+
+// The i-th entry of a merged list: one of the delta's records, or the base's
+// entry the visible ones before it lead to.
+template <typename View>
+View merged_entry(const Snapshot* delta, const SnapshotOverlay::Merged& m, SnapRange<View> base_list, std::size_t i) {
+    const auto j = static_cast<std::size_t>(std::lower_bound(m.added_at.begin(), m.added_at.end(), i) - m.added_at.begin());
+    if (j < m.added.size() && m.added_at[j] == i) return View(delta, m.added[j]);
+    const std::size_t visible = i - j;  // base entries that stay, before this one
+    const auto hidden = static_cast<std::size_t>(
+        std::upper_bound(m.hidden_before.begin(), m.hidden_before.end(), visible) - m.hidden_before.begin());
+    return base_list[visible + hidden];
+}
+
+// A sorted array of u32 string offsets (an overlay key list) holds `key`.
+bool in_key_list(const Snapshot* s, Section k, std::string_view key) {
+    const SectionRef r = A::section(s, k);
+    return r.len != 0 && find_string_ref(s, r.off, r.len / 4, key);
+}
+
+// The position of `path` in an image's own file table.
+std::optional<std::size_t> find_file(const Snapshot* s, std::string_view path) {
+    const SectionRef t = A::section(s, kFiles);
+    const auto at = find_sorted(t.off, t.len / kFileEntrySize, kFileEntrySize, path,
+                                [s](u64 e) { return key_string(s, e + kFilePath); });
+    if (!at) return std::nullopt;
+    return static_cast<std::size_t>((*at - t.off) / kFileEntrySize);
+}
+
+}  // namespace
+
 // ---- the views ----
 
 void DigestText::spell_sha256(const unsigned char* raw) {
@@ -272,22 +322,33 @@ std::int64_t Snapshot::built_at_ns() const {
     return static_cast<std::int64_t>(A::u64at(this, offsetof(SnapshotHeader, built_at_ns)));
 }
 std::size_t Snapshot::size_bytes() const { return size_; }
+std::size_t Snapshot::mapped_bytes() const { return size_ + (base_ ? base_->size_ : 0); }
+std::uint64_t Snapshot::checksum() const { return A::u64at(this, kChecksumAt); }
+
 SnapshotSummary Snapshot::summary() const {
+    if (overlay_) return overlay_->summary;
     const SnapshotHeader h = A::header(this);
     return SnapshotSummary{h.files, h.failed_files, h.v1_repos, h.v2_repos};
 }
 
+std::string Snapshot::base_path(const std::string& path, std::uint64_t base_generation) {
+    return path + ".base." + std::to_string(base_generation);
+}
+
 std::optional<V1View> Snapshot::find_v1(std::string_view id) const {
+    if (base_ && !in_key_list(this, kOverlayV1, id)) return base_->find_v1(id);
     if (auto rec = find_in_table(this, kV1Hash, kKindV1, id)) return V1View(this, *rec);
     return std::nullopt;
 }
 
 std::optional<V2View> Snapshot::find_v2(std::string_view name) const {
+    if (base_ && !in_key_list(this, kOverlayV2, name)) return base_->find_v2(name);
     if (auto rec = find_in_table(this, kV2Hash, kKindV2, name)) return V2View(this, *rec);
     return std::nullopt;
 }
 
 SnapRange<V1View> Snapshot::repos_with_image(std::string_view image_id) const {
+    if (base_ && !in_key_list(this, kOverlayImages, image_id)) return base_->repos_with_image(image_id);
     const SectionRef t = A::section(this, kImages);
     const auto at = find_sorted(t.off, t.len / kImageEntrySize, kImageEntrySize, image_id,
                                 [this](u64 e) { return key_string(this, e + kImageEntryId); });
@@ -296,12 +357,23 @@ SnapRange<V1View> Snapshot::repos_with_image(std::string_view image_id) const {
                              v1_entry);
 }
 
+namespace {
+V1View merged_v1(const Snapshot* s, u32, std::size_t i) {
+    return merged_entry(s, A::overlay(s).v1, A::base(s).v1_sorted(), i);
+}
+V2View merged_v2(const Snapshot* s, u32, std::size_t i) {
+    return merged_entry(s, A::overlay(s).v2, A::base(s).v2_sorted(), i);
+}
+}  // namespace
+
 SnapRange<V1View> Snapshot::v1_sorted() const {
+    if (overlay_) return SnapRange<V1View>(this, 0, overlay_->v1.size, merged_v1);
     const SectionRef t = A::section(this, kV1Sorted);
     return u32_range<V1View>(this, t.off, t.len / 4, v1_entry);
 }
 
 SnapRange<V2View> Snapshot::v2_sorted() const {
+    if (overlay_) return SnapRange<V2View>(this, 0, overlay_->v2.size, merged_v2);
     const SectionRef t = A::section(this, kV2Sorted);
     return u32_range<V2View>(this, t.off, t.len / 4, v2_entry);
 }
@@ -329,7 +401,66 @@ SnapshotFileInfo Snapshot::file(std::size_t i) const {
     return f;
 }
 
+std::vector<SnapshotFileInfo> Snapshot::files() const {
+    std::vector<SnapshotFileInfo> out;
+    const std::size_t own = file_count();
+    if (!base_) {
+        out.reserve(own);
+        for (std::size_t i = 0; i < own; ++i) out.push_back(file(i));
+        return out;
+    }
+    // the base's table and the delta's, both by path, merged; the delta's
+    // entry wins, and a removed path leaves the base's out
+    const std::size_t theirs = base_->file_count();
+    out.reserve(theirs + own);
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < theirs; ++i) {
+        SnapshotFileInfo f = base_->file(i);
+        for (; k < own; ++k) {
+            SnapshotFileInfo mine = file(k);
+            if (mine.path >= f.path) break;
+            out.push_back(mine);
+        }
+        if (k < own && file(k).path == f.path) continue;  // the delta's comes next
+        if (in_key_list(this, kOverlayRemoved, f.path)) continue;
+        out.push_back(f);
+    }
+    for (; k < own; ++k) out.push_back(file(k));
+    return out;
+}
+
 // ---- validation ----
+
+namespace {
+
+// A full image has no overlay; a delta's keys are strings inside its
+// overlay strings, each list strictly ascending (binary search relies on it).
+std::optional<std::string> check_overlay(const Snapshot* s, const SnapshotHeader& h) {
+    if (h.base_generation == 0) {
+        for (Section k = kOverlayStrings; k < kSectionCount; k = static_cast<Section>(k + 1)) {
+            if (h.sections[k].len != 0) return std::string("section ") + kSectionNames[k] + " in a full image";
+        }
+        return std::nullopt;
+    }
+    const SectionRef strs = h.sections[kOverlayStrings];
+    const u64 strs_end = u64{strs.off} + strs.len;
+    for (Section k : kOverlayKeys) {
+        const SectionRef r = h.sections[k];
+        std::string_view prev;
+        for (u32 i = 0; i < r.len / 4; ++i) {
+            const u32 off = A::u32_entry(s, r.off, i);
+            if (off < strs.off || u64{off} + 4 > strs_end || u64{off} + 4 + A::u32at(s, off) > strs_end) {
+                return std::string("an entry of section ") + kSectionNames[k] + " is not an overlay string";
+            }
+            const std::string_view key = A::str(s, off);
+            if (i > 0 && !(prev < key)) return std::string("section ") + kSectionNames[k] + " is not sorted";
+            prev = key;
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
 
 Result<std::shared_ptr<const Snapshot>> SnapshotAccess::validate(std::shared_ptr<Snapshot> s) {
     using R = Result<std::shared_ptr<const Snapshot>>;
@@ -356,6 +487,7 @@ Result<std::shared_ptr<const Snapshot>> SnapshotAccess::validate(std::shared_ptr
     if (snapshot_checksum(s->data_, n) != h.checksum) return R::failure("checksum mismatch");
     for (u32 k = 0; k < kSectionCount; ++k) {
         const SectionRef r = h.sections[k];
+        if (k >= kOverlayStrings && r.off == 0 && r.len == 0) continue;  // no overlay (a full image)
         const bool inside = r.off >= sizeof(SnapshotHeader) && u64{r.off} + r.len <= n && r.off % 8 == 0;
         if (!inside || r.len % kSectionUnit[k] != 0) {
             return R::failure(std::string("section ") + kSectionNames[k] + " out of bounds");
@@ -365,18 +497,92 @@ Result<std::shared_ptr<const Snapshot>> SnapshotAccess::validate(std::shared_ptr
         const u32 slots = h.sections[k].len / 4;
         if (slots & (slots - 1)) return R::failure(std::string("section ") + kSectionNames[k] + " is not a power of two");
     }
+    if (auto bad = check_overlay(s.get(), h)) return R::failure(*bad);
     return R(std::shared_ptr<const Snapshot>(std::move(s)));
 }
 
-Result<std::shared_ptr<const Snapshot>> Snapshot::from_bytes(std::string bytes) {
+namespace {
+
+// One sorted list of a delta's merge: each overlay key the base's list
+// holds is hidden there; the delta's own winner for a key, if any, goes in
+// at the key's place. Returns how many base entries are hidden.
+template <typename View>
+std::size_t plan_merge(const Snapshot* delta, Section keys, Section own_table, u8 kind, SnapRange<View> base_list,
+                       SnapshotOverlay::Merged& m) {
+    const SectionRef r = A::section(delta, keys);
+    std::vector<u32> hidden;  // base positions, ascending (the keys are sorted)
+    for (u32 i = 0; i < r.len / 4; ++i) {
+        const std::string_view key = A::str(delta, A::u32_entry(delta, r.off, i));
+        const auto at = std::lower_bound(base_list.begin(), base_list.end(), key,
+                                         [](const View& v, std::string_view id) { return v.id() < id; });
+        const auto pos = static_cast<u32>(at - base_list.begin());
+        if (auto own = find_in_table(delta, own_table, kind, key)) {
+            // after the visible base entries before it and the delta's before it
+            m.added_at.push_back(pos - static_cast<u32>(hidden.size()) + static_cast<u32>(m.added.size()));
+            m.added.push_back(*own);
+        }
+        if (at != base_list.end() && (*at).id() == key) hidden.push_back(pos);
+    }
+    for (std::size_t k = 0; k < hidden.size(); ++k) m.hidden_before.push_back(hidden[k] - static_cast<u32>(k));
+    m.size = base_list.size() - hidden.size() + m.added.size();
+    return hidden.size();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Snapshot>> SnapshotAccess::attach(std::shared_ptr<Snapshot> s,
+                                                               std::shared_ptr<const Snapshot> base) {
+    using R = Result<std::shared_ptr<const Snapshot>>;
+    const SnapshotHeader h = header(s.get());
+    if (!base) return R::failure("a delta over generation " + std::to_string(h.base_generation) + " without its base");
+    if (base->base_) return R::failure("the base of a delta is itself a delta");
+    if (base->generation() != h.base_generation || base->checksum() != h.base_checksum) {
+        return R::failure("its base is generation " + std::to_string(h.base_generation) +
+                          ", and the image found is another (generation " + std::to_string(base->generation()) + ")");
+    }
+    auto overlay = std::make_unique<SnapshotOverlay>();
+    const Snapshot* d = s.get();
+    SnapshotSummary sum = base->summary();
+    sum.v1_repos = sum.v1_repos - plan_merge(d, kOverlayV1, kV1Hash, kKindV1, base->v1_sorted(), overlay->v1) +
+                   overlay->v1.added.size();
+    sum.v2_repos = sum.v2_repos - plan_merge(d, kOverlayV2, kV2Hash, kKindV2, base->v2_sorted(), overlay->v2) +
+                   overlay->v2.added.size();
+    // the files: the base's, less those the delta holds or removes, plus the delta's
+    auto drop = [&](std::string_view path) {
+        if (auto i = find_file(base.get(), path)) {
+            --sum.files;
+            if (base->file(*i).failed) --sum.failed_files;
+        }
+    };
+    for (std::size_t i = 0; i < d->file_count(); ++i) {
+        const SnapshotFileInfo f = d->file(i);
+        drop(f.path);
+        ++sum.files;
+        if (f.failed) ++sum.failed_files;
+    }
+    const SectionRef removed = section(d, kOverlayRemoved);
+    for (u32 i = 0; i < removed.len / 4; ++i) {
+        const std::string_view path = str(d, u32_entry(d, removed.off, i));
+        if (!find_file(d, path)) drop(path);  // (the delta's own entry was counted)
+    }
+    overlay->summary = sum;
+    s->base_ = std::move(base);
+    s->overlay_ = std::move(overlay);
+    return R(std::shared_ptr<const Snapshot>(std::move(s)));
+}
+
+Result<std::shared_ptr<const Snapshot>> Snapshot::from_bytes(std::string bytes, std::shared_ptr<const Snapshot> base) {
     std::shared_ptr<Snapshot> s(new Snapshot());
     s->owned_ = std::move(bytes);
     s->data_ = reinterpret_cast<const unsigned char*>(s->owned_.data());
     s->size_ = s->owned_.size();
-    return A::validate(std::move(s));
+    auto r = A::validate(s);
+    if (!r || !A::is_delta(s.get())) return r;
+    return A::attach(std::move(s), std::move(base));
 }
 
-Result<std::shared_ptr<const Snapshot>> Snapshot::open(const std::string& path) {
+Result<std::shared_ptr<const Snapshot>> Snapshot::open(const std::string& path,
+                                                       const std::shared_ptr<const Snapshot>& known) {
     using R = Result<std::shared_ptr<const Snapshot>>;
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return R::failure(path + ": " + std::strerror(errno));
@@ -405,7 +611,28 @@ Result<std::shared_ptr<const Snapshot>> Snapshot::open(const std::string& path) 
     if (::fstat(fd.get(), &after) != 0 || after.st_size != st.st_size) {
         return R::failure(path + ": changed size while it was read");
     }
-    return r;
+    if (!A::is_delta(s.get())) return r;
+    // a delta: its base is the one already mapped when it is that one
+    const SnapshotHeader h = A::header(s.get());
+    auto is_base = [&h](const std::shared_ptr<const Snapshot>& c) {
+        return c && !c->base_ && c->generation() == h.base_generation && c->checksum() == h.base_checksum;
+    };
+    std::shared_ptr<const Snapshot> base;
+    if (is_base(known)) {
+        base = known;
+    } else if (known && is_base(known->base_)) {
+        base = known->base_;
+    } else {
+        const std::string base_file = base_path(path, h.base_generation);
+        auto opened = open(base_file);
+        // gone: a full snapshot replaced the delta since it was opened (the
+        // caller opens the path again)
+        if (!opened) return R::failure(path + ": its base: " + opened.error());
+        base = *opened;
+    }
+    auto attached = A::attach(std::move(s), std::move(base));
+    if (!attached) return R::failure(path + ": " + attached.error());
+    return attached;
 }
 
 }  // namespace crane

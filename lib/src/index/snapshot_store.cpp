@@ -24,6 +24,7 @@
 
 #include "crane/fd.h"
 #include "index/data_dir_scan.h"
+#include "index/delta_plan.h"
 #include "index/failed_file.h"
 #include "crane/log_ids.h"
 #include "crane/result.h"
@@ -98,7 +99,10 @@ std::string describe_build(const ReloadStats& st, std::uint64_t generation) {
            std::to_string(st.failed) + " failed), " + std::to_string(st.v1_repos) + " v1 and " +
            std::to_string(st.v2_repos) + " v2 repositories; snapshot generation " + std::to_string(generation) +
            ", " + std::to_string(st.snapshot_bytes) + " bytes; scan " + ms(st.scan_ns) + " ms, parse " +
-           ms(st.parse_ns) + " ms, build " + ms(st.build_ns) + " ms, write " + ms(st.write_ns) + " ms";
+           ms(st.parse_ns) + " ms, build " + ms(st.build_ns) + " ms, write " + ms(st.write_ns) + " ms" +
+           (st.delta_files ? "; a delta of " + std::to_string(st.delta_files) + " files (" +
+                                 std::to_string(st.delta_changed) + " changed) over its base"
+                           : std::string());
 }
 
 // Lowers the calling thread's CPU priority (Linux: nice is per thread).
@@ -226,10 +230,11 @@ void SnapshotBuilder::set_error(const std::string& message) {
     });
 }
 
-Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::publish(std::string bytes) {
+Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::publish(std::string bytes,
+                                                                 const std::shared_ptr<const Snapshot>& delta_over) {
     using Published = Result<std::shared_ptr<const Snapshot>>;
     if (path_.empty()) {
-        auto made = Snapshot::from_bytes(std::move(bytes));
+        auto made = Snapshot::from_bytes(std::move(bytes), delta_over);
         if (!made) return Published::failure("the new snapshot does not validate: " + made.error());
         std::atomic_store(&latest_, *made);
         return made;
@@ -241,7 +246,7 @@ Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::publish(std::string byt
     ReplacementFile file(path_, path_ + ".tmp." + std::to_string(::getpid()), 0644);
     if (!file.write(bytes) || !file.close()) return Published::failure(file.error());
     bytes = std::string();  // the build's memory goes before the mapping comes
-    auto opened = Snapshot::open(file.temp_path());
+    auto opened = Snapshot::open(file.temp_path(), delta_over);
     if (!opened) {
         return Published::failure("the new snapshot " + file.temp_path() + " does not validate: " + opened.error());
     }
@@ -249,7 +254,20 @@ Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::publish(std::string byt
     std::atomic_store(&latest_, *opened);
     struct stat st;
     latest_stamp_ = ::stat(path_.c_str(), &st) == 0 ? FileStamp::of(st) : FileStamp();
+    remove_old_bases(delta_over ? delta_over->generation() : 0);
     return opened;
+}
+
+// Unlinks the base files no delta in place needs (all of them after a full
+// image; readers that have one mapped keep it until they let go).
+void SnapshotBuilder::remove_old_bases(std::uint64_t keep_generation) {
+    const std::size_t slash = path_.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash);
+    const std::string prefix = path_.substr(slash == std::string::npos ? 0 : slash + 1) + ".base.";
+    const std::string keep = std::to_string(keep_generation);
+    remove_temp_files(dir, prefix, [&keep](std::string_view generation) {
+        return generation.find_first_not_of("0123456789") == std::string_view::npos && generation != keep;
+    });
 }
 
 FailedFileFate failed_file_fate(bool had_content, bool unreadable, bool marks_protected) {
@@ -301,7 +319,7 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::choose_base() {
     std::shared_ptr<const Snapshot> base = std::atomic_load(&latest_);
     struct stat disk;
     if (!path_.empty() && ::stat(path_.c_str(), &disk) == 0 && FileStamp::of(disk) != latest_stamp_) {
-        auto on_disk = Snapshot::open(path_);
+        auto on_disk = Snapshot::open(path_, base);
         if (on_disk && (*on_disk)->generation() > base->generation()) {
             base = *on_disk;
             latest_stamp_ = FileStamp::of(disk);
@@ -317,9 +335,7 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::choose_base() {
 SnapshotBuilder::ScanPlan SnapshotBuilder::plan_scan(const Snapshot& base, std::int64_t started_wall,
                                                      const DataDirChanges* changes) {
     ScanPlan plan;
-    const std::size_t old_count = base.file_count();
-    plan.old.reserve(old_count);
-    for (std::size_t i = 0; i < old_count; ++i) plan.old.push_back(base.file(i));
+    plan.old = base.files();
     if (changes) {
         apply_changes(*changes, plan);
     } else {
@@ -436,16 +452,60 @@ void SnapshotBuilder::parse_changed(const ScanPlan& scan, InputPlan& plan, Reloa
     }
 }
 
-// Encodes the new snapshot (the inputs go once it is built).
-std::string SnapshotBuilder::build_image(const Snapshot& base, std::vector<SnapshotFileInput>& inputs) {
-    settled_.clear();  // the new table records who is still racy
+// The full image under `latest` (itself when it is one), when a delta
+// over it can be published: in memory always; on disk when its file is in
+// place as a base, or is the snapshot in place (linked as the base then).
+std::shared_ptr<const Snapshot> SnapshotBuilder::delta_base(const std::shared_ptr<const Snapshot>& latest) {
+    if (max_delta_files_ == 0) return nullptr;
+    std::shared_ptr<const Snapshot> full = latest->base_image() ? latest->base_image() : latest;
+    if (full->generation() == 0) return nullptr;
+    if (path_.empty()) return full;
+    const std::string base_file = Snapshot::base_path(path_, full->generation());
+    struct stat st;
+    if (::stat(base_file.c_str(), &st) == 0) return full;
+    // the first delta over the snapshot in place: the same file becomes the
+    // base, by a second name (readers that have it mapped keep it)
+    if (latest != full || ::stat(path_.c_str(), &st) != 0 || FileStamp::of(st) != latest_stamp_) return nullptr;
+    if (::link(path_.c_str(), base_file.c_str()) != 0 && errno != EEXIST) {
+        log(log_, LogLevel::Warn, log_id::kSnapshotWrite,
+            "cannot link " + path_ + " as " + base_file + " (" + std::strerror(errno) + "); building in full");
+        return nullptr;
+    }
+    return full;
+}
+
+// Encodes the new snapshot (the inputs go once it is built): a delta over
+// the full image under `base` when few files differ from that image, else
+// a full image. *delta_over is the delta's base, or null.
+std::string SnapshotBuilder::build_image(const std::shared_ptr<const Snapshot>& base,
+                                         std::vector<SnapshotFileInput>& inputs,
+                                         std::shared_ptr<const Snapshot>* delta_over, ReloadStats& st) {
     // never backwards, even when the file in place was refused and this
     // build starts from nothing: readers only look for a different number,
     // but operators read it as a count
-    std::uint64_t generation = base.generation() + 1;
+    std::uint64_t generation = base->generation() + 1;
     if (status_) generation = std::max(generation, status_->generation.load(std::memory_order_acquire) + 1);
     std::vector<std::string> warnings;
-    std::string bytes = build_snapshot(inputs, generation, wall_ns(), &warnings);
+    std::string bytes;
+    delta_over->reset();
+    std::optional<DeltaPlan> delta;
+    if (auto full = delta_base(base)) {
+        delta = plan_delta(*full, inputs, std::max(max_delta_files_, full->file_count() / kDeltaShare));
+        if (delta) *delta_over = full;
+    }
+    if (delta) {
+        // a delta keeps the base's table: its racy files stay as they were
+        // settled; the files it holds say again who is racy
+        for (const auto& in : delta->inputs) settled_.erase(in.path);
+        st.delta_files = delta->inputs.size();
+        st.delta_changed = delta->changed;
+        bytes = make_delta(build_snapshot(delta->inputs, generation, wall_ns(), &warnings), **delta_over,
+                           std::move(delta->keys));
+    } else {
+        settled_.clear();  // the new table records who is still racy
+        bytes = build_snapshot(inputs, generation, wall_ns(), &warnings);
+    }
+    delta.reset();
     inputs.clear();
     inputs.shrink_to_fit();
     for (const auto& w : warnings) log(log_, LogLevel::Warn, log_id::kIndexWarning, "metadata: " + w);
@@ -482,7 +542,8 @@ void SnapshotBuilder::record_scan(const Snapshot& snap, const ScanPlan& scan, Re
         s.failed_files = sum.failed_files;
         s.v1_repos = sum.v1_repos;
         s.v2_repos = sum.v2_repos;
-        s.snapshot_bytes = snap.size_bytes();
+        s.snapshot_bytes = snap.mapped_bytes();
+        s.delta_bytes = snap.base_image() ? snap.size_bytes() : 0;
         ++s.scans;
         ++s.builds;
         s.last_scan_at_ns = clock.started_wall;
@@ -605,12 +666,14 @@ bool SnapshotBuilder::refresh_locked(const DataDirChanges* changes, ReloadStats*
     const std::int64_t t_parse = mono_ns();
     st.parse_ns = t_parse - t_scan;
 
-    std::string bytes = build_image(*base, plan.inputs);
+    std::shared_ptr<const Snapshot> delta_over;
+    std::string bytes = build_image(base, plan.inputs, &delta_over, st);
     const std::int64_t t_build = mono_ns();
     st.build_ns = t_build - t_parse;
     st.snapshot_bytes = bytes.size();
 
-    const auto published = publish(std::move(bytes));
+    const auto published = publish(std::move(bytes), delta_over);
+    delta_over.reset();
     base.reset();  // the old mapping goes when its last reader lets go
     const std::int64_t t_done = mono_ns();
     st.write_ns = t_done - t_build;
@@ -667,9 +730,17 @@ void SnapshotReader::remap(std::uint64_t want_generation, Wait wait) {
         if (status_) seen_generation_.store(want_generation, std::memory_order_release);
         return;
     }
-    const FileStamp stamp = FileStamp::of(st);
+    FileStamp stamp = FileStamp::of(st);
     if (!status_ && stamp == stamp_) return;
-    auto opened = Snapshot::open(path_);
+    const std::shared_ptr<const Snapshot> known = std::atomic_load(&current_);
+    auto opened = Snapshot::open(path_, known);
+    // a delta whose base went while it was opened was replaced by then (a
+    // full image is renamed into place before the bases go): the new one
+    for (int retry = 0; !opened && retry < 3 && ::stat(path_.c_str(), &st) == 0 && FileStamp::of(st) != stamp;
+         ++retry) {
+        stamp = FileStamp::of(st);
+        opened = Snapshot::open(path_, known);
+    }
     stamp_ = stamp;
     if (opened) {
         std::atomic_store(&current_, *opened);
