@@ -95,23 +95,49 @@ class Server:
     def inode(self):
         return os.stat(self.snapshot_path()).st_ino
 
+    def base_files(self):
+        """{inode: size} of the base files in place: a delta's base (a full
+        image in place is its own base, under a second name)."""
+        out = {}
+        for n in os.listdir(self.snap_dir):
+            if ".snap.base." in n:
+                try:
+                    st = os.stat(os.path.join(self.snap_dir, n))
+                except OSError:  # removed since
+                    continue
+                out[st.st_ino] = st.st_size
+        return out
+
+    def mapped_kib(self):
+        """The size of what a child maps: the file in place and its base."""
+        files = dict(self.base_files())
+        st = os.stat(self.snapshot_path())
+        files[st.st_ino] = st.st_size
+        return sum(files.values()) / 1024.0
+
     def maps(self):
         """{pid: {inode: deleted}} of every process (parent included)."""
         out = {}
+        # a base file is a full image mapped by the name it had then, in
+        # place: maps says "(deleted)" once that name holds a delta, yet the
+        # file is in place under its base name
+        bases = self.base_files()
         for pid in [self.h.proc.pid] + self.children():
             try:
-                out[pid] = snapshot_inodes(pid, self.snap_dir)
+                out[pid] = {i: d and i not in bases for i, d in snapshot_inodes(pid, self.snap_dir).items()}
             except OSError:
                 pass
         return out
 
     def all_children_on(self, ino):
-        """True once every child maps ino and nothing else (the parent maps
-        none); else a falsy Mismatch that shows what was seen."""
+        """True once every child maps ino and its base and nothing else (the
+        parent maps none); else a falsy Mismatch that shows what was seen."""
         maps = self.maps()
         kids = [p for p in maps if p != self.h.proc.pid]
+        want = dict.fromkeys(self.base_files(), False)
+        want[ino] = False
         if len(kids) == self.want and maps[self.h.proc.pid] == {} and \
-                all(maps[p] == {ino: False} for p in kids):
+                all(maps[p] == want for p in kids):
             return True
         return Mismatch(want=ino, parent=self.h.proc.pid, maps=maps)
 
@@ -160,7 +186,7 @@ class IdleChildren(unittest.TestCase):
             new = s.wait_settled()
             wait_until(lambda: s.all_children_on(new), 3, "every child on the new snapshot, none on the old")
             ino = new
-        size_kib = os.path.getsize(s.snapshot_path()) / 1024.0
+        size_kib = s.mapped_kib()
         pss = sum(snapshot_pss_kib(p, s.snap_dir) for p in [s.h.proc.pid] + s.children())
         self.assertLessEqual(pss, 1.2 * size_kib + 4 * (len(s.children()) + 1))
         self.assertGreaterEqual(pss, 0.8 * size_kib)
@@ -228,8 +254,13 @@ class IdleChildren(unittest.TestCase):
         kids = [p for p in maps if p != s.h.proc.pid]
         if len(kids) != s.want or maps[s.h.proc.pid]:
             return None
-        holders = [p for p in kids if maps[p] == {old: True, new: False}]
-        others = [p for p in kids if maps[p] == {new: False}]
+        base = dict.fromkeys(s.base_files(), False)
+        others_see = dict(base)
+        others_see[new] = False
+        holder_sees = dict(others_see)
+        holder_sees[old] = True  # the old file, unlinked
+        holders = [p for p in kids if maps[p] == holder_sees]
+        others = [p for p in kids if maps[p] == others_see]
         if len(holders) == 1 and len(others) == len(kids) - 1:
             return holders[0]
         return None

@@ -167,6 +167,7 @@ private:
     bool background_ = false;
     static constexpr std::size_t kDeltaShare = 16;  // a delta may differ in up to 1/16 of its base's files
     std::size_t max_delta_files_ = 4096;
+    bool base_link_failed_ = false;  // said once in the log
     FileStamp latest_stamp_;  // of the file latest_ was mapped from; guarded by mutex_
     // racy files of latest_'s table verified unchanged once their stamp was
     // safely past: trusted by their stamp until the next build rewrites the table

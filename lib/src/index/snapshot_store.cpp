@@ -250,11 +250,24 @@ Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::publish(std::string byt
     if (!opened) {
         return Published::failure("the new snapshot " + file.temp_path() + " does not validate: " + opened.error());
     }
+    if (!delta_over && max_delta_files_ != 0) {
+        // a full image is also the base of the deltas to come: linked under
+        // that name by its writer (who may link it, whatever
+        // fs.protected_hardlinks says), before it is in place
+        const std::string base_file = Snapshot::base_path(path_, (*opened)->generation());
+        ::unlink(base_file.c_str());  // a leftover of an earlier run
+        if (::link(file.temp_path().c_str(), base_file.c_str()) != 0 && !base_link_failed_) {
+            base_link_failed_ = true;
+            log(log_, LogLevel::Warn, log_id::kSnapshotWrite,
+                "cannot link " + file.temp_path() + " as " + base_file + " (" + std::strerror(errno) +
+                    "): every build is a full one");
+        }
+    }
     if (!file.commit()) return Published::failure(file.error());
     std::atomic_store(&latest_, *opened);
     struct stat st;
     latest_stamp_ = ::stat(path_.c_str(), &st) == 0 ? FileStamp::of(st) : FileStamp();
-    remove_old_bases(delta_over ? delta_over->generation() : 0);
+    remove_old_bases(delta_over ? delta_over->generation() : (max_delta_files_ != 0 ? (*opened)->generation() : 0));
     return opened;
 }
 
@@ -454,24 +467,16 @@ void SnapshotBuilder::parse_changed(const ScanPlan& scan, InputPlan& plan, Reloa
 
 // The full image under `latest` (itself when it is one), when a delta
 // over it can be published: in memory always; on disk when its file is in
-// place as a base, or is the snapshot in place (linked as the base then).
+// place under its base name.
 std::shared_ptr<const Snapshot> SnapshotBuilder::delta_base(const std::shared_ptr<const Snapshot>& latest) {
     if (max_delta_files_ == 0) return nullptr;
     std::shared_ptr<const Snapshot> full = latest->base_image() ? latest->base_image() : latest;
     if (full->generation() == 0) return nullptr;
     if (path_.empty()) return full;
-    const std::string base_file = Snapshot::base_path(path_, full->generation());
+    // every full image is published under its base name too (publish); one
+    // of an older module, or whose link failed, is built again in full
     struct stat st;
-    if (::stat(base_file.c_str(), &st) == 0) return full;
-    // the first delta over the snapshot in place: the same file becomes the
-    // base, by a second name (readers that have it mapped keep it)
-    if (latest != full || ::stat(path_.c_str(), &st) != 0 || FileStamp::of(st) != latest_stamp_) return nullptr;
-    if (::link(path_.c_str(), base_file.c_str()) != 0 && errno != EEXIST) {
-        log(log_, LogLevel::Warn, log_id::kSnapshotWrite,
-            "cannot link " + path_ + " as " + base_file + " (" + std::strerror(errno) + "); building in full");
-        return nullptr;
-    }
-    return full;
+    return ::stat(Snapshot::base_path(path_, full->generation()).c_str(), &st) == 0 ? full : nullptr;
 }
 
 // Encodes the new snapshot (the inputs go once it is built): a delta over
