@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "crane/change_notifier.h"
 #include "crane/snapshot.h"
 #include "crane/snapshot_store.h"
 #include "index/snapshot_format.h"
@@ -90,6 +91,10 @@ TEST_CASE("a delta answers every lookup as a full build of the same data dir doe
     SnapshotBuilder delta(data, on_disk ? t / "snap/delta.snap" : "", nullptr, nullptr);
     SnapshotBuilder full(data, "", nullptr, nullptr);
     full.set_max_delta_files(0);
+    // told which files changed, as the notifier tells (the delta planned
+    // from the one in place, not from a scan)
+    SnapshotBuilder notified(data, on_disk ? t / "snap/notified.snap" : "", nullptr, nullptr);
+    notified.set_max_delta_files(12);
     if (on_disk) std::filesystem::create_directories(t / "snap");
     delta.set_max_delta_files(12);  // compactions happen too
 
@@ -114,8 +119,10 @@ TEST_CASE("a delta answers every lookup as a full build of the same data dir doe
     int deltas = 0, fulls = 0;
     for (int round = 0; round < 40; ++round) {
         const int changes = pick(4) + 1;
+        DataDirChanges told;
         for (int c = 0; c < changes; ++c) {
             const std::string& p = paths[static_cast<std::size_t>(pick(static_cast<int>(paths.size())))];
+            told.paths.insert(p);
             if (pick(4) == 0) {
                 ::unlink(p.c_str());
             } else {
@@ -125,11 +132,16 @@ TEST_CASE("a delta answers every lookup as a full build of the same data dir doe
         ReloadStats st;
         delta.refresh(&st);
         full.refresh();
+        notified.refresh_changes(told);
         const auto d = delta.latest();
         const auto f = full.latest();
+        const auto n = notified.latest();
         (d->base_image() ? deltas : fulls) += 1;
-        INFO("seed " << seed << " round " << round << (d->base_image() ? " (a delta)" : " (full)"));
-        REQUIRE(answers(*d, names, images) == answers(*f, names, images));
+        INFO("seed " << seed << " round " << round << (d->base_image() ? " (a delta)" : " (full)")
+                     << (n->base_image() ? ", notified: a delta" : ", notified: full"));
+        const auto want = answers(*f, names, images);
+        REQUIRE(answers(*d, names, images) == want);
+        REQUIRE(answers(*n, names, images) == want);
     }
     CHECK(deltas > 10);
     CHECK(fulls >= 1);

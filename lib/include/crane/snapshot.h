@@ -264,6 +264,12 @@ public:
     // the whole table, sorted by path: a delta's files over its base's,
     // without the ones it removes
     std::vector<SnapshotFileInfo> files() const;
+    // where `path` is in this image's own table
+    std::optional<std::size_t> find_file(std::string_view path) const;
+    // a delta's files removed from its base's table, sorted; none for a full image
+    std::vector<std::string_view> removed_paths() const;
+    // `path`'s entry in the whole table, if it has one
+    std::optional<SnapshotFileInfo> find_any_file(std::string_view path) const;
 
     // raw access for the views (bounds were checked when the snapshot was opened)
     const unsigned char* base() const { return data_; }

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,6 +31,9 @@
 #include "crane/snapshot.h"
 
 namespace crane {
+
+struct DeltaPlan;       // index/delta_plan.h
+struct DuplicateNames;
 
 // Every *.json regular file under dir, recursively, following symlinks
 // (directory loops are cut), sorted by path.
@@ -88,6 +92,7 @@ public:
     // snapshot_path empty: snapshots stay in memory (tests, tools).
     // status may be null.
     SnapshotBuilder(std::string data_dir, std::string snapshot_path, SharedScanStatus* status, LogSink log);
+    ~SnapshotBuilder();
     SnapshotBuilder(const SnapshotBuilder&) = delete;
     SnapshotBuilder& operator=(const SnapshotBuilder&) = delete;
 
@@ -141,11 +146,18 @@ private:
     bool refresh_locked(const DataDirChanges* changes, ReloadStats* stats);
     ScanPlan plan_scan(const Snapshot& base, std::int64_t started_wall, const DataDirChanges* changes);
     void apply_changes(const DataDirChanges& changes, ScanPlan& plan);
+    void recheck(const SnapshotFileInfo& f, std::int64_t started_wall, ScanPlan& plan);
     void record_unchanged_scan(const std::shared_ptr<const Snapshot>& base, const ScanPlan& scan,
                                const ScanClock& clock, std::int64_t t_scan, ReloadStats* stats);
     InputPlan plan_inputs(const ScanPlan& scan, std::int64_t started_wall, ReloadStats& st);
     void parse_changed(const ScanPlan& scan, InputPlan& plan, ReloadStats& st);
     std::shared_ptr<const Snapshot> delta_base(const std::shared_ptr<const Snapshot>& latest);
+    std::size_t max_delta_changes(const Snapshot& full) const;
+    const DuplicateNames& duplicates_of(const std::shared_ptr<const Snapshot>& full);
+    std::string encode_delta(DeltaPlan& delta, const Snapshot& full, std::uint64_t generation,
+                             std::vector<std::string>* warnings, ReloadStats& st);
+    std::optional<bool> refresh_notified(const DataDirChanges& changes, const std::shared_ptr<const Snapshot>& base,
+                                         const ScanClock& clock, ReloadStats* stats);
     std::string build_image(const std::shared_ptr<const Snapshot>& base, std::vector<SnapshotFileInput>& inputs,
                             std::shared_ptr<const Snapshot>* delta_over, ReloadStats& st);
     void remove_old_bases(std::uint64_t keep_generation);
@@ -168,6 +180,8 @@ private:
     static constexpr std::size_t kDeltaShare = 16;  // a delta may differ in up to 1/16 of its base's files
     std::size_t max_delta_files_ = 4096;
     bool base_link_failed_ = false;  // said once in the log
+    std::shared_ptr<const Snapshot> dups_for_;  // the base whose duplicate names dups_ holds
+    std::unique_ptr<DuplicateNames> dups_;
     FileStamp latest_stamp_;  // of the file latest_ was mapped from; guarded by mutex_
     // racy files of latest_'s table verified unchanged once their stamp was
     // safely past: trusted by their stamp until the next build rewrites the table

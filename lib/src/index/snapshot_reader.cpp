@@ -176,7 +176,7 @@ bool in_key_list(const Snapshot* s, Section k, std::string_view key) {
 }
 
 // The position of `path` in an image's own file table.
-std::optional<std::size_t> find_file(const Snapshot* s, std::string_view path) {
+std::optional<std::size_t> find_file_in(const Snapshot* s, std::string_view path) {
     const SectionRef t = A::section(s, kFiles);
     const auto at = find_sorted(t.off, t.len / kFileEntrySize, kFileEntrySize, path,
                                 [s](u64 e) { return key_string(s, e + kFilePath); });
@@ -401,6 +401,23 @@ SnapshotFileInfo Snapshot::file(std::size_t i) const {
     return f;
 }
 
+std::optional<std::size_t> Snapshot::find_file(std::string_view path) const { return find_file_in(this, path); }
+
+std::vector<std::string_view> Snapshot::removed_paths() const {
+    std::vector<std::string_view> out;
+    if (!base_) return out;
+    const SectionRef r = A::section(this, kOverlayRemoved);
+    for (u32 i = 0; i < r.len / 4; ++i) out.push_back(A::str(this, A::u32_entry(this, r.off, i)));
+    return out;
+}
+
+std::optional<SnapshotFileInfo> Snapshot::find_any_file(std::string_view path) const {
+    if (auto i = find_file_in(this, path)) return file(*i);
+    if (!base_ || in_key_list(this, kOverlayRemoved, path)) return std::nullopt;
+    if (auto i = find_file_in(base_.get(), path)) return base_->file(*i);
+    return std::nullopt;
+}
+
 std::vector<SnapshotFileInfo> Snapshot::files() const {
     std::vector<SnapshotFileInfo> out;
     const std::size_t own = file_count();
@@ -549,7 +566,7 @@ Result<std::shared_ptr<const Snapshot>> SnapshotAccess::attach(std::shared_ptr<S
                    overlay->v2.added.size();
     // the files: the base's, less those the delta holds or removes, plus the delta's
     auto drop = [&](std::string_view path) {
-        if (auto i = find_file(base.get(), path)) {
+        if (auto i = find_file_in(base.get(), path)) {
             --sum.files;
             if (base->file(*i).failed) --sum.failed_files;
         }
@@ -563,7 +580,7 @@ Result<std::shared_ptr<const Snapshot>> SnapshotAccess::attach(std::shared_ptr<S
     const SectionRef removed = section(d, kOverlayRemoved);
     for (u32 i = 0; i < removed.len / 4; ++i) {
         const std::string_view path = str(d, u32_entry(d, removed.off, i));
-        if (!find_file(d, path)) drop(path);  // (the delta's own entry was counted)
+        if (!find_file_in(d, path)) drop(path);  // (the delta's own entry was counted)
     }
     overlay->summary = sum;
     s->base_ = std::move(base);

@@ -197,6 +197,8 @@ SnapshotBuilder::SnapshotBuilder(std::string data_dir, std::string snapshot_path
       log_(log ? std::move(log) : LogSink(null_log_sink)),
       latest_(Snapshot::empty()) {}
 
+SnapshotBuilder::~SnapshotBuilder() = default;
+
 std::shared_ptr<const Snapshot> SnapshotBuilder::latest() const { return std::atomic_load(&latest_); }
 
 void SnapshotBuilder::release() {
@@ -354,23 +356,27 @@ SnapshotBuilder::ScanPlan SnapshotBuilder::plan_scan(const Snapshot& base, std::
     } else {
         plan.files = scan_metadata_files(data_dir_, &plan.problems);
     }
-    for (const auto& f : plan.old) {
-        if (!f.racy || settled_.count(std::string(f.path))) continue;
-        ++plan.rechecked;
-        const std::string path(f.path);
-        auto r = FileReader::open(path);
-        if (!r || !(*r)->drain() || (*r)->hash() != f.content_hash) {
-            plan.stale.insert(f.path);
-        } else if (!recent(f.stamp, started_wall)) {
-            settled_.insert(path);  // verified and now safely past: its stamp is trusted from here
-        }
-    }
+    for (const auto& f : plan.old) recheck(f, started_wall, plan);
     plan.changed = (!loaded_once_ && base.generation() == 0) || plan.files.size() != plan.old.size() ||
                    !plan.stale.empty();
     for (std::size_t i = 0; !plan.changed && i < plan.files.size(); ++i) {
         plan.changed = plan.old[i].path != plan.files[i].first || plan.old[i].stamp != plan.files[i].second;
     }
     return plan;
+}
+
+// A racy entry is compared by content (see file_stamp.h): stale when its
+// bytes changed, settled once verified and safely past.
+void SnapshotBuilder::recheck(const SnapshotFileInfo& f, std::int64_t started_wall, ScanPlan& plan) {
+    if (!f.racy || settled_.count(std::string(f.path))) return;
+    ++plan.rechecked;
+    const std::string path(f.path);
+    auto r = FileReader::open(path);
+    if (!r || !(*r)->drain() || (*r)->hash() != f.content_hash) {
+        plan.stale.insert(f.path);
+    } else if (!recent(f.stamp, started_wall)) {
+        settled_.insert(path);  // verified and now safely past: its stamp is trusted from here
+    }
 }
 
 // Nothing changed: the base stays (or becomes) the snapshot in place.
@@ -495,18 +501,13 @@ std::string SnapshotBuilder::build_image(const std::shared_ptr<const Snapshot>& 
     delta_over->reset();
     std::optional<DeltaPlan> delta;
     if (auto full = delta_base(base)) {
-        delta = plan_delta(*full, inputs, std::max(max_delta_files_, full->file_count() / kDeltaShare));
+        delta = plan_delta(*full, duplicates_of(full), inputs, max_delta_changes(*full));
         if (delta) *delta_over = full;
     }
     if (delta) {
-        // a delta keeps the base's table: its racy files stay as they were
-        // settled; the files it holds say again who is racy
-        for (const auto& in : delta->inputs) settled_.erase(in.path);
-        st.delta_files = delta->inputs.size();
-        st.delta_changed = delta->changed;
-        bytes = make_delta(build_snapshot(delta->inputs, generation, wall_ns(), &warnings), **delta_over,
-                           std::move(delta->keys));
+        bytes = encode_delta(*delta, **delta_over, generation, &warnings, st);
     } else {
+        dups_for_.reset();
         settled_.clear();  // the new table records who is still racy
         bytes = build_snapshot(inputs, generation, wall_ns(), &warnings);
     }
@@ -515,6 +516,28 @@ std::string SnapshotBuilder::build_image(const std::shared_ptr<const Snapshot>& 
     inputs.shrink_to_fit();
     for (const auto& w : warnings) log(log_, LogLevel::Warn, log_id::kIndexWarning, "metadata: " + w);
     return bytes;
+}
+
+std::size_t SnapshotBuilder::max_delta_changes(const Snapshot& full) const {
+    return std::max(max_delta_files_, full.file_count() / kDeltaShare);
+}
+
+const DuplicateNames& SnapshotBuilder::duplicates_of(const std::shared_ptr<const Snapshot>& full) {
+    if (dups_for_ != full || !dups_) {
+        dups_ = std::make_unique<DuplicateNames>(find_duplicate_names(*full));
+        dups_for_ = full;
+    }
+    return *dups_;
+}
+
+std::string SnapshotBuilder::encode_delta(DeltaPlan& delta, const Snapshot& full, std::uint64_t generation,
+                                          std::vector<std::string>* warnings, ReloadStats& st) {
+    // a delta keeps the base's table: its racy files stay as they were
+    // settled; the files it holds say again who is racy
+    for (const auto& in : delta.inputs) settled_.erase(in.path);
+    st.delta_files = delta.inputs.size();
+    st.delta_changed = delta.changed;
+    return make_delta(build_snapshot(delta.inputs, generation, wall_ns(), warnings), full, std::move(delta.keys));
 }
 
 // A publish that failed: the snapshot in place stays, the error is on show.
@@ -646,6 +669,78 @@ void SnapshotBuilder::apply_changes(const DataDirChanges& changes, ScanPlan& pla
     while (k < fresh.size()) plan.files.push_back(std::move(fresh[k++]));
 }
 
+// Notified files only (no subtree), over a snapshot a delta may follow:
+// the files named are looked at, the rest is what the snapshot in place
+// says, and the delta is planned from the one in place (plan_delta_over):
+// the cost is the change's and the delta's, not the data dir's. Nullopt
+// when it does not apply (the caller scans as it would without it).
+std::optional<bool> SnapshotBuilder::refresh_notified(const DataDirChanges& changes,
+                                                      const std::shared_ptr<const Snapshot>& base,
+                                                      const ScanClock& clock, ReloadStats* stats) {
+    if (!changes.dirs.empty() || changes.full) return std::nullopt;
+    std::shared_ptr<const Snapshot> full = delta_base(base);
+    if (!full) return std::nullopt;
+    const std::size_t held = base == full ? 0 : base->file_count() + base->removed_paths().size();
+    if (changes.paths.size() + held > max_delta_changes(*full)) return std::nullopt;
+
+    ScanPlan scan;  // the notified files alone
+    for (const auto& p : changes.paths) {  // a std::set: sorted
+        struct stat st;
+        if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) scan.files.emplace_back(p, FileStamp::of(st));
+        if (auto was = base->find_any_file(p)) scan.old.push_back(*was);
+    }
+    for (const auto& f : scan.old) recheck(f, clock.started_wall, scan);
+    scan.changed = scan.files.size() != scan.old.size() || !scan.stale.empty();
+    for (std::size_t i = 0; !scan.changed && i < scan.files.size(); ++i) {
+        scan.changed = scan.old[i].path != scan.files[i].first || scan.old[i].stamp != scan.files[i].second;
+    }
+    const std::int64_t t_scan = mono_ns();
+    if (!scan.changed) {
+        record_unchanged_scan(base, scan, clock, t_scan, stats);
+        if (stats) stats->files = base->summary().files;
+        return false;
+    }
+    ReloadStats st;
+    st.scan_ns = t_scan - clock.t0;
+    InputPlan plan = plan_inputs(scan, clock.started_wall, st);
+    parse_changed(scan, plan, st);
+    std::vector<std::string> gone;
+    for (const auto& f : scan.old) {
+        if (!std::binary_search(changes.paths.begin(), changes.paths.end(), std::string(f.path)) ||
+            std::any_of(scan.files.begin(), scan.files.end(), [&f](const auto& x) { return x.first == f.path; })) {
+            continue;
+        }
+        gone.emplace_back(f.path);
+    }
+    const std::int64_t t_parse = mono_ns();
+    st.parse_ns = t_parse - t_scan;
+    auto delta = plan_delta_over(*full, duplicates_of(full), *base, plan.inputs, gone, max_delta_changes(*full));
+    if (!delta) return std::nullopt;  // (rare: a table that disagrees with its records)
+
+    std::uint64_t generation = base->generation() + 1;
+    if (status_) generation = std::max(generation, status_->generation.load(std::memory_order_acquire) + 1);
+    std::vector<std::string> warnings;
+    std::string bytes = encode_delta(*delta, *full, generation, &warnings, st);
+    delta.reset();
+    for (const auto& w : warnings) log(log_, LogLevel::Warn, log_id::kIndexWarning, "metadata: " + w);
+    const std::int64_t t_build = mono_ns();
+    st.build_ns = t_build - t_parse;
+    st.snapshot_bytes = bytes.size();
+    const auto published = publish(std::move(bytes), full);
+    const std::int64_t t_done = mono_ns();
+    st.write_ns = t_done - t_build;
+    if (published) {
+        const SnapshotSummary sum = (*published)->summary();
+        st.files = sum.files;
+        st.failed = sum.failed_files;
+        record_scan(**published, scan, st, clock, t_done);
+    } else {
+        record_failed_publish(published.error(), clock, t_done);
+    }
+    if (stats) *stats = st;
+    return static_cast<bool>(published);
+}
+
 bool SnapshotBuilder::refresh_locked(const DataDirChanges* changes, ReloadStats* stats) {
     // declared before the scan's and the build's locals: trims once they are freed
     const HeapTrim trim;
@@ -654,6 +749,9 @@ bool SnapshotBuilder::refresh_locked(const DataDirChanges* changes, ReloadStats*
 
     const ScanClock clock{wall_ns(), mono_ns()};
     std::shared_ptr<const Snapshot> base = choose_base();
+    if (changes) {
+        if (auto done = refresh_notified(*changes, base, clock, stats)) return *done;
+    }
     const ScanPlan scan = plan_scan(*base, clock.started_wall, changes);
     const std::int64_t t_scan = mono_ns();
     if (!scan.changed) {
