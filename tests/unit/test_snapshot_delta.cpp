@@ -127,6 +127,9 @@ TEST_CASE("a delta answers every lookup as a full build of the same data dir doe
                 ::unlink(p.c_str());
             } else {
                 write(p, random_file(round * 10 + c));
+                // the temporary file renamed away is told as a name that
+                // may have been a directory, as the notifier does
+                if (pick(2) == 0) told.dirs.insert(p + ".tmp");
             }
         }
         ReloadStats st;

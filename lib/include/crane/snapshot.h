@@ -268,6 +268,9 @@ public:
     std::optional<std::size_t> find_file(std::string_view path) const;
     // a delta's files removed from its base's table, sorted; none for a full image
     std::vector<std::string_view> removed_paths() const;
+    // whether the whole table has a file under `dir` (a base's file a
+    // delta removes may count: "perhaps")
+    bool has_files_under(std::string_view dir) const;
     // `path`'s entry in the whole table, if it has one
     std::optional<SnapshotFileInfo> find_any_file(std::string_view path) const;
 

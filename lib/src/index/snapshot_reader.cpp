@@ -411,6 +411,21 @@ std::vector<std::string_view> Snapshot::removed_paths() const {
     return out;
 }
 
+bool Snapshot::has_files_under(std::string_view dir) const {
+    const std::string prefix = std::string(dir) + "/";
+    auto under = [&prefix](const Snapshot* s) {
+        const SectionRef t = A::section(s, kFiles);
+        u64 lo = 0, hi = t.len / kFileEntrySize;
+        while (lo < hi) {  // the first path not before the prefix
+            const u64 mid = lo + (hi - lo) / 2;
+            if (key_string(s, t.off + kFileEntrySize * mid + kFilePath) < prefix) lo = mid + 1; else hi = mid;
+        }
+        return lo < t.len / kFileEntrySize &&
+               key_string(s, t.off + kFileEntrySize * lo + kFilePath).compare(0, prefix.size(), prefix) == 0;
+    };
+    return under(this) || (base_ && under(base_.get()));
+}
+
 std::optional<SnapshotFileInfo> Snapshot::find_any_file(std::string_view path) const {
     if (auto i = find_file_in(this, path)) return file(*i);
     if (!base_ || in_key_list(this, kOverlayRemoved, path)) return std::nullopt;

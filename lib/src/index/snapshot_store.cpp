@@ -612,11 +612,20 @@ bool SnapshotBuilder::refresh(ReloadStats* stats) {
 
 bool SnapshotBuilder::refresh_changes(const DataDirChanges& changes, ReloadStats* stats) {
     std::unique_lock<std::mutex> lock(mutex_);
+    // a name told as a subtree that is no directory and has no files in the
+    // table changes nothing (a publisher's temporary file renamed away)
+    DataDirChanges told = changes;
+    const std::shared_ptr<const Snapshot> latest = std::atomic_load(&latest_);
+    for (auto it = told.dirs.begin(); it != told.dirs.end();) {
+        struct stat st;
+        const bool dir = ::stat(it->c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+        it = !dir && !latest->has_files_under(*it) ? told.dirs.erase(it) : std::next(it);
+    }
     // the first build of this builder scans: its base may be any older file
     // (and so does a burst of many subtrees: a walk costs less than matching them)
     constexpr std::size_t kMaxSubtrees = 64;
-    const bool scan_all = changes.full || !loaded_once_ || changes.dirs.size() > kMaxSubtrees;
-    return refresh_locked(scan_all ? nullptr : &changes, stats);
+    const bool scan_all = told.full || !loaded_once_ || told.dirs.size() > kMaxSubtrees;
+    return refresh_locked(scan_all ? nullptr : &told, stats);
 }
 
 void SnapshotBuilder::set_change_notice(ChangeNotice notice) {
@@ -677,7 +686,14 @@ void SnapshotBuilder::apply_changes(const DataDirChanges& changes, ScanPlan& pla
 std::optional<bool> SnapshotBuilder::refresh_notified(const DataDirChanges& changes,
                                                       const std::shared_ptr<const Snapshot>& base,
                                                       const ScanClock& clock, ReloadStats* stats) {
-    if (!changes.dirs.empty() || changes.full) return std::nullopt;
+    if (changes.full) return std::nullopt;
+    for (const auto& d : changes.dirs) {
+        // a subtree that came needs a scan; one that went, if the table has
+        // files in it (a name that was no directory, often a publisher's
+        // temporary file renamed away, changes nothing)
+        struct stat st;
+        if ((::stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) || base->has_files_under(d)) return std::nullopt;
+    }
     std::shared_ptr<const Snapshot> full = delta_base(base);
     if (!full) return std::nullopt;
     const std::size_t held = base == full ? 0 : base->file_count() + base->removed_paths().size();
