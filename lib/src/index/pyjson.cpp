@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <numeric>
+#include <optional>
 
 #include "crane/json_writer.h"
 #include "crane/strings.h"
@@ -42,13 +43,49 @@ const char* plain_run(const char* p, const char* end) {
     return p;
 }
 
+constexpr std::size_t kChunk = std::size_t{64} * 1024;
+
+// The chunk a source is read into: one per thread, kept from one text to
+// the next. A full build reads every file of a data dir, and a fresh 64 KiB
+// block per file cost a malloc and, once freed, a consolidation of malloc's
+// fast bins (a visible part of the build). Left uninitialised: read() fills
+// what is used. A read started while the thread's chunk is in use (none
+// is, today) gets a chunk of its own.
+class Chunk {
+public:
+    Chunk() {
+        if (!in_use_) {
+            in_use_ = true;
+            leased_ = true;
+            if (!kept_) kept_.reset(new char[kChunk]);
+            data_ = kept_.get();
+        } else {
+            own_.reset(new char[kChunk]);
+            data_ = own_.get();
+        }
+    }
+    ~Chunk() {
+        if (leased_) in_use_ = false;
+    }
+    Chunk(const Chunk&) = delete;
+    Chunk& operator=(const Chunk&) = delete;
+    char* data() const { return data_; }
+
+private:
+    static thread_local std::unique_ptr<char[]> kept_;
+    static thread_local bool in_use_;
+    std::unique_ptr<char[]> own_;
+    char* data_ = nullptr;
+    bool leased_ = false;
+};
+thread_local std::unique_ptr<char[]> Chunk::kept_;
+thread_local bool Chunk::in_use_ = false;
+
 // The bytes of one JSON text, from memory or pulled in chunks from a source.
 class Input {
 public:
     explicit Input(std::string_view text) : p_(text.data()), end_(text.data() + text.size()), start_(p_) {}
-    // the chunk is left uninitialised: read() fills what is used (zeroing
-    // 64 KiB per metadata file was a visible part of a full build)
-    explicit Input(const ReadFn* source) : source_(source), buf_(new char[kChunk]) {}
+    explicit Input(const ReadFn* source) : source_(source) { chunk_.emplace(); }
 
     // the next byte, or -1 at the end (or after a read error)
     int peek() {
@@ -67,20 +104,19 @@ private:
     bool refill() {
         if (!source_ || failed_) return false;
         consumed_ += static_cast<std::size_t>(end_ - start_);
-        long n = (*source_)(buf_.get(), kChunk);
+        long n = (*source_)(chunk_->data(), kChunk);
         if (n <= 0) {
             failed_ = n < 0;
             p_ = end_ = start_ = nullptr;
             return false;
         }
-        p_ = start_ = buf_.get();
+        p_ = start_ = chunk_->data();
         end_ = p_ + n;
         return true;
     }
 
-    static constexpr std::size_t kChunk = std::size_t{64} * 1024;
     const ReadFn* source_ = nullptr;
-    std::unique_ptr<char[]> buf_;
+    std::optional<Chunk> chunk_;
     const char* p_ = nullptr;
     const char* end_ = nullptr;
     const char* start_ = nullptr;
@@ -184,8 +220,7 @@ private:
                 case Want::Key:
                     if (c != '"') throw Invalid{"expected a string key"};
                     in_.advance();
-                    read_string();
-                    if (!h_.key(scratch_)) return false;
+                    if (!h_.key(read_string())) return false;
                     if (peek_past_space() != ':') throw Invalid{"expected ':' after an object key"};
                     in_.advance();
                     want = Want::Value;
@@ -231,8 +266,7 @@ private:
                 return h_.start_array();
             case '"':
                 in_.advance();
-                read_string();
-                return h_.string(scratch_);
+                return h_.string(read_string());
             case 't': expect("true"); return h_.boolean(true);
             case 'f': expect("false"); return h_.boolean(false);
             case 'n': expect("null"); return h_.null();
@@ -342,24 +376,29 @@ private:
         }
     }
 
-    // After the opening quote: the decoded string into scratch_.
-    void read_string() {
+    // After the opening quote: the decoded string, valid until the next
+    // read. Most strings are plain bytes up to a quote inside one chunk:
+    // those are handed out in place; the others are decoded into scratch_.
+    std::string_view read_string() {
         scratch_.clear();
-        for (;;) {
+        for (bool first = true;; first = false) {
             int c = in_.peek();
             if (c < 0) throw Invalid{"unterminated string"};
             // plain bytes in bulk
             const char* p = in_.cur();
-            const char* q = p;
             const char* end = in_.chunk_end();
-            q = plain_run(q, end);
+            const char* q = plain_run(p, end);
+            if (first && q != end && *q == '"') {
+                in_.skip_to(q + 1);
+                return {p, static_cast<std::size_t>(q - p)};
+            }
             if (q != p) {
                 scratch_.append(p, static_cast<std::size_t>(q - p));
                 in_.skip_to(q);
                 continue;
             }
             in_.advance();
-            if (c == '"') return;
+            if (c == '"') return scratch_;
             if (c == '\\') {
                 escape();
             } else if (c < 0x20) {
