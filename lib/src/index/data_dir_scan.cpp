@@ -101,6 +101,7 @@ long FileReader::read(char* buf, std::size_t n) {
         error_ = std::string("read error: ") + std::strerror(errno);
         return -1;
     }
+    at_end_ = got == 0;
     total_ += static_cast<std::size_t>(got);
     if (total_ > kMaxMetadataBytes) {
         error_ = "larger than 256 MiB";
@@ -111,8 +112,10 @@ long FileReader::read(char* buf, std::size_t n) {
 }
 
 bool FileReader::drain() {
-    // uninitialised: after a parse the file is usually at its end already,
-    // and zeroing 64 KiB per file only to read 0 bytes showed in a full build
+    // the parser read to the end (the usual case): nothing is left, and a
+    // read to be told so again was one system call per file
+    if (at_end_ && error_.empty()) return true;
+    // uninitialised: zeroing 64 KiB per file only to read 0 bytes showed in a full build
     constexpr std::size_t kChunk = std::size_t{64} * 1024;
     const std::unique_ptr<char[]> buf(new char[kChunk]);
     long n;
