@@ -1,6 +1,7 @@
 // The snapshot builder's string table (snapshot_string_table.h).
 #include "index/snapshot_string_table.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "index/snapshot_format.h"
@@ -29,11 +30,18 @@ std::uint32_t SnapshotStringTable::intern(std::string_view s) {
         if (slot.pos == 0) {
             const std::uint32_t pos = append(s);
             slot = Slot{pos, h};
-            if (++count_ * 2 > slots_.size()) grow();
+            if (++count_ * 2 > slots_.size()) rehash(slots_.size() * 2);
             return pos;
         }
         if (slot.hash == h && at(slot.pos) == s) return slot.pos;
     }
+}
+
+void SnapshotStringTable::reserve(std::size_t strings, std::size_t bytes) {
+    buf_.reserve(std::min<std::size_t>(bytes, kMaxImageBytes));
+    std::size_t slots = slots_.size();
+    while (slots < 2 * strings && slots < (std::size_t{1} << 31)) slots *= 2;  // at most half full
+    if (slots != slots_.size()) rehash(slots);
 }
 
 void SnapshotStringTable::release() {
@@ -51,8 +59,8 @@ std::uint32_t SnapshotStringTable::append(std::string_view s) {
     return static_cast<std::uint32_t>(pos);
 }
 
-void SnapshotStringTable::grow() {
-    std::vector<Slot> old(slots_.size() * 2);
+void SnapshotStringTable::rehash(std::size_t slots) {
+    std::vector<Slot> old(slots);
     old.swap(slots_);
     const std::size_t mask = slots_.size() - 1;
     for (const Slot& o : old) {
