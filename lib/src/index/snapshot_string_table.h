@@ -42,7 +42,7 @@ private:
     void rehash(std::size_t slots);  // a power of two
 
     std::string buf_;
-    std::vector<Slot> slots_;  // open addressing by hash_id, 0 = empty
+    std::vector<Slot> slots_;  // open addressing by table_hash (see the .cpp), 0 = empty
     std::size_t count_ = 0;
 };
 
