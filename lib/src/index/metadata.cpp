@@ -95,6 +95,7 @@ struct StringList {
         kind = k;
         bad = false;
         items.clear();
+        if (k == Kind::Array) items.reserve(32);  // a usual list fits at once
     }
 };
 
@@ -124,6 +125,14 @@ struct Frame {
 // Builds a ParsedRepo (its V1Repo or V2Repo) from the JSON events of one file.
 class ParsedRepoBuilder final : public pyjson::Handler {
 public:
+    // room for a usual file from the start: grown by doubling from
+    // nothing, the text and the open containers were a dozen allocations
+    // per file
+    ParsedRepoBuilder() {
+        text_.reserve(kTextReserve);
+        frames_.reserve(8);
+    }
+
     bool start_object() override { return value(Kind::Object, {}); }
     bool start_array() override { return value(Kind::Array, {}); }
     bool end_object() override { return close(); }
@@ -189,6 +198,7 @@ private:
     }
     std::string_view text(Span s) const { return {text_.data() + s.at, s.size}; }
 
+    static constexpr std::size_t kTextReserve = 4096;
     std::string text_;  // the kept strings (Span), one after another
     std::vector<std::string_view> sorted_;  // refs' scratch
     std::vector<Frame> frames_;

@@ -150,7 +150,9 @@ void append_utf8(std::string& out, std::uint32_t cp) {
 
 class Reader {
 public:
-    Reader(Input& in, Handler& h, int max_depth) : in_(in), h_(h), max_depth_(max_depth) {}
+    Reader(Input& in, Handler& h, int max_depth) : in_(in), h_(h), max_depth_(max_depth) {
+        stack_.reserve(16);  // a metadata file nests a few levels: one allocation, not one per doubling
+    }
 
     Outcome run() {
         Outcome out;
