@@ -2,6 +2,9 @@
 #include "index/pyjson.h"
 
 #include <locale.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -23,8 +26,22 @@ namespace crane::pyjson {
 namespace {
 
 // The end of the run of plain string bytes (no '"', no '\\', no control
-// character, ASCII) starting at p: eight bytes at a time, then byte by byte.
+// character, ASCII) starting at p: sixteen bytes at a time where SSE2 is
+// there (x86-64 always), eight at a time, then byte by byte.
 const char* plain_run(const char* p, const char* end) {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        // signed: a byte from 0x80 up is negative, so "below a space" also
+        // catches every non-ASCII byte
+        const __m128i special =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), _mm_cmplt_epi8(v, space));
+        const auto mask = static_cast<unsigned>(_mm_movemask_epi8(special));
+        if (mask != 0) return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#endif
     constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
     auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
     while (end - p >= 8) {
