@@ -3,7 +3,11 @@
 // are in snapshot_format.h, the strings in snapshot_string_table.h).
 #include <algorithm>
 #include <cstring>
+#include <exception>
+#include <memory>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
 
 #include "crane/snapshot.h"
 #include "index/snapshot_access.h"
@@ -38,6 +42,11 @@ private:
     std::size_t here() const { return out_.size(); }
     void put32(u32 v) { out_.append(reinterpret_cast<const char*>(&v), 4); }
     void set32(std::size_t at, u32 v) { std::memcpy(&out_[at], &v, 4); }
+    // an image offset inside a record (moved with the record when a part is merged)
+    void set_offset(std::size_t at, u32 v) {
+        set32(at, v);
+        offset_fixups_.push_back(static_cast<u32>(at));
+    }
     u32 get32(std::size_t at) const {
         u32 v;
         std::memcpy(&v, out_.data() + at, 4);
@@ -88,6 +97,9 @@ private:
     std::vector<Entry> collect_entries(const std::vector<SnapshotFileInput>& files,
                                        std::vector<std::string>* warnings);
     void put_records(const std::vector<SnapshotFileInput>& files, std::vector<Entry>& entries);
+    void put_range(const std::vector<SnapshotFileInput>& files, std::vector<Entry>& entries, std::size_t from,
+                   std::size_t to);
+    void merge_records(const SnapshotImageBuilder& part, std::vector<Entry>& entries, std::size_t from, std::size_t to);
     void put_strings(const std::vector<SnapshotFileInput>& files);
     std::vector<Entry*> put_name_tables(std::vector<Entry>& entries);
     void put_images(const std::vector<Entry*>& v1);
@@ -102,6 +114,7 @@ private:
     std::string out_;
     SnapshotStringTable strings_;
     std::vector<u32> fixups_;  // where string references are (positions fit: checked)
+    std::vector<u32> offset_fixups_;  // where image offsets are inside the records
     // Carried records: an old string offset -> its new position, so a
     // string shared by many records of the old snapshot (tags, mostly) is
     // hashed and compared once, not once per record. One old snapshot at a
@@ -278,11 +291,11 @@ void SnapshotImageBuilder::put_referrers(const std::vector<ReferrerList>& lists)
     }
     for (std::size_t i = 0; i < lists.size(); ++i) {
         const std::size_t offsets = here();
-        set32(entries + kListSize * i + kListDescriptors, static_cast<u32>(offsets));
+        set_offset(entries + kListSize * i + kListDescriptors, static_cast<u32>(offsets));
         out_.append(4 * lists[i].descriptors.size(), '\0');
         for (std::size_t d = 0; d < lists[i].descriptors.size(); ++d) {
             const Referrer& r = lists[i].descriptors[d];
-            set32(offsets + 4 * d, static_cast<u32>(here()));
+            set_offset(offsets + 4 * d, static_cast<u32>(here()));
             put_str(r.media_type);
             put_str(r.digest);
             const auto size = static_cast<u64>(r.size);
@@ -320,11 +333,11 @@ void SnapshotImageBuilder::put_referrers(const Snapshot* s, const V2Layout& l) {
     }
     for (std::size_t i = 0; i < lists.size(); ++i) {
         const std::size_t offsets = here();
-        set32(entries + kListSize * i + kListDescriptors, static_cast<u32>(offsets));
+        set_offset(entries + kListSize * i + kListDescriptors, static_cast<u32>(offsets));
         out_.append(4 * counts[i], '\0');
         for (std::size_t d = 0; d < counts[i]; ++d) {
             const ReferrerView r = lists[i][d];
-            set32(offsets + 4 * d, static_cast<u32>(here()));
+            set_offset(offsets + 4 * d, static_cast<u32>(here()));
             put_str(r.media_type());
             put_str(r.digest());
             const auto size = static_cast<u64>(r.size());
@@ -552,14 +565,86 @@ std::vector<Entry> SnapshotImageBuilder::collect_entries(const std::vector<Snaps
     return entries;
 }
 
-// The records, in path order.
+// The records, in path order. A large build encodes the second half on a
+// helper thread, with a string table of its own, and merges it after the
+// first half (merge_records): the same bytes as one builder's, the records
+// read on two cores (encoding is mostly waiting on the parsed records'
+// memory).
 void SnapshotImageBuilder::put_records(const std::vector<SnapshotFileInput>& files, std::vector<Entry>& entries) {
     SectionRef records = begin_section();
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-        if (i + 1 < entries.size()) prefetch_refs(files[entries[i + 1].input]);
-        entries[i].offset = encode(files[entries[i].input]);
+    constexpr std::size_t kParallelFrom = 4096;  // fewer records: a thread and the merge cost more than they save
+    const std::size_t half = entries.size() / 2;
+    std::unique_ptr<SnapshotImageBuilder> part;
+    std::exception_ptr part_error;
+    std::thread helper;
+    if (entries.size() >= kParallelFrom && std::thread::hardware_concurrency() > 1) {
+        part = std::make_unique<SnapshotImageBuilder>();
+        // about half of what this builder was sized for
+        part->out_.reserve(out_.capacity() / 2);
+        part->strings_.reserve(3 * (entries.size() - half), strings_.bytes().capacity() / 2);
+        part->fixups_.reserve(fixups_.capacity() / 2);
+        try {
+            helper = std::thread([&]() noexcept {
+                try {
+                    part->put_range(files, entries, half, entries.size());
+                } catch (...) {
+                    part_error = std::current_exception();
+                }
+            });
+        } catch (const std::system_error&) {  // no thread to be had: one builder
+            part.reset();
+        }
+    }
+    try {
+        put_range(files, entries, 0, part ? half : entries.size());
+    } catch (...) {
+        if (helper.joinable()) helper.join();
+        throw;
+    }
+    if (part) {
+        helper.join();
+        if (part_error) std::rethrow_exception(part_error);
+        merge_records(*part, entries, half, entries.size());
     }
     end_section(kRecords, records);
+}
+
+void SnapshotImageBuilder::put_range(const std::vector<SnapshotFileInput>& files, std::vector<Entry>& entries,
+                                     std::size_t from, std::size_t to) {
+    align8();
+    for (std::size_t i = from; i < to; ++i) {
+        if (i + 1 < to) prefetch_refs(files[entries[i + 1].input]);
+        entries[i].offset = encode(files[entries[i].input]);
+    }
+}
+
+// Appends the records a part encoded (from its first record on) as if
+// this builder had encoded them: the part's strings are interned here in
+// the order the part first met them (so each string new to this table
+// lands where one builder would have put it), then the records' string
+// references, record offsets and offsets inside records are moved.
+void SnapshotImageBuilder::merge_records(const SnapshotImageBuilder& part, std::vector<Entry>& entries,
+                                         std::size_t from, std::size_t to) {
+    const std::string& local = part.strings_.bytes();
+    std::vector<u32> pos_of(local.size() / 4, 0);  // a local position / 4 -> the position here
+    for (std::size_t at = 4; at < local.size();) {
+        const std::string_view s = part.strings_.at(static_cast<u32>(at));
+        pos_of[at / 4] = strings_.intern(s);
+        at += 4 + ((s.size() + 3) & ~std::size_t{3});
+    }
+    const u32 start = static_cast<u32>(sizeof(SnapshotHeader));  // a part's records start after its (empty) header
+    if (u64{here()} + (part.out_.size() - start) > kMaxImageBytes) throw std::length_error("snapshot larger than 4 GiB");
+    const u32 delta = static_cast<u32>(here()) - start;
+    out_.append(part.out_, start, std::string::npos);
+    for (const u32 at : part.fixups_) {
+        // a string position, or an amd64 tag's with its two flags (positions are multiples of 4)
+        const u32 v = get32(at + delta);
+        set32(at + delta, pos_of[(v & ~kLowBits) / 4] | (v & kLowBits));
+        fixups_.push_back(at + delta);
+    }
+    for (const u32 at : part.offset_fixups_) set32(at + delta, get32(at + delta) + delta);
+    for (std::size_t i = from; i < to; ++i) entries[i].offset += delta;
+    check_size();
 }
 
 // The strings, then every string reference in the records fixed up.
