@@ -285,12 +285,26 @@ int main(int argc, char** argv) {
     // full builds from scratch, repeated for a median (the first one above
     // counts too); note the first store stays alive meanwhile
     std::vector<double> build_ms{load.ms};
+    // and each phase's median over the same builds (the first build's
+    // phases alone vary too much on a busy machine to compare)
+    std::vector<double> phase_ms[4];
+    auto add_phases = [&](const crane::ReloadStats& st) {
+        phase_ms[0].push_back(ns_ms(st.scan_ns));
+        phase_ms[1].push_back(ns_ms(st.parse_ns));
+        phase_ms[2].push_back(ns_ms(st.build_ns));
+        phase_ms[3].push_back(ns_ms(st.write_ns));
+    };
+    add_phases(load.stats);
     for (int i = 1; i < repeat; ++i) {
         crane::IndexStore fresh(dir, sink);
-        build_ms.push_back(timed_reload(fresh).ms);
+        const Reload r = timed_reload(fresh);
+        build_ms.push_back(r.ms);
+        add_phases(r.stats);
     }
     std::printf("%-62s %9.1f ms  (median of %zu: %s)\n", "full build", median(build_ms),
                 build_ms.size(), list(build_ms).c_str());
+    std::printf("%-62s scan %.1f, parse %.1f, encode %.1f, write %.1f ms\n", "full build phases (medians)",
+                median(phase_ms[0]), median(phase_ms[1]), median(phase_ms[2]), median(phase_ms[3]));
 
     const long rss_end = vm_rss_kib();
     const long long heap_end = heap_in_use();
@@ -305,6 +319,7 @@ int main(int argc, char** argv) {
         "\"failed\": %zu, \"build_ms\": %.1f, \"build_ms_all\": [%s], \"first_build\": %s, "
         "\"snapshot_bytes\": %zu, \"snapshot_bytes_per_repo\": %.0f, \"rss_before_kib\": %ld, "
         "\"rss_after_kib\": %ld, \"rss_bytes_per_repo\": %.0f, \"heap_bytes_per_repo\": %.0f, "
+        "\"build_phases_ms\": {\"scan\": %.1f, \"parse\": %.1f, \"encode\": %.1f, \"write\": %.1f}, "
         "\"scan_ms\": %.1f, \"touched\": %zu, \"fresh_racy\": %s, \"incremental_after_load\": %s, "
         "\"incremental_unsettled\": %s, \"nochange_clearing\": %s, \"nochange_settled_ms\": %.1f, "
         "\"incremental_settled_ms\": %.1f, \"incremental_settled_all\": [%s], \"rss_end_kib\": "
@@ -314,7 +329,8 @@ int main(int argc, char** argv) {
         median(build_ms), list(build_ms).c_str(), json_reload(load).c_str(), snapshot_bytes, snapshot_per_repo,
         rss0, rss1,
         repos ? static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(repos) : 0.0,
-        repos ? static_cast<double>(heap1 - heap0) / static_cast<double>(repos) : 0.0, scan_ms,
+        repos ? static_cast<double>(heap1 - heap0) / static_cast<double>(repos) : 0.0, median(phase_ms[0]),
+        median(phase_ms[1]), median(phase_ms[2]), median(phase_ms[3]), scan_ms,
         touch_n, fresh_racy ? "true" : "false", json_reload(inc1).c_str(),
         json_reload(inc2).c_str(), json_reload(idle).c_str(), median(idle_ms), median(inc_ms),
         list(inc_ms).c_str(), rss_end, rss_trim, errors, warnings);

@@ -45,6 +45,7 @@ private:
     bool hashing_;
     std::string error_;
     std::size_t total_ = 0;
+    bool at_end_ = false;  // the last read returned 0
     std::uint64_t hash_ = kFnv1aBasis;  // FNV-1a (crane/strings.h)
 };
 

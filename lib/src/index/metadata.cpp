@@ -10,7 +10,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <charconv>
+#include <cstring>
 #include <optional>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "crane/json_writer.h"
 #include "crane/reference.h"
@@ -77,14 +81,24 @@ struct Scalar {
     std::string text;
 };
 
+// A string kept from the file: where it is in the builder's text (the
+// reader's views last only until its next read, so what a record keeps is
+// copied there as it goes by, one buffer for the whole file instead of a
+// std::string per list entry; the record's strings are made once, when the
+// lists are sorted and checked).
+struct Span {
+    std::size_t at = 0, size = 0;
+};
+
 struct StringList {
     Kind kind = Kind::Absent;
     bool bad = false;  // an element that is not a string
-    std::vector<std::string> items;
+    std::vector<Span> items;  // file order
     void reset(Kind k) {
         kind = k;
         bad = false;
         items.clear();
+        if (k == Kind::Array) items.reserve(32);  // a usual list fits at once
     }
 };
 
@@ -114,6 +128,14 @@ struct Frame {
 // Builds a ParsedRepo (its V1Repo or V2Repo) from the JSON events of one file.
 class ParsedRepoBuilder final : public pyjson::Handler {
 public:
+    // room for a usual file from the start: grown by doubling from
+    // nothing, the text and the open containers were a dozen allocations
+    // per file
+    ParsedRepoBuilder() {
+        text_.reserve(kTextReserve);
+        frames_.reserve(8);
+    }
+
     bool start_object() override { return value(Kind::Object, {}); }
     bool start_array() override { return value(Kind::Array, {}); }
     bool end_object() override { return close(); }
@@ -166,11 +188,22 @@ private:
     void finish_image(Node&& image);
     void finish_descriptor();
 
-    void read_common(RepoCommon& c, int version, const std::string& source) const;
+    void read_common(RepoCommon& c, int version, const std::string& source);
     std::shared_ptr<const V1Repo> read_v1(const std::string& source);
     std::shared_ptr<const V2Repo> read_v2(int version, const std::string& source);
     void read_oci(V2Repo& r);
+    std::vector<std::string> refs(const StringList& l, const char* name, bool tags_only);
 
+    Span keep(std::string_view s) {
+        const Span kept{text_.size(), s.size()};
+        text_.append(s.data(), s.size());
+        return kept;
+    }
+    std::string_view text(Span s) const { return {text_.data() + s.at, s.size}; }
+
+    static constexpr std::size_t kTextReserve = 4096;
+    std::string text_;  // the kept strings (Span), one after another
+    std::vector<std::string_view> sorted_;  // refs' scratch
     std::vector<Frame> frames_;
     std::string key_;  // the key of the value about to start, in the innermost object
     std::string stop_reason_;
@@ -187,16 +220,20 @@ private:
     std::string images_json_;
     std::vector<Node> tree_;  // the open values of the image entry being read
     Kind tags_kind_ = Kind::Absent;
-    std::vector<std::pair<std::string, std::string>> v1_tags_;  // file order
+    std::vector<std::pair<Span, Span>> v1_tags_;  // file order: tag, image id
     std::optional<std::string> bad_v1_tag_;
     StringList v2_tags_;  // version 4 "tags"
 
     // v2
     StringList schema2_, manifest_lists_, oci_index_, oci_manifest_;
     Kind amd64_kind_ = Kind::Absent;
-    std::vector<Amd64Tag> amd64_;  // file order
+    struct Amd64Entry {
+        Span tag, digest;
+        int schema_version = 0;
+    };
+    std::vector<Amd64Entry> amd64_;  // file order
     std::optional<std::string> bad_amd64_;
-    Amd64Tag entry_{};  // the entry being read
+    Amd64Entry entry_{};  // the entry being read
     bool entry_ok_ = false;
     Kind referrers_kind_ = Kind::Absent;
     std::vector<ReferrerList> referrers_;  // file order
@@ -226,7 +263,7 @@ bool ParsedRepoBuilder::value(Kind kind, std::string_view text) {
             break;
         case Role::List:
             if (kind == Kind::String) {
-                parent.list->items.emplace_back(text);
+                parent.list->items.push_back(keep(text));
             } else {
                 parent.list->bad = true;
                 skip(kind);
@@ -234,7 +271,7 @@ bool ParsedRepoBuilder::value(Kind kind, std::string_view text) {
             break;
         case Role::V1Tags:
             if (kind == Kind::String) {
-                v1_tags_.emplace_back(key_, text);
+                v1_tags_.emplace_back(keep(key_), keep(text));
             } else {
                 if (!bad_v1_tag_) bad_v1_tag_ = key_;
                 skip(kind);
@@ -252,7 +289,7 @@ bool ParsedRepoBuilder::value(Kind kind, std::string_view text) {
         case Role::Tree: tree_value(kind, text); break;
         case Role::Amd64:
             if (kind == Kind::Array) {
-                entry_ = Amd64Tag{key_, {}, 0};
+                entry_ = Amd64Entry{keep(key_), {}, 0};
                 entry_ok_ = true;
                 push(Role::Amd64Entry);
             } else {
@@ -262,7 +299,7 @@ bool ParsedRepoBuilder::value(Kind kind, std::string_view text) {
             break;
         case Role::Amd64Entry:
             if (parent.count == 1 && kind == Kind::String) {
-                entry_.digest.assign(text.data(), text.size());
+                entry_.digest = keep(text);
             } else if (parent.count == 2 && kind == Kind::Number && (text == "1" || text == "2")) {
                 entry_.schema_version = text == "1" ? 1 : 2;
             } else {
@@ -452,9 +489,9 @@ bool ParsedRepoBuilder::close() {
             break;
         case Role::Amd64Entry:
             if (entry_ok_ && count == 2) {
-                amd64_.push_back(std::move(entry_));
+                amd64_.push_back(entry_);
             } else if (!bad_amd64_) {
-                bad_amd64_ = entry_.tag;
+                bad_amd64_ = std::string(text(entry_.tag));
             }
             break;
         case Role::Descriptor: finish_descriptor(); break;
@@ -536,40 +573,72 @@ void sort_last_wins(std::vector<T>& v, Key key) {
     v.resize(out);
 }
 
-void sort_unique(std::vector<std::string>& v) {
-    std::sort(v.begin(), v.end());
-    v.erase(std::unique(v.begin(), v.end()), v.end());
+// "sha256:" and 64 lowercase hex digits, checked sixteen bytes at a time
+// with SSE2 (x86-64 always has it), else eight: nearly every digest of a
+// data dir is one, and is_digest's byte-by-byte grammar showed in a full
+// build. Anything else is left to is_reference.
+bool is_plain_sha256(std::string_view s) {
+    if (s.size() != 71 || s.compare(0, 7, "sha256:") != 0) return false;
+    const char* hex = s.data() + 7;
+#ifdef __SSE2__
+    // signed compares: bytes from 0x80 up are negative, outside both ranges
+    const __m128i zero = _mm_set1_epi8('0' - 1), nine = _mm_set1_epi8('9' + 1);
+    const __m128i a = _mm_set1_epi8('a' - 1), f = _mm_set1_epi8('f' + 1);
+    for (std::size_t i = 0; i < 64; i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hex + i));
+        const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, zero), _mm_cmplt_epi8(v, nine));
+        const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(v, a), _mm_cmplt_epi8(v, f));
+        if (_mm_movemask_epi8(_mm_or_si128(digit, letter)) != 0xFFFF) return false;
+    }
+#else
+    constexpr std::uint64_t kLow = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+    for (std::size_t i = 0; i < 64; i += 8) {
+        std::uint64_t x;
+        std::memcpy(&x, hex + i, 8);
+        if ((x & kHigh) != 0) return false;
+        // per byte (all below 0x80): the high bit of ge(n) is set when the byte is >= n
+        auto ge = [x](std::uint64_t n) { return ((x | kHigh) - n * kLow) & kHigh; };
+        const std::uint64_t digit = ge('0') & ~ge('9' + 1), letter = ge('a') & ~ge('f' + 1);
+        if ((digit | letter) != kHigh) return false;
+    }
+#endif
+    return true;
 }
 
 // A list of tags and digests: sorted, unique, every entry usable in a path.
-std::vector<std::string> refs(StringList& l, const char* name, bool tags_only) {
+// Sorted as views, the record's strings made once at the end.
+std::vector<std::string> ParsedRepoBuilder::refs(const StringList& l, const char* name, bool tags_only) {
     if (l.kind != Kind::Array || l.bad) throw Failure{std::string("'") + name + "' must be a list of strings"};
-    sort_unique(l.items);
-    for (const auto& r : l.items) {
-        if (tags_only ? !is_tag(r) : !is_reference(r)) {
+    std::vector<std::string_view>& v = sorted_;
+    v.clear();
+    for (const Span item : l.items) v.push_back(text(item));
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    for (const std::string_view r : v) {
+        if (tags_only ? !is_tag(r) : !is_plain_sha256(r) && !is_reference(r)) {
             throw Failure{std::string("'") + name + "' entry " + shown(r) +
                           (tags_only ? " is not a tag" : " is neither a tag nor a digest")};
         }
     }
-    l.items.shrink_to_fit();  // the record keeps it for its whole life
-    return std::move(l.items);
+    // the record keeps it for its whole life: no spare capacity
+    return std::vector<std::string>(v.begin(), v.end());
 }
 
-void ParsedRepoBuilder::read_common(RepoCommon& c, int version, const std::string& source) const {
+void ParsedRepoBuilder::read_common(RepoCommon& c, int version, const std::string& source) {
     if (id_.kind == Kind::Absent) throw Failure{"missing field 'repo-registry-id'"};
     if (id_.kind != Kind::String || id_.text.empty()) throw Failure{"'repo-registry-id' must be a non-empty string"};
     if (url_.kind == Kind::Absent) throw Failure{"missing field 'url'"};
     if (url_.kind != Kind::String) throw Failure{"'url' must be a string"};
     if (auto why = url_problem(url_.text); !why.empty()) throw Failure{"'url' " + shown(url_.text) + " " + why};
-    c.id = id_.text;
-    c.url = url_.text;
+    c.id = std::move(id_.text);
+    c.url = std::move(url_.text);
     c.url_path = url_path_of(c.url);
     c.version = version;
     c.source_path = source;
     c.is_protected = protected_;
     if (repository_.kind != Kind::Absent && repository_.kind != Kind::Null) {
         if (repository_.kind != Kind::String) throw Failure{"'repository' must be a string"};
-        c.repository = repository_.text;
+        c.repository = std::move(repository_.text);
     }
     if (c.repository.empty()) c.repository = c.id;
 }
@@ -586,21 +655,21 @@ std::shared_ptr<const V1Repo> ParsedRepoBuilder::read_v1(const std::string& sour
     if (tags_kind_ == Kind::Absent) throw Failure{"missing field 'tags'"};
     if (tags_kind_ != Kind::Object) throw Failure{"'tags' must be an object"};
     if (bad_v1_tag_) throw Failure{"tag " + shown(*bad_v1_tag_) + " must name an image id"};
-    sort_last_wins(v1_tags_, [](const auto& p) -> const std::string& { return p.first; });
+    sort_last_wins(v1_tags_, [this](const auto& p) { return text(p.first); });
     r->image_ids = std::move(image_ids_);
     r->images_json = "[" + images_json_ + "]";
     std::string& tj = r->tags_json;
     tj = "{";
+    // records live until the next reload: no spare capacity
+    r->tags.reserve(v1_tags_.size());
     for (const auto& [tag, image] : v1_tags_) {
         if (tj.size() > 1) tj += ", ";
-        json::append_quoted(tj, tag);
+        json::append_quoted(tj, text(tag));
         tj += ": ";
-        json::append_quoted(tj, image);
+        json::append_quoted(tj, text(image));
+        r->tags.emplace_back(text(tag), text(image));
     }
     tj += "}";
-    r->tags = std::move(v1_tags_);
-    // records live until the next reload: no spare capacity
-    r->tags.shrink_to_fit();
     r->image_ids.shrink_to_fit();
     return r;
 }
@@ -645,13 +714,20 @@ std::shared_ptr<const V2Repo> ParsedRepoBuilder::read_v2(int version, const std:
         if (amd64_kind_ == Kind::Absent) throw Failure{"missing field 'manifest_list_amd64_tags'"};
         if (amd64_kind_ != Kind::Object) throw Failure{"'manifest_list_amd64_tags' must be an object"};
         if (bad_amd64_) throw Failure{"'manifest_list_amd64_tags' entry " + shown(*bad_amd64_) + " must be [digest, 1 or 2]"};
-        sort_last_wins(amd64_, [](const Amd64Tag& t) -> const std::string& { return t.tag; });
+        sort_last_wins(amd64_, [this](const Amd64Entry& t) { return text(t.tag); });
         for (const auto& t : amd64_) {
-            if (!is_reference(t.tag)) throw Failure{"'manifest_list_amd64_tags' key " + shown(t.tag) + " is neither a tag nor a digest"};
-            if (!is_digest(t.digest)) throw Failure{"'manifest_list_amd64_tags' entry " + shown(t.tag) + " names no digest"};
+            const std::string_view tag = text(t.tag), digest = text(t.digest);
+            if (!is_reference(tag)) throw Failure{"'manifest_list_amd64_tags' key " + shown(tag) + " is neither a tag nor a digest"};
+            if (!is_plain_sha256(digest) && !is_digest(digest)) {
+                throw Failure{"'manifest_list_amd64_tags' entry " + shown(tag) + " names no digest"};
+            }
         }
-        r->manifest_list_amd64_tags = std::move(amd64_);
-        r->manifest_list_amd64_tags.shrink_to_fit();
+        // no spare capacity (the record keeps it)
+        r->manifest_list_amd64_tags.reserve(amd64_.size());
+        for (const auto& t : amd64_) {
+            r->manifest_list_amd64_tags.push_back(
+                Amd64Tag{std::string(text(t.tag)), std::string(text(t.digest)), t.schema_version});
+        }
         read_oci(*r);
     }
     return r;

@@ -3,8 +3,11 @@
 // are in snapshot_format.h, the strings in snapshot_string_table.h).
 #include <algorithm>
 #include <cstring>
+#include <exception>
+#include <memory>
 #include <stdexcept>
-#include <unordered_map>
+#include <system_error>
+#include <thread>
 
 #include "crane/snapshot.h"
 #include "index/snapshot_access.h"
@@ -24,7 +27,8 @@ struct Entry {
     u8 kind;
     std::string_view id, source_path;
     bool winner = false;
-    u32 offset = 0;  // in the image, once written
+    u32 id_hash = 0;  // hash_id(id), once resolved
+    u32 offset = 0;   // in the image, once written
 };
 
 class SnapshotImageBuilder {
@@ -38,6 +42,11 @@ private:
     std::size_t here() const { return out_.size(); }
     void put32(u32 v) { out_.append(reinterpret_cast<const char*>(&v), 4); }
     void set32(std::size_t at, u32 v) { std::memcpy(&out_[at], &v, 4); }
+    // an image offset inside a record (moved with the record when a part is merged)
+    void set_offset(std::size_t at, u32 v) {
+        set32(at, v);
+        offset_fixups_.push_back(static_cast<u32>(at));
+    }
     u32 get32(std::size_t at) const {
         u32 v;
         std::memcpy(&v, out_.data() + at, 4);
@@ -88,6 +97,9 @@ private:
     std::vector<Entry> collect_entries(const std::vector<SnapshotFileInput>& files,
                                        std::vector<std::string>* warnings);
     void put_records(const std::vector<SnapshotFileInput>& files, std::vector<Entry>& entries);
+    void put_range(const std::vector<SnapshotFileInput>& files, std::vector<Entry>& entries, std::size_t from,
+                   std::size_t to);
+    void merge_records(const SnapshotImageBuilder& part, std::vector<Entry>& entries, std::size_t from, std::size_t to);
     void put_strings(const std::vector<SnapshotFileInput>& files);
     std::vector<Entry*> put_name_tables(std::vector<Entry>& entries);
     void put_images(const std::vector<Entry*>& v1);
@@ -96,11 +108,13 @@ private:
     SnapshotHeader h_{};
     std::vector<std::size_t> by_path_;   // input indexes, by path
     std::vector<std::size_t> entry_of_;  // input index -> its entry (SIZE_MAX: none)
+    std::vector<u32> path_pos_;          // each path's string, in by_path_ order
     u32 strings_base_ = 0;               // the strings section's offset, once placed
 
     std::string out_;
     SnapshotStringTable strings_;
     std::vector<u32> fixups_;  // where string references are (positions fit: checked)
+    std::vector<u32> offset_fixups_;  // where image offsets are inside the records
     // Carried records: an old string offset -> its new position, so a
     // string shared by many records of the old snapshot (tags, mostly) is
     // hashed and compared once, not once per record. One old snapshot at a
@@ -153,20 +167,24 @@ void SnapshotImageBuilder::resolve(std::vector<Entry>& entries, u8 kind, const c
     // earlier one (entries come in file path order, usually the same)
     auto by_source = [](const Entry* a, const Entry* b) { return a->source_path < b->source_path; };
     if (!std::is_sorted(order.begin(), order.end(), by_source)) std::stable_sort(order.begin(), order.end(), by_source);
-    std::unordered_map<std::string_view, Entry*> by_id;
-    by_id.reserve(order.size());
+    // by id: open addressing, at most half full (the hash is kept for the name tables)
+    std::size_t slots = 4;
+    while (slots < 2 * order.size()) slots *= 2;
+    std::vector<Entry*> by_id(slots, nullptr);
     for (Entry* e : order) {
-        auto [it, inserted] = by_id.try_emplace(e->id, e);
-        if (!inserted) {
-            if (warnings) {
-                warnings->push_back(std::string(ns) + " repository '" + std::string(e->id) + "' is defined in both " +
-                                    std::string(it->second->source_path) + " and " + std::string(e->source_path) +
-                                    "; using " + std::string(e->source_path));
-            }
-            it->second = e;
+        e->id_hash = hash_id(e->id);
+        std::size_t i = e->id_hash & (slots - 1);
+        while (by_id[i] && by_id[i]->id != e->id) i = (i + 1) & (slots - 1);
+        if (by_id[i] && warnings) {
+            warnings->push_back(std::string(ns) + " repository '" + std::string(e->id) + "' is defined in both " +
+                                std::string(by_id[i]->source_path) + " and " + std::string(e->source_path) +
+                                "; using " + std::string(e->source_path));
         }
+        by_id[i] = e;
     }
-    for (auto& [id, e] : by_id) e->winner = true;
+    for (Entry* e : by_id) {
+        if (e) e->winner = true;
+    }
 }
 
 // Where `part` is in `url`, as start << 16 | length, when both fit 16 bits.
@@ -273,11 +291,11 @@ void SnapshotImageBuilder::put_referrers(const std::vector<ReferrerList>& lists)
     }
     for (std::size_t i = 0; i < lists.size(); ++i) {
         const std::size_t offsets = here();
-        set32(entries + kListSize * i + kListDescriptors, static_cast<u32>(offsets));
+        set_offset(entries + kListSize * i + kListDescriptors, static_cast<u32>(offsets));
         out_.append(4 * lists[i].descriptors.size(), '\0');
         for (std::size_t d = 0; d < lists[i].descriptors.size(); ++d) {
             const Referrer& r = lists[i].descriptors[d];
-            set32(offsets + 4 * d, static_cast<u32>(here()));
+            set_offset(offsets + 4 * d, static_cast<u32>(here()));
             put_str(r.media_type);
             put_str(r.digest);
             const auto size = static_cast<u64>(r.size);
@@ -315,11 +333,11 @@ void SnapshotImageBuilder::put_referrers(const Snapshot* s, const V2Layout& l) {
     }
     for (std::size_t i = 0; i < lists.size(); ++i) {
         const std::size_t offsets = here();
-        set32(entries + kListSize * i + kListDescriptors, static_cast<u32>(offsets));
+        set_offset(entries + kListSize * i + kListDescriptors, static_cast<u32>(offsets));
         out_.append(4 * counts[i], '\0');
         for (std::size_t d = 0; d < counts[i]; ++d) {
             const ReferrerView r = lists[i][d];
-            set32(offsets + 4 * d, static_cast<u32>(here()));
+            set_offset(offsets + 4 * d, static_cast<u32>(here()));
             put_str(r.media_type());
             put_str(r.digest());
             const auto size = static_cast<u64>(r.size());
@@ -435,7 +453,7 @@ void SnapshotImageBuilder::put_table(Section k, const std::vector<Entry*>& winne
     const std::size_t base = here();
     out_.append(4 * slots, '\0');
     for (const Entry* e : winners) {
-        std::size_t i = hash_id(e->id) & (slots - 1);
+        std::size_t i = e->id_hash & (slots - 1);
         while (get32(base + 4 * i) != 0) i = (i + 1) & (slots - 1);
         set32(base + 4 * i, e->offset);
     }
@@ -470,6 +488,30 @@ std::size_t size_estimate(const SnapshotFileInput& in) {
     return n;
 }
 
+// About what a file adds to the string table: the bytes of the strings no
+// other file shares (its path, id and url; tags are mostly shared) and how
+// many string references its record makes (counted for a parsed record
+// only), so that the table and the fixups are sized once.
+struct StringEstimate {
+    std::size_t bytes = 0, refs = 0;
+};
+StringEstimate string_estimate(const SnapshotFileInput& in) {
+    StringEstimate e{in.path.size() + 8, 1};
+    if (const V1Repo* r1 = in.parsed.v1.get()) {
+        e.bytes += r1->id.size() + r1->url.size() + r1->images_json.size() + r1->tags_json.size() + 32;
+        e.refs += 8 + r1->image_ids.size() + 2 * r1->tags.size();
+    } else if (const V2Repo* r = in.parsed.v2.get()) {
+        e.bytes += r->id.size() + r->url.size() + 16;
+        e.refs += 6 + r->schema2_data.size() + r->manifest_list_data.size() + r->oci_index_data.size() +
+                  r->oci_manifest_data.size() + r->manifest_list_amd64_tags.size() + r->tags.size() + r->referrers.size();
+        for (const auto& l : r->referrers) e.refs += 3 * l.descriptors.size();
+    } else if (in.carried_v1 || in.carried_v2) {
+        const RepoView& v = in.carried_v1 ? static_cast<const RepoView&>(*in.carried_v1) : *in.carried_v2;
+        e.bytes += v.id().size() + v.url().size() + 16;
+    }
+    return e;
+}
+
 // Asks for the texts of a parsed record's refs while the record before it
 // is encoded: they are separate heap blocks, cold when a whole data dir was
 // parsed first (start-up), and reading them one by one was half the build.
@@ -500,8 +542,13 @@ std::vector<Entry> SnapshotImageBuilder::collect_entries(const std::vector<Snaps
                                                          std::vector<std::string>* warnings) {
     by_path_.resize(files.size());
     for (std::size_t i = 0; i < files.size(); ++i) by_path_[i] = i;
-    std::sort(by_path_.begin(), by_path_.end(),
-              [&](std::size_t a, std::size_t b) { return files[a].path < files[b].path; });
+    // the store's files come sorted by path (the scan's order): then the
+    // sort would only compare
+    auto by_path = [&](std::size_t a, std::size_t b) { return files[a].path < files[b].path; };
+    if (std::adjacent_find(by_path_.begin(), by_path_.end(), [&](std::size_t a, std::size_t b) { return !by_path(a, b); }) !=
+        by_path_.end()) {
+        std::sort(by_path_.begin(), by_path_.end(), by_path);
+    }
     std::vector<Entry> entries;
     entry_of_.assign(files.size(), SIZE_MAX);
     entries.reserve(files.size());
@@ -518,19 +565,92 @@ std::vector<Entry> SnapshotImageBuilder::collect_entries(const std::vector<Snaps
     return entries;
 }
 
-// The records, in path order.
+// The records, in path order. A large build encodes the second half on a
+// helper thread, with a string table of its own, and merges it after the
+// first half (merge_records): the same bytes as one builder's, the records
+// read on two cores (encoding is mostly waiting on the parsed records'
+// memory).
 void SnapshotImageBuilder::put_records(const std::vector<SnapshotFileInput>& files, std::vector<Entry>& entries) {
     SectionRef records = begin_section();
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-        if (i + 1 < entries.size()) prefetch_refs(files[entries[i + 1].input]);
-        entries[i].offset = encode(files[entries[i].input]);
+    constexpr std::size_t kParallelFrom = 4096;  // fewer records: a thread and the merge cost more than they save
+    const std::size_t half = entries.size() / 2;
+    std::unique_ptr<SnapshotImageBuilder> part;
+    std::exception_ptr part_error;
+    std::thread helper;
+    if (entries.size() >= kParallelFrom && std::thread::hardware_concurrency() > 1) {
+        part = std::make_unique<SnapshotImageBuilder>();
+        // about half of what this builder was sized for
+        part->out_.reserve(out_.capacity() / 2);
+        part->strings_.reserve(3 * (entries.size() - half), strings_.bytes().capacity() / 2);
+        part->fixups_.reserve(fixups_.capacity() / 2);
+        try {
+            helper = std::thread([&]() noexcept {
+                try {
+                    part->put_range(files, entries, half, entries.size());
+                } catch (...) {
+                    part_error = std::current_exception();
+                }
+            });
+        } catch (const std::system_error&) {  // no thread to be had: one builder
+            part.reset();
+        }
+    }
+    try {
+        put_range(files, entries, 0, part ? half : entries.size());
+    } catch (...) {
+        if (helper.joinable()) helper.join();
+        throw;
+    }
+    if (part) {
+        helper.join();
+        if (part_error) std::rethrow_exception(part_error);
+        merge_records(*part, entries, half, entries.size());
     }
     end_section(kRecords, records);
 }
 
+void SnapshotImageBuilder::put_range(const std::vector<SnapshotFileInput>& files, std::vector<Entry>& entries,
+                                     std::size_t from, std::size_t to) {
+    align8();
+    for (std::size_t i = from; i < to; ++i) {
+        if (i + 1 < to) prefetch_refs(files[entries[i + 1].input]);
+        entries[i].offset = encode(files[entries[i].input]);
+    }
+}
+
+// Appends the records a part encoded (from its first record on) as if
+// this builder had encoded them: the part's strings are interned here in
+// the order the part first met them (so each string new to this table
+// lands where one builder would have put it), then the records' string
+// references, record offsets and offsets inside records are moved.
+void SnapshotImageBuilder::merge_records(const SnapshotImageBuilder& part, std::vector<Entry>& entries,
+                                         std::size_t from, std::size_t to) {
+    const std::string& local = part.strings_.bytes();
+    std::vector<u32> pos_of(local.size() / 4, 0);  // a local position / 4 -> the position here
+    for (std::size_t at = 4; at < local.size();) {
+        const std::string_view s = part.strings_.at(static_cast<u32>(at));
+        pos_of[at / 4] = strings_.intern(s);
+        at += 4 + ((s.size() + 3) & ~std::size_t{3});
+    }
+    const u32 start = static_cast<u32>(sizeof(SnapshotHeader));  // a part's records start after its (empty) header
+    if (u64{here()} + (part.out_.size() - start) > kMaxImageBytes) throw std::length_error("snapshot larger than 4 GiB");
+    const u32 delta = static_cast<u32>(here()) - start;
+    out_.append(part.out_, start, std::string::npos);
+    for (const u32 at : part.fixups_) {
+        // a string position, or an amd64 tag's with its two flags (positions are multiples of 4)
+        const u32 v = get32(at + delta);
+        set32(at + delta, pos_of[(v & ~kLowBits) / 4] | (v & kLowBits));
+        fixups_.push_back(at + delta);
+    }
+    for (const u32 at : part.offset_fixups_) set32(at + delta, get32(at + delta) + delta);
+    for (std::size_t i = from; i < to; ++i) entries[i].offset += delta;
+    check_size();
+}
+
 // The strings, then every string reference in the records fixed up.
 void SnapshotImageBuilder::put_strings(const std::vector<SnapshotFileInput>& files) {
-    for (std::size_t i : by_path_) strings_.intern(files[i].path);
+    path_pos_.reserve(by_path_.size());
+    for (std::size_t i : by_path_) path_pos_.push_back(strings_.intern(files[i].path));
     SectionRef strings = begin_section();
     strings_base_ = strings.off;
     if (u64{strings_base_} + strings_.bytes().size() > kMaxImageBytes) {
@@ -602,10 +722,11 @@ void SnapshotImageBuilder::put_images(const std::vector<Entry*>& v1) {
 // The per-file table, by path.
 void SnapshotImageBuilder::put_files(const std::vector<SnapshotFileInput>& files, const std::vector<Entry>& entries) {
     SectionRef table = begin_section();
-    for (std::size_t i : by_path_) {
+    for (std::size_t k = 0; k < by_path_.size(); ++k) {
+        const std::size_t i = by_path_[k];
         const SnapshotFileInput& f = files[i];
         const Entry* e = entry_of_[i] == SIZE_MAX ? nullptr : &entries[entry_of_[i]];
-        put32(strings_.intern(f.path) + strings_base_);
+        put32(path_pos_[k] + strings_base_);
         put32((e ? e->offset : 0) | (f.racy ? kRacyBit : 0) | (f.failed ? kFailedBit : 0));
         for (u64 v : {f.stamp.dev, f.stamp.ino, static_cast<u64>(f.stamp.size), static_cast<u64>(f.stamp.mtime_ns),
                       static_cast<u64>(f.stamp.ctime_ns), f.content_hash}) {
@@ -625,8 +746,16 @@ std::string SnapshotImageBuilder::build(const std::vector<SnapshotFileInput>& fi
     h_.generation = generation;
     h_.built_at_ns = built_at_ns;
     std::size_t estimate = sizeof(SnapshotHeader) + 64;
-    for (const auto& f : files) estimate += size_estimate(f);
+    StringEstimate strings;
+    for (const auto& f : files) {
+        estimate += size_estimate(f);
+        const StringEstimate e = string_estimate(f);
+        strings.bytes += e.bytes;
+        strings.refs += e.refs;
+    }
     out_.reserve(std::min<std::size_t>(estimate, 0xFFFFFFFFu));
+    strings_.reserve(3 * files.size(), strings.bytes);
+    fixups_.reserve(strings.refs);
 
     std::vector<Entry> entries = collect_entries(files, warnings);
     put_records(files, entries);

@@ -27,6 +27,10 @@ public:
         return {buf_.data() + pos + 4, len};
     }
     const std::string& bytes() const { return buf_; }
+    // Makes room for about `strings` strings of `bytes` bytes in all, so
+    // that a large build neither rehashes nor regrows (an estimate: more
+    // still fit, the table grows as before).
+    void reserve(std::size_t strings, std::size_t bytes);
     // Frees the table (once its bytes are in the image).
     void release();
 
@@ -35,10 +39,10 @@ private:
         std::uint32_t pos = 0, hash = 0;
     };
     std::uint32_t append(std::string_view s);
-    void grow();
+    void rehash(std::size_t slots);  // a power of two
 
     std::string buf_;
-    std::vector<Slot> slots_;  // open addressing by hash_id, 0 = empty
+    std::vector<Slot> slots_;  // open addressing by table_hash (see the .cpp), 0 = empty
     std::size_t count_ = 0;
 };
 
