@@ -116,9 +116,19 @@ constexpr Field kFields[] = {
      [](const SnapshotState& s, Style style) {
          return std::to_string(s.status.snapshot_bytes) + (style == Style::Html ? " bytes" : "");
      },
-     {"crane_snapshot_size_bytes", "gauge", "Size of the snapshot file in place.", {},
+     {"crane_snapshot_size_bytes", "gauge", "Size of the snapshot in place (a delta's with its base's).", {},
       [](const SnapshotState& s, std::int64_t) -> std::optional<double> {
           return static_cast<double>(s.status.snapshot_bytes);
+      }}},
+    {"DeltaBytes", "Delta size",
+     [](const SnapshotState& s, Style style) {
+         if (style == Style::Html && s.status.delta_bytes == 0) return std::string("none (a full image)");
+         return std::to_string(s.status.delta_bytes) + (style == Style::Html ? " bytes over its base" : "");
+     },
+     {"crane_snapshot_delta_size_bytes", "gauge",
+      "Size of the delta in place over its base; 0 when a full image is in place.", {},
+      [](const SnapshotState& s, std::int64_t) -> std::optional<double> {
+          return static_cast<double>(s.status.delta_bytes);
       }}},
     {"Scans", nullptr, [](const SnapshotState& s, Style) { return std::to_string(s.status.scans); },
      {"crane_snapshot_scans_total", "counter", "Scans of the data dir since httpd started.", {},
