@@ -147,6 +147,38 @@ class SnapshotStatus(unittest.TestCase):
         wait_until(lambda: status(h)["LastError"] == "(none)", what="error cleared")
         self.assertEqual(status(h)["FailedFiles"], "0")
 
+    def test_a_small_publish_is_a_delta_over_the_base_and_a_restart_adopts_both(self):
+        h = self.start()
+        snap_dir = os.path.join(h.dir, "run", "crane")
+        gen = int(status(h)["Generation"])
+        head = glob.glob(os.path.join(snap_dir, "*.snap"))[0]
+        # a full image in place is its own base, under a second name
+        base = "%s.base.%d" % (head, gen)
+        self.assertEqual(os.stat(base).st_ino, os.stat(head).st_ino)
+        self.assertEqual(status(h)["DeltaBytes"], "0")
+        write_atomically(os.path.join(h.data, "v2_9.json"), v2_doc("repo9", "http://cdn.example.com/9/"))
+        wait_served(h, "/v2/repo9/tags/list", 302, "http://cdn.example.com/9/tags/list")
+        s = status(h)
+        self.assertEqual(int(s["Generation"]), gen + 1)
+        self.assertEqual(s["Files"], "6")
+        self.assertEqual(s["V2Repos"], "4")
+        # the delta is a file of its own, the base stays in place
+        self.assertNotEqual(os.stat(base).st_ino, os.stat(head).st_ino)
+        self.assertEqual(int(s["DeltaBytes"]), os.path.getsize(head))
+        self.assertEqual(int(s["Bytes"]), os.path.getsize(head) + os.path.getsize(base))
+        self.assertEqual(sorted(os.listdir(snap_dir)), sorted(os.path.basename(p) for p in (head, base, head + ".lock")))
+        # every other repository answers from the base, as before
+        wait_served(h, "/v2/repo2/tags/list", 302, "http://cdn.example.com/2/tags/list")
+        wait_served(h, "/v1/repositories/oldrepo/tags", 200)
+        self.assertIn("Delta size", h.curl("/server-status").text)
+        # a graceful restart maps the delta with its base, and builds nothing
+        loaded = len(re.findall(r"CRANE0106: metadata loaded", h.log()))
+        h.graceful()
+        wait_served(h, "/v2/repo9/tags/list", 302, "http://cdn.example.com/9/tags/list")
+        self.assertEqual(int(status(h)["Generation"]), gen + 1)
+        self.assertEqual(len(re.findall(r"CRANE0106: metadata loaded", h.log())), loaded)
+        self.assertRegex(h.log(), r"CRANE0106: metadata loaded from .*; a delta of \d+ files \(1 changed\) over its base")
+
 
 class SnapshotLifecycle(unittest.TestCase):
     def test_graceful_restart_adopts_the_snapshot_and_parses_nothing(self):
