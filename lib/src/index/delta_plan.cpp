@@ -53,19 +53,32 @@ bool same_file(const SnapshotFileInfo& was, const SnapshotFileInput& now) {
 }  // namespace
 
 DuplicateNames find_duplicate_names(const Snapshot& base) {
+    // a file whose record is not its name's winner is a loser: its name
+    // goes in with the loser and the winner's file (one probe of the name
+    // table per file, nothing kept for the names defined once)
     DuplicateNames out;
-    std::unordered_map<std::string_view, std::size_t> first_v1, first_v2;
     for (std::size_t b = 0; b < base.file_count(); ++b) {
         const SnapshotFileInfo f = base.file(b);
-        const Keys key = keys_of(ParsedRepo{}, f.v1, f.v2);
-        if (!key.v1 && !key.v2) continue;
-        auto& first = key.v1 ? first_v1 : first_v2;
-        auto& dups = key.v1 ? out.v1 : out.v2;
-        auto [it, fresh] = first.emplace(key.id, b);
-        if (fresh) continue;
-        auto& files = dups[key.id];
-        if (files.empty()) files.push_back(it->second);
+        const RepoView* mine = f.v1 ? static_cast<const RepoView*>(&*f.v1) : f.v2 ? &*f.v2 : nullptr;
+        if (!mine) continue;
+        std::optional<RepoView> winner;
+        if (f.v1) {
+            if (auto w = base.find_v1(f.v1->id())) winner = *w;
+        } else if (auto w = base.find_v2(f.v2->id())) {
+            winner = *w;
+        }
+        if (winner && winner->offset() == mine->offset()) continue;
+        auto& files = (f.v1 ? out.v1 : out.v2)[mine->id()];
+        if (files.empty() && winner) {
+            if (auto w = base.find_file(winner->source_path())) files.push_back(*w);
+        }
         files.push_back(b);
+    }
+    for (auto* names : {&out.v1, &out.v2}) {
+        for (auto& [name, files] : *names) {
+            std::sort(files.begin(), files.end());
+            files.erase(std::unique(files.begin(), files.end()), files.end());
+        }
     }
     return out;
 }
@@ -134,9 +147,8 @@ std::optional<DeltaPlan> finish(const Snapshot& base, const DuplicateNames& dups
         const auto& dup = v1 ? dups.v1 : dups.v2;
         if (auto it = dup.find(name); it != dup.end()) {
             for (std::size_t b : it->second) compete(b);
-            return;
         }
-        std::optional<std::size_t> b;
+        std::optional<std::size_t> b;  // the winner, always (taken once)
         if (v1) {
             if (auto r = base.find_v1(name)) b = file_of(base, *r), consistent = consistent && b;
         } else if (auto r = base.find_v2(name)) {
