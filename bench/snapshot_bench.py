@@ -583,7 +583,8 @@ def measure_e(server, ds, opts):
         r = {"idle_before": wrk_during(server, path, seconds, opts.connections, lambda: None)}
         r["full_reload"] = wrk_during(server, path, seconds, opts.connections, full_reload)
         time.sleep(opts.poll + 1)  # every child done with the reload
-        r["graceful"] = wrk_during(server, path, seconds, opts.connections, graceful)
+        r["graceful"] = ({"p99_ms": None, "non_2xx_3xx": 0, "skipped": True} if opts.skip_graceful
+                         else wrk_during(server, path, seconds, opts.connections, graceful))
         r["idle_after"] = wrk_during(server, path, seconds, opts.connections, lambda: None)
         idle = [r["idle_before"]["p99_ms"], r["idle_after"]["p99_ms"]]
         r["idle_p99_ms"] = statistics.mean(idle) if all(idle) else None
@@ -669,6 +670,7 @@ def main():
     ap.add_argument("--children", type=int, default=16, help="prefork children in b")
     ap.add_argument("--poll", type=int, default=5, help="data_dir_polling_interval")
     ap.add_argument("--reload-timeout", type=int, default=120)
+    ap.add_argument("--skip-graceful", action="store_true", help="e without the graceful restart (a very large tree)")
     ap.add_argument("--visible-passes", type=int, default=3)
     ap.add_argument("--json-only", action="store_true")
     opts = ap.parse_args()

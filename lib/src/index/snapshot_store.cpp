@@ -720,13 +720,11 @@ std::optional<bool> SnapshotBuilder::refresh_notified(const DataDirChanges& chan
     st.scan_ns = t_scan - clock.t0;
     InputPlan plan = plan_inputs(scan, clock.started_wall, st);
     parse_changed(scan, plan, st);
-    std::vector<std::string> gone;
+    std::vector<std::string> gone;  // named, in the table, and no more a file (both lists are by path)
+    auto now = scan.files.begin();
     for (const auto& f : scan.old) {
-        if (!std::binary_search(changes.paths.begin(), changes.paths.end(), std::string(f.path)) ||
-            std::any_of(scan.files.begin(), scan.files.end(), [&f](const auto& x) { return x.first == f.path; })) {
-            continue;
-        }
-        gone.emplace_back(f.path);
+        while (now != scan.files.end() && now->first < f.path) ++now;
+        if (now == scan.files.end() || now->first != f.path) gone.emplace_back(f.path);
     }
     const std::int64_t t_parse = mono_ns();
     st.parse_ns = t_parse - t_scan;
