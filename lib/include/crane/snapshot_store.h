@@ -154,6 +154,7 @@ private:
     std::shared_ptr<const Snapshot> delta_base(const std::shared_ptr<const Snapshot>& latest);
     std::size_t max_delta_changes(const Snapshot& full) const;
     const DuplicateNames& duplicates_of(const std::shared_ptr<const Snapshot>& full);
+    void prepare_deltas(const std::shared_ptr<const Snapshot>& latest);
     std::string encode_delta(DeltaPlan& delta, const Snapshot& full, std::uint64_t generation,
                              std::vector<std::string>* warnings, ReloadStats& st);
     std::optional<bool> refresh_notified(const DataDirChanges& changes, const std::shared_ptr<const Snapshot>& base,
