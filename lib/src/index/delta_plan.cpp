@@ -221,6 +221,7 @@ std::optional<DeltaPlan> plan_delta_over(const Snapshot& base, const DuplicateNa
     // every path whose state may differ from the base: the changed ones,
     // and those the delta in place holds or removes
     std::vector<std::string_view> notified;
+    notified.reserve(now.size() + gone.size());
     for (const auto& in : now) notified.push_back(in.path);
     for (const auto& p : gone) notified.push_back(p);
     std::sort(notified.begin(), notified.end());
