@@ -270,3 +270,40 @@ TEST_CASE("a delta is refused without its base, over another base, or with a dam
         CHECK(Snapshot::from_bytes(bad).error() == "section overlay strings in a full image");
     }
 }
+
+TEST_CASE("a reader follows deltas on one base mapping, then a compaction that removes the base", "[snapshot_delta]") {
+    TempDir t;
+    const std::string data = t / "data", snap = t / "s/x.snap";
+    std::filesystem::create_directories(t / "s");
+    for (int i = 0; i < 40; ++i) write(data + "/r" + std::to_string(i) + ".json", v2_metadata("r" + std::to_string(i)));
+    auto status = std::make_unique<SharedScanStatus>();
+    SnapshotBuilder b(data, snap, status.get(), nullptr);
+    b.set_max_delta_files(3);
+    REQUIRE(b.refresh());
+    SnapshotReader r(snap, status.get(), nullptr);
+    const auto g1 = r.current();
+    REQUIRE_FALSE(g1->base_image());
+
+    write(data + "/r1.json", v2_metadata("r1", "http://new/"));
+    REQUIRE(b.refresh());
+    const auto g2 = r.current();
+    REQUIRE(g2->base_image() == g1);  // the reader's own mapping of generation 1, not a second one
+    write(data + "/r2.json", v2_metadata("r2", "http://new/"));
+    REQUIRE(b.refresh());
+    const auto g3 = r.current();
+    CHECK(g3->base_image() == g1);
+    CHECK(g3->find_v2("r1")->url() == "http://new/");
+
+    // past the delta's bound: a full image, and generation 1's file goes
+    for (int i = 10; i < 15; ++i) write(data + "/r" + std::to_string(i) + ".json", v2_metadata("r" + std::to_string(i), "http://new/"));
+    REQUIRE(b.refresh());
+    const auto g4 = r.current();
+    CHECK(g4->generation() == 4);
+    CHECK_FALSE(g4->base_image());
+    CHECK(g4->find_v2("r12")->url() == "http://new/");
+    struct stat st {};
+    CHECK(::stat(Snapshot::base_path(snap, 1).c_str(), &st) != 0);
+    // a delta a request still holds keeps answering over the unlinked base
+    CHECK(g3->find_v2("r2")->url() == "http://new/");
+    CHECK(g3->find_v2("r12")->url() == "http://h/");
+}

@@ -152,7 +152,10 @@ private:
     InputPlan plan_inputs(const ScanPlan& scan, std::int64_t started_wall, ReloadStats& st);
     void parse_changed(const ScanPlan& scan, InputPlan& plan, ReloadStats& st);
     std::shared_ptr<const Snapshot> delta_base(const std::shared_ptr<const Snapshot>& latest);
+    std::uint64_t next_generation(const Snapshot& base) const;
     std::size_t max_delta_changes(const Snapshot& full) const;
+    bool publish_built(std::string bytes, const std::shared_ptr<const Snapshot>& delta_over, const ScanPlan& scan,
+                       ReloadStats& st, const ScanClock& clock, std::int64_t t_build, ReloadStats* stats);
     const DuplicateNames& duplicates_of(const std::shared_ptr<const Snapshot>& full);
     void prepare_deltas(const std::shared_ptr<const Snapshot>& latest);
     std::string encode_delta(DeltaPlan& delta, const Snapshot& full, std::uint64_t generation,

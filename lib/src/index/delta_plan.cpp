@@ -107,14 +107,9 @@ std::optional<std::size_t> file_of(const Snapshot& base, const RepoView& r) {
 std::optional<DeltaPlan> finish(const Snapshot& base, const DuplicateNames& dups, Difference diff) {
     DeltaPlan plan;
     plan.changed = diff.now.size() + diff.removed.size();
-    std::vector<std::size_t> taken = diff.was;  // base files already in (or out of) the delta
-    std::sort(taken.begin(), taken.end());
-    auto take = [&taken](std::size_t b) {
-        auto it = std::lower_bound(taken.begin(), taken.end(), b);
-        if (it != taken.end() && *it == b) return false;
-        taken.insert(it, b);
-        return true;
-    };
+    // base files already in (or out of) the delta
+    std::unordered_set<std::size_t> taken(diff.was.begin(), diff.was.end());
+    auto take = [&taken](std::size_t b) { return taken.insert(b).second; };
 
     // the keys: what the differing files define now and defined before
     std::unordered_set<std::string_view> v1_names, v2_names, images;

@@ -471,12 +471,19 @@ void SnapshotBuilder::parse_changed(const ScanPlan& scan, InputPlan& plan, Reloa
     }
 }
 
+namespace {
+// A delta's base, or the snapshot itself when it is a full image.
+const std::shared_ptr<const Snapshot>& full_image(const std::shared_ptr<const Snapshot>& s) {
+    return s->base_image() ? s->base_image() : s;
+}
+}  // namespace
+
 // The full image under `latest` (itself when it is one), when a delta
 // over it can be published: in memory always; on disk when its file is in
 // place under its base name.
 std::shared_ptr<const Snapshot> SnapshotBuilder::delta_base(const std::shared_ptr<const Snapshot>& latest) {
     if (max_delta_files_ == 0) return nullptr;
-    std::shared_ptr<const Snapshot> full = latest->base_image() ? latest->base_image() : latest;
+    const std::shared_ptr<const Snapshot>& full = full_image(latest);
     if (full->generation() == 0) return nullptr;
     if (path_.empty()) return full;
     // every full image is published under its base name too (publish); one
@@ -491,11 +498,7 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::delta_base(const std::shared_pt
 std::string SnapshotBuilder::build_image(const std::shared_ptr<const Snapshot>& base,
                                          std::vector<SnapshotFileInput>& inputs,
                                          std::shared_ptr<const Snapshot>* delta_over, ReloadStats& st) {
-    // never backwards, even when the file in place was refused and this
-    // build starts from nothing: readers only look for a different number,
-    // but operators read it as a count
-    std::uint64_t generation = base->generation() + 1;
-    if (status_) generation = std::max(generation, status_->generation.load(std::memory_order_acquire) + 1);
+    const std::uint64_t generation = next_generation(*base);
     std::vector<std::string> warnings;
     std::string bytes;
     delta_over->reset();
@@ -518,6 +521,15 @@ std::string SnapshotBuilder::build_image(const std::shared_ptr<const Snapshot>& 
     return bytes;
 }
 
+// Never backwards, even when the file in place was refused and this build
+// starts from nothing: readers only look for a different number, but
+// operators read it as a count.
+std::uint64_t SnapshotBuilder::next_generation(const Snapshot& base) const {
+    std::uint64_t generation = base.generation() + 1;
+    if (status_) generation = std::max(generation, status_->generation.load(std::memory_order_acquire) + 1);
+    return generation;
+}
+
 std::size_t SnapshotBuilder::max_delta_changes(const Snapshot& full) const {
     return std::max(max_delta_files_, full.file_count() / kDeltaShare);
 }
@@ -535,7 +547,7 @@ const DuplicateNames& SnapshotBuilder::duplicates_of(const std::shared_ptr<const
 // or scan that put the base in place, not by the publish after it.
 void SnapshotBuilder::prepare_deltas(const std::shared_ptr<const Snapshot>& latest) {
     if (max_delta_files_ == 0) return;
-    const std::shared_ptr<const Snapshot>& full = latest->base_image() ? latest->base_image() : latest;
+    const std::shared_ptr<const Snapshot>& full = full_image(latest);
     if (full->generation() != 0) duplicates_of(full);
 }
 
@@ -695,14 +707,9 @@ void SnapshotBuilder::apply_changes(const DataDirChanges& changes, ScanPlan& pla
 std::optional<bool> SnapshotBuilder::refresh_notified(const DataDirChanges& changes,
                                                       const std::shared_ptr<const Snapshot>& base,
                                                       const ScanClock& clock, ReloadStats* stats) {
-    if (changes.full) return std::nullopt;
-    for (const auto& d : changes.dirs) {
-        // a subtree that came needs a scan; one that went, if the table has
-        // files in it (a name that was no directory, often a publisher's
-        // temporary file renamed away, changes nothing)
-        struct stat st;
-        if ((::stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) || base->has_files_under(d)) return std::nullopt;
-    }
+    // a subtree told (refresh_changes left only those that are directories
+    // or hold files of the table) needs a scan
+    if (changes.full || !changes.dirs.empty()) return std::nullopt;
     std::shared_ptr<const Snapshot> full = delta_base(base);
     if (!full) return std::nullopt;
     const std::size_t held = base == full ? 0 : base->file_count() + base->removed_paths().size();
@@ -740,28 +747,13 @@ std::optional<bool> SnapshotBuilder::refresh_notified(const DataDirChanges& chan
     auto delta = plan_delta_over(*full, duplicates_of(full), *base, plan.inputs, gone, max_delta_changes(*full));
     if (!delta) return std::nullopt;  // (rare: a table that disagrees with its records)
 
-    std::uint64_t generation = base->generation() + 1;
-    if (status_) generation = std::max(generation, status_->generation.load(std::memory_order_acquire) + 1);
     std::vector<std::string> warnings;
-    std::string bytes = encode_delta(*delta, *full, generation, &warnings, st);
+    std::string bytes = encode_delta(*delta, *full, next_generation(*base), &warnings, st);
     delta.reset();
     for (const auto& w : warnings) log(log_, LogLevel::Warn, log_id::kIndexWarning, "metadata: " + w);
     const std::int64_t t_build = mono_ns();
     st.build_ns = t_build - t_parse;
-    st.snapshot_bytes = bytes.size();
-    const auto published = publish(std::move(bytes), full);
-    const std::int64_t t_done = mono_ns();
-    st.write_ns = t_done - t_build;
-    if (published) {
-        const SnapshotSummary sum = (*published)->summary();
-        st.files = sum.files;
-        st.failed = sum.failed_files;
-        record_scan(**published, scan, st, clock, t_done);
-    } else {
-        record_failed_publish(published.error(), clock, t_done);
-    }
-    if (stats) *stats = st;
-    return static_cast<bool>(published);
+    return publish_built(std::move(bytes), full, scan, st, clock, t_build, stats);
 }
 
 bool SnapshotBuilder::refresh_locked(const DataDirChanges* changes, ReloadStats* stats) {
@@ -797,15 +789,24 @@ bool SnapshotBuilder::refresh_locked(const DataDirChanges* changes, ReloadStats*
     std::string bytes = build_image(base, plan.inputs, &delta_over, st);
     const std::int64_t t_build = mono_ns();
     st.build_ns = t_build - t_parse;
-    st.snapshot_bytes = bytes.size();
-
-    const auto published = publish(std::move(bytes), delta_over);
-    delta_over.reset();
     base.reset();  // the old mapping goes when its last reader lets go
+    return publish_built(std::move(bytes), delta_over, scan, st, clock, t_build, stats);
+}
+
+// The build's last step, whichever way it was planned: published and
+// recorded (or the failure on show), the figures handed back.
+bool SnapshotBuilder::publish_built(std::string bytes, const std::shared_ptr<const Snapshot>& delta_over,
+                                    const ScanPlan& scan, ReloadStats& st, const ScanClock& clock,
+                                    std::int64_t t_build, ReloadStats* stats) {
+    st.snapshot_bytes = bytes.size();
+    const auto published = publish(std::move(bytes), delta_over);
     const std::int64_t t_done = mono_ns();
     st.write_ns = t_done - t_build;
     loaded_once_ = true;
     if (published) {
+        const SnapshotSummary sum = (*published)->summary();  // the whole table, a delta's too
+        st.files = sum.files;
+        st.failed = sum.failed_files;
         record_scan(**published, scan, st, clock, t_done);
         prepare_deltas(*published);
     } else {
